@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ivshmem character device: /dev/ivshmemN, its ioctls and poll().
+ *
+ * Arguments are copied in and out with the device lock dropped (see the
+ * lock order in ivshmem.h); the lock is held only around the hardware.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/fs.h>
+#include <linux/poll.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "ivshmem.h"
+
+static int ivshmem_open(struct inode *inode, struct file *filp)
+{
+	/* misc_open() hands us the miscdevice, which holds the PCI binding. */
+	struct miscdevice *misc = filp->private_data;
+	struct ivshmem_dev *idev = container_of(misc, struct ivshmem_dev, misc);
+	struct ivshmem_file *file;
+	unsigned int v;
+
+	file = kzalloc(struct_size(file, seen, idev->nvectors), GFP_KERNEL);
+	if (!file)
+		return -ENOMEM;
+	spin_lock_init(&file->lock);
+	/* A new file waits for interrupts that arrive from now on. */
+	for (v = 0; v < idev->nvectors; v++)
+		file->seen[v] = atomic64_read(&idev->vectors[v].count);
+
+	ivshmem_dev_get(idev);
+	file->idev = idev;
+	filp->private_data = file;
+	filp->f_mapping = idev->inode->i_mapping;
+	return nonseekable_open(inode, filp);
+}
+
+static int ivshmem_release(struct inode *inode, struct file *filp)
+{
+	struct ivshmem_file *file = filp->private_data;
+	struct ivshmem_dev *idev = file->idev;
+
+	ivshmem_file_release_eventfds(file);
+	kfree(file);
+	ivshmem_dev_put(idev);
+	return 0;
+}
+
+static long ivshmem_get_info(struct ivshmem_file *file, void __user *arg)
+{
+	struct ivshmem_dev *idev = file->idev;
+	struct ivshmem_info info = {
+		.size = idev->shm_size,
+		.peer_id = READ_ONCE(idev->peer_id),
+		.vectors = idev->nvectors,
+		.irq_mode = idev->irq_mode,
+		.revision = idev->revision,
+		.index = idev->index,
+	};
+
+	if (ivshmem_dead(idev))
+		return -ENODEV;
+	if (info.peer_id >= 0)
+		info.flags |= IVSHMEM_INFO_READY;
+	if (idev->irq_mode != IVSHMEM_IRQ_NONE)
+		info.flags |= IVSHMEM_INFO_DOORBELL;
+
+	return copy_to_user(arg, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
+static long ivshmem_ring(struct ivshmem_file *file, void __user *arg)
+{
+	struct ivshmem_dev *idev = file->idev;
+	struct ivshmem_ring ring;
+	long ret = 0;
+
+	if (copy_from_user(&ring, arg, sizeof(ring)))
+		return -EFAULT;
+	/* Reserved fields are checked so that they can gain a meaning later. */
+	if (ring.flags || ring.padding)
+		return -EINVAL;
+	if (idev->irq_mode == IVSHMEM_IRQ_NONE)
+		return ivshmem_dead(idev) ? -ENODEV : -EOPNOTSUPP;
+	if (ring.peer_id > IVSHMEM_MAX_PEER_ID || ring.vector >= IVSHMEM_MAX_VECTORS)
+		return -EINVAL;
+
+	down_read(&idev->lock);
+	if (idev->dead) {
+		ret = -ENODEV;
+	} else if (!ivshmem_is_ready(idev)) {
+		ret = -EAGAIN;
+	} else {
+		iowrite32(ring.peer_id << 16 | ring.vector,
+			  idev->regs + IVSHMEM_REG_DOORBELL);
+		atomic64_inc(&idev->doorbells_sent);
+	}
+	up_read(&idev->lock);
+	return ret;
+}
+
+static long ivshmem_ioctl_set_eventfd(struct ivshmem_file *file, void __user *arg)
+{
+	struct ivshmem_dev *idev = file->idev;
+	struct ivshmem_eventfd req;
+
+	if (copy_from_user(&req, arg, sizeof(req)))
+		return -EFAULT;
+	if (req.flags || req.padding)
+		return -EINVAL;
+	if (ivshmem_dead(idev))
+		return -ENODEV;
+	if (idev->irq_mode == IVSHMEM_IRQ_NONE)
+		return -EOPNOTSUPP;
+	if (req.vector >= idev->nvectors || req.fd < -1)
+		return -EINVAL;
+	return ivshmem_set_eventfd(file, req.vector, req.fd);
+}
+
+static long ivshmem_ioctl_wait_ready(struct ivshmem_file *file, void __user *arg)
+{
+	struct ivshmem_wait_ready req;
+
+	if (copy_from_user(&req, arg, sizeof(req)))
+		return -EFAULT;
+	if (req.flags || req.padding || req.timeout_ms < -1)
+		return -EINVAL;
+	return ivshmem_wait_ready(file->idev, req.timeout_ms);
+}
+
+static long ivshmem_ioctl_wait(struct ivshmem_file *file, void __user *arg)
+{
+	struct ivshmem_dev *idev = file->idev;
+	DECLARE_BITMAP(vectors, IVSHMEM_MAX_VECTORS);
+	struct ivshmem_wait req;
+	long ret;
+
+	if (copy_from_user(&req, arg, sizeof(req)))
+		return -EFAULT;
+	if (req.flags || req.padding || req.timeout_ms < -1)
+		return -EINVAL;
+	if (ivshmem_dead(idev))
+		return -ENODEV;
+	if (idev->irq_mode == IVSHMEM_IRQ_NONE)
+		return -EOPNOTSUPP;
+
+	bitmap_from_arr64(vectors, req.vectors, IVSHMEM_MAX_VECTORS);
+	if (bitmap_empty(vectors, IVSHMEM_MAX_VECTORS) ||
+	    find_next_bit(vectors, IVSHMEM_MAX_VECTORS, idev->nvectors) <
+	    IVSHMEM_MAX_VECTORS)
+		return -EINVAL;
+
+	ret = ivshmem_wait_vectors(file, vectors, req.timeout_ms);
+	bitmap_to_arr64(req.vectors, vectors, IVSHMEM_MAX_VECTORS);
+	if (copy_to_user(arg, &req, sizeof(req)))
+		return -EFAULT;
+	return ret;
+}
+
+static long ivshmem_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
+{
+	struct ivshmem_file *file = filp->private_data;
+	void __user *argp = (void __user *)arg;
+
+	switch (cmd) {
+	case IVSHMEM_IOCTL_GET_INFO:
+		return ivshmem_get_info(file, argp);
+	case IVSHMEM_IOCTL_RING:
+		return ivshmem_ring(file, argp);
+	case IVSHMEM_IOCTL_SET_EVENTFD:
+		return ivshmem_ioctl_set_eventfd(file, argp);
+	case IVSHMEM_IOCTL_WAIT_READY:
+		return ivshmem_ioctl_wait_ready(file, argp);
+	case IVSHMEM_IOCTL_WAIT:
+		return ivshmem_ioctl_wait(file, argp);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static __poll_t ivshmem_poll(struct file *filp, poll_table *wait)
+{
+	struct ivshmem_file *file = filp->private_data;
+	struct ivshmem_dev *idev = file->idev;
+
+	poll_wait(filp, &idev->wq, wait);
+	if (ivshmem_dead(idev))
+		return EPOLLHUP | EPOLLERR;
+	if (ivshmem_file_pending(file))
+		return EPOLLIN | EPOLLRDNORM;
+	return 0;
+}
+
+const struct file_operations ivshmem_fops = {
+	.owner = THIS_MODULE,
+	.open = ivshmem_open,
+	.release = ivshmem_release,
+	.unlocked_ioctl = ivshmem_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.poll = ivshmem_poll,
+	.mmap = ivshmem_mmap,
+};

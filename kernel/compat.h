@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Differences between the kernels the driver builds for.  Each HAVE_* comes
+ * from a compile test in conftest/ (see conftest.sh), not from version
+ * numbers, so distribution backports are handled.  The driver is written
+ * against the newest API; older kernels get a shim here.
+ */
+#ifndef IVSHMEM_COMPAT_H
+#define IVSHMEM_COMPAT_H
+
+#include <linux/eventfd.h>
+#include <linux/mm.h>
+
+#include "conftest.h"
+
+#ifndef HAVE_VM_FLAGS_SET
+/* Before 6.3, VMA flags were written directly. */
+static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
+{
+	vma->vm_flags |= flags;
+}
+
+static inline void vm_flags_clear(struct vm_area_struct *vma, vm_flags_t flags)
+{
+	vma->vm_flags &= ~flags;
+}
+#endif
+
+#ifdef HAVE_EVENTFD_SIGNAL_ONE_ARG
+#define ivshmem_eventfd_signal(ctx)	eventfd_signal(ctx)
+#else
+/* Before 6.8, eventfd_signal() took the value to add. */
+#define ivshmem_eventfd_signal(ctx)	eventfd_signal(ctx, 1)
+#endif
+
+#endif /* IVSHMEM_COMPAT_H */

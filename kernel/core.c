@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ivshmem: driver for QEMU's Inter-VM shared memory PCI device.
+ *
+ * This file binds the PCI device, owns the device's lifetime and exposes
+ * its sysfs attributes.  The character device is in cdev.c, interrupts in
+ * irq.c and the shared-memory mappings in mmap.c.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/idr.h>
+#include <linux/io.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+
+#include "ivshmem.h"
+
+#define PCI_VENDOR_ID_IVSHMEM	0x1af4
+#define PCI_DEVICE_ID_IVSHMEM	0x1110
+
+static DEFINE_IDA(ivshmem_ida);
+
+static void ivshmem_dev_release(struct kref *kref)
+{
+	struct ivshmem_dev *idev = container_of(kref, struct ivshmem_dev, kref);
+
+	iput(idev->inode);
+	kfree(idev->vectors);
+	kfree(idev);
+}
+
+void ivshmem_dev_get(struct ivshmem_dev *idev)
+{
+	kref_get(&idev->kref);
+}
+
+void ivshmem_dev_put(struct ivshmem_dev *idev)
+{
+	kref_put(&idev->kref, ivshmem_dev_release);
+}
+
+static struct ivshmem_dev *dev_to_idev(struct device *dev)
+{
+	struct miscdevice *misc = dev_get_drvdata(dev);
+
+	return container_of(misc, struct ivshmem_dev, misc);
+}
+
+static ssize_t size_show(struct device *dev, struct device_attribute *attr,
+			 char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", dev_to_idev(dev)->shm_size);
+}
+static DEVICE_ATTR_RO(size);
+
+static ssize_t peer_id_show(struct device *dev, struct device_attribute *attr,
+			    char *buf)
+{
+	return sysfs_emit(buf, "%d\n", READ_ONCE(dev_to_idev(dev)->peer_id));
+}
+static DEVICE_ATTR_RO(peer_id);
+
+static ssize_t vectors_show(struct device *dev, struct device_attribute *attr,
+			    char *buf)
+{
+	return sysfs_emit(buf, "%u\n", dev_to_idev(dev)->nvectors);
+}
+static DEVICE_ATTR_RO(vectors);
+
+static const char * const ivshmem_irq_mode_names[] = {
+	[IVSHMEM_IRQ_NONE] = "none",
+	[IVSHMEM_IRQ_MSIX] = "msix",
+	[IVSHMEM_IRQ_INTX] = "intx",
+};
+
+static ssize_t irq_mode_show(struct device *dev, struct device_attribute *attr,
+			     char *buf)
+{
+	return sysfs_emit(buf, "%s\n",
+			  ivshmem_irq_mode_names[dev_to_idev(dev)->irq_mode]);
+}
+static DEVICE_ATTR_RO(irq_mode);
+
+static ssize_t revision_show(struct device *dev, struct device_attribute *attr,
+			     char *buf)
+{
+	return sysfs_emit(buf, "%u\n", dev_to_idev(dev)->revision);
+}
+static DEVICE_ATTR_RO(revision);
+
+static ssize_t ready_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	return sysfs_emit(buf, "%d\n", ivshmem_is_ready(dev_to_idev(dev)));
+}
+static DEVICE_ATTR_RO(ready);
+
+static struct attribute *ivshmem_attrs[] = {
+	&dev_attr_size.attr,
+	&dev_attr_peer_id.attr,
+	&dev_attr_vectors.attr,
+	&dev_attr_irq_mode.attr,
+	&dev_attr_revision.attr,
+	&dev_attr_ready.attr,
+	NULL,
+};
+
+static const struct attribute_group ivshmem_group = {
+	.attrs = ivshmem_attrs,
+};
+
+const struct attribute_group *ivshmem_groups[] = {
+	&ivshmem_group,
+	NULL,
+};
+
+static int ivshmem_map_bars(struct ivshmem_dev *idev)
+{
+	struct pci_dev *pdev = idev->pdev;
+
+	if (pci_resource_len(pdev, IVSHMEM_BAR_REGS) < IVSHMEM_REG_SIZE ||
+	    !(pci_resource_flags(pdev, IVSHMEM_BAR_REGS) & IORESOURCE_MEM)) {
+		dev_err(&pdev->dev, "BAR0 is not a register page\n");
+		return -ENODEV;
+	}
+	idev->shm_phys = pci_resource_start(pdev, IVSHMEM_BAR_SHM);
+	idev->shm_size = pci_resource_len(pdev, IVSHMEM_BAR_SHM);
+	if (!idev->shm_size ||
+	    !(pci_resource_flags(pdev, IVSHMEM_BAR_SHM) & IORESOURCE_MEM) ||
+	    !PAGE_ALIGNED(idev->shm_phys) || !PAGE_ALIGNED(idev->shm_size)) {
+		dev_err(&pdev->dev, "BAR2 holds no page-aligned shared memory\n");
+		return -ENODEV;
+	}
+
+	idev->regs = pci_iomap(pdev, IVSHMEM_BAR_REGS, IVSHMEM_REG_SIZE);
+	if (!idev->regs)
+		return -ENOMEM;
+
+	/*
+	 * QEMU backs BAR2 with host RAM.  Mapping it write-back here records
+	 * the write-back memory type for the range, so that the PFNs the
+	 * fault handler inserts for user space are write-back too rather than
+	 * uncached, which is many times slower.
+	 */
+	idev->shm = memremap(idev->shm_phys, idev->shm_size, MEMREMAP_WB);
+	if (!idev->shm) {
+		dev_err(&pdev->dev, "cannot map BAR2 write-back\n");
+		pci_iounmap(pdev, idev->regs);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void ivshmem_unmap_bars(struct ivshmem_dev *idev)
+{
+	memunmap(idev->shm);
+	pci_iounmap(idev->pdev, idev->regs);
+}
+
+static int ivshmem_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	struct ivshmem_dev *idev;
+	int ret;
+
+	idev = kzalloc(sizeof(*idev), GFP_KERNEL);
+	if (!idev)
+		return -ENOMEM;
+	kref_init(&idev->kref);
+	init_rwsem(&idev->lock);
+	init_waitqueue_head(&idev->wq);
+	atomic64_set(&idev->doorbells_sent, 0);
+	idev->pdev = pdev;
+	idev->revision = pdev->revision;
+	idev->peer_id = -1;
+
+	idev->inode = ivshmem_inode_new();
+	if (IS_ERR(idev->inode)) {
+		ret = PTR_ERR(idev->inode);
+		idev->inode = NULL;
+		goto err_put;
+	}
+
+	ret = pci_enable_device(pdev);
+	if (ret) {
+		dev_err(&pdev->dev, "cannot enable device: %d\n", ret);
+		goto err_put;
+	}
+	ret = pci_request_regions(pdev, KBUILD_MODNAME);
+	if (ret) {
+		dev_err(&pdev->dev, "cannot claim BARs: %d\n", ret);
+		goto err_disable;
+	}
+	ret = ivshmem_map_bars(idev);
+	if (ret)
+		goto err_release;
+
+	ret = ivshmem_irq_setup(idev);
+	if (ret)
+		goto err_unmap;
+
+	ret = ida_alloc(&ivshmem_ida, GFP_KERNEL);
+	if (ret < 0)
+		goto err_irq;
+	idev->index = ret;
+
+	snprintf(idev->name, sizeof(idev->name), "ivshmem%d", idev->index);
+	idev->misc.minor = MISC_DYNAMIC_MINOR;
+	idev->misc.name = idev->name;
+	idev->misc.fops = &ivshmem_fops;
+	idev->misc.parent = &pdev->dev;
+	idev->misc.groups = ivshmem_groups;
+	idev->misc.mode = 0600;
+
+	pci_set_drvdata(pdev, idev);
+	ivshmem_ready_start(idev);
+
+	ret = misc_register(&idev->misc);
+	if (ret) {
+		dev_err(&pdev->dev, "cannot register %s: %d\n", idev->name, ret);
+		goto err_ready;
+	}
+
+	dev_info(&pdev->dev, "%s: %llu MiB shared memory, revision %u, %s with %u vector(s)\n",
+		 idev->name, idev->shm_size >> 20, idev->revision,
+		 idev->irq_mode == IVSHMEM_IRQ_MSIX ? "MSI-X" :
+		 idev->irq_mode == IVSHMEM_IRQ_INTX ? "INTx" : "no interrupts",
+		 idev->nvectors);
+	return 0;
+
+err_ready:
+	ivshmem_ready_stop(idev);
+	ida_free(&ivshmem_ida, idev->index);
+err_irq:
+	ivshmem_irq_teardown(idev);
+err_unmap:
+	ivshmem_unmap_bars(idev);
+err_release:
+	pci_release_regions(pdev);
+err_disable:
+	pci_disable_device(pdev);
+err_put:
+	ivshmem_dev_put(idev);
+	return ret;
+}
+
+static void ivshmem_remove(struct pci_dev *pdev)
+{
+	struct ivshmem_dev *idev = pci_get_drvdata(pdev);
+
+	/* No new opens; files already open keep @idev alive. */
+	misc_deregister(&idev->misc);
+
+	/* Wait for every user of the hardware, then shut them out for good. */
+	down_write(&idev->lock);
+	WRITE_ONCE(idev->dead, true);
+	up_write(&idev->lock);
+
+	wake_up_all(&idev->wq);
+	ivshmem_revoke_mappings(idev);
+	ivshmem_ready_stop(idev);
+	ivshmem_irq_teardown(idev);
+	ivshmem_unmap_bars(idev);
+	pci_release_regions(pdev);
+	pci_disable_device(pdev);
+
+	ida_free(&ivshmem_ida, idev->index);
+	ivshmem_dev_put(idev);
+}
+
+static const struct pci_device_id ivshmem_ids[] = {
+	{ PCI_DEVICE(PCI_VENDOR_ID_IVSHMEM, PCI_DEVICE_ID_IVSHMEM) },
+	{ }
+};
+MODULE_DEVICE_TABLE(pci, ivshmem_ids);
+
+static struct pci_driver ivshmem_driver = {
+	.name = KBUILD_MODNAME,
+	.id_table = ivshmem_ids,
+	.probe = ivshmem_probe,
+	.remove = ivshmem_remove,
+};
+
+static int __init ivshmem_init(void)
+{
+	int ret;
+
+	ret = ivshmem_fs_init();
+	if (ret)
+		return ret;
+	ret = pci_register_driver(&ivshmem_driver);
+	if (ret)
+		ivshmem_fs_exit();
+	return ret;
+}
+module_init(ivshmem_init);
+
+static void __exit ivshmem_exit(void)
+{
+	pci_unregister_driver(&ivshmem_driver);
+	ivshmem_fs_exit();
+	ida_destroy(&ivshmem_ida);
+}
+module_exit(ivshmem_exit);
+
+MODULE_DESCRIPTION("QEMU Inter-VM shared memory (ivshmem) device driver");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Private state of the ivshmem driver.
+ *
+ * Lifetime: struct ivshmem_dev is created at probe and reference counted.
+ * The PCI binding holds one reference and every open file holds one, so the
+ * structure outlives the PCI device.  Removal marks it dead under @lock
+ * (written), after which nothing touches the hardware again; everything that
+ * touches the hardware holds @lock for reading and checks @dead first.
+ *
+ * Lock order: mmap_lock -> ivshmem_dev.lock -> ivshmem_vector.lock.  Nothing
+ * copies to or from user space while holding ivshmem_dev.lock.
+ */
+#ifndef IVSHMEM_PRIV_H
+#define IVSHMEM_PRIV_H
+
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/miscdevice.h>
+#include <linux/pci.h>
+#include <linux/rwsem.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/ivshmem.h>
+
+#include "compat.h"
+
+/* BAR0 registers */
+#define IVSHMEM_REG_INTR_MASK	0x00
+#define IVSHMEM_REG_INTR_STATUS	0x04
+#define IVSHMEM_REG_IV_POSITION	0x08
+#define IVSHMEM_REG_DOORBELL	0x0c
+#define IVSHMEM_REG_SIZE	0x100
+
+#define IVSHMEM_BAR_REGS	0
+#define IVSHMEM_BAR_SHM		2
+
+/* IntrMask / IntrStatus bit of revision 0 devices */
+#define IVSHMEM_INTR_PEER	BIT(0)
+
+struct ivshmem_dev;
+
+/* One interrupt vector of the device. */
+struct ivshmem_vector {
+	struct ivshmem_dev *idev;
+	/* Interrupts received; open files remember how many they consumed. */
+	atomic64_t count;
+	spinlock_t lock;		/* protects @eventfds, taken in hardirq */
+	struct list_head eventfds;	/* struct ivshmem_eventfd_binding */
+};
+
+struct ivshmem_dev {
+	struct kref kref;
+	struct pci_dev *pdev;		/* valid while !dead */
+	struct miscdevice misc;
+	char name[24];
+	int index;			/* N of /dev/ivshmemN */
+
+	/*
+	 * All mappings of the shared memory live in this inode's address
+	 * space, whatever device node they were opened through, so removal
+	 * can revoke them with one unmap_mapping_range().
+	 */
+	struct inode *inode;
+
+	struct rw_semaphore lock;	/* writers: removal only */
+	bool dead;
+
+	void __iomem *regs;
+	void *shm;			/* kernel mapping, see ivshmem_probe() */
+	phys_addr_t shm_phys;
+	u64 shm_size;
+	u8 revision;
+
+	enum ivshmem_irq_mode irq_mode;
+	unsigned int nvectors;
+	struct ivshmem_vector *vectors;
+	atomic64_t doorbells_sent;
+
+	int peer_id;			/* -1 until ready */
+	struct delayed_work ready_work;	/* polls IVPosition on revision 0 */
+
+	/* Woken on interrupts, readiness and removal. */
+	wait_queue_head_t wq;
+};
+
+/* One open file of /dev/ivshmemN. */
+struct ivshmem_file {
+	struct ivshmem_dev *idev;
+	spinlock_t lock;		/* protects @seen */
+	u64 seen[];			/* per vector: interrupts consumed */
+};
+
+/* core.c */
+void ivshmem_dev_get(struct ivshmem_dev *idev);
+void ivshmem_dev_put(struct ivshmem_dev *idev);
+extern const struct attribute_group *ivshmem_groups[];
+
+/* cdev.c */
+extern const struct file_operations ivshmem_fops;
+
+/* irq.c */
+int ivshmem_irq_setup(struct ivshmem_dev *idev);
+void ivshmem_irq_teardown(struct ivshmem_dev *idev);
+void ivshmem_ready_start(struct ivshmem_dev *idev);
+void ivshmem_ready_stop(struct ivshmem_dev *idev);
+bool ivshmem_is_ready(struct ivshmem_dev *idev);
+int ivshmem_wait_ready(struct ivshmem_dev *idev, int timeout_ms);
+int ivshmem_wait_vectors(struct ivshmem_file *file, unsigned long *vectors,
+			 int timeout_ms);
+bool ivshmem_file_pending(struct ivshmem_file *file);
+int ivshmem_set_eventfd(struct ivshmem_file *file, unsigned int vector, int fd);
+void ivshmem_file_release_eventfds(struct ivshmem_file *file);
+
+/* mmap.c */
+int ivshmem_fs_init(void);
+void ivshmem_fs_exit(void);
+struct inode *ivshmem_inode_new(void);
+int ivshmem_mmap(struct file *filp, struct vm_area_struct *vma);
+void ivshmem_revoke_mappings(struct ivshmem_dev *idev);
+
+static inline bool ivshmem_dead(struct ivshmem_dev *idev)
+{
+	return READ_ONCE(idev->dead);
+}
+
+#endif /* IVSHMEM_PRIV_H */

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * ivshmem: user-space ABI of the driver for QEMU's Inter-VM shared memory
+ * device (PCI 1af4:1110, "ivshmem-plain" and "ivshmem-doorbell").
+ *
+ * Each PCI device appears as a character device /dev/ivshmemN.  It offers:
+ *
+ *  - mmap() of the shared memory (BAR2).  Only MAP_SHARED; the offset must
+ *    be page aligned and offset + length must lie inside the region.  The
+ *    mapping is write-back cacheable.  Errors: EINVAL for MAP_PRIVATE, an
+ *    unaligned offset or a range past the end; EACCES for a writable mapping
+ *    of a file opened read-only; ENODEV once the device is gone.  When the
+ *    PCI device is removed, every mapping is revoked: a later access raises
+ *    SIGBUS.
+ *
+ *  - poll(): EPOLLIN | EPOLLRDNORM while an interrupt has arrived on any
+ *    vector since this open file last consumed it with IVSHMEM_IOCTL_WAIT;
+ *    EPOLLHUP | EPOLLERR once the device is gone.
+ *
+ *  - the ioctls below.  Every ioctl fails with ENOTTY when the command is
+ *    unknown, EFAULT when its argument cannot be read or written, EINVAL when
+ *    a flags or reserved field is not zero, and ENODEV once the PCI device
+ *    has been removed (the file stays open until closed, but is dead).
+ *
+ * Interrupt modes (struct ivshmem_info.irq_mode):
+ *  - IVSHMEM_IRQ_NONE: ivshmem-plain, shared memory only.  Doorbells and
+ *    interrupt waits fail with EOPNOTSUPP.
+ *  - IVSHMEM_IRQ_MSIX: ivshmem-doorbell, one MSI-X vector per interrupt
+ *    vector the device offers.
+ *  - IVSHMEM_IRQ_INTX: revision 0 devices without MSI-X.  All doorbells
+ *    arrive on vector 0 (the legacy interrupt cannot tell vectors apart).
+ *
+ * Doorbell vectors: the device decodes only the low 8 bits of the vector
+ * field of its Doorbell register, so vectors 0..255 can be rung and larger
+ * values are rejected with EINVAL rather than silently aliased.  A doorbell
+ * to a peer that is not connected, or to a vector the peer has not set up,
+ * is dropped by the device without any indication.
+ */
+#ifndef _UAPI_LINUX_IVSHMEM_H
+#define _UAPI_LINUX_IVSHMEM_H
+
+#include <linux/const.h>
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+/* Peer IDs are 16 bits wide in the Doorbell register. */
+#define IVSHMEM_MAX_PEER_ID	65535
+/* Vectors the Doorbell register can address (see above). */
+#define IVSHMEM_MAX_VECTORS	256
+
+enum ivshmem_irq_mode {
+	IVSHMEM_IRQ_NONE = 0,
+	IVSHMEM_IRQ_MSIX = 1,
+	IVSHMEM_IRQ_INTX = 2,
+};
+
+/* struct ivshmem_info.flags */
+/* The device has its peer ID and shared memory: see IVSHMEM_IOCTL_WAIT_READY. */
+#define IVSHMEM_INFO_READY		_BITULL(0)
+/* The device can ring and receive doorbells (irq_mode != IVSHMEM_IRQ_NONE). */
+#define IVSHMEM_INFO_DOORBELL		_BITULL(1)
+
+/**
+ * struct ivshmem_info - what the device is (IVSHMEM_IOCTL_GET_INFO)
+ * @size:	size of the shared memory in bytes (BAR2)
+ * @flags:	IVSHMEM_INFO_* bits
+ * @peer_id:	own peer ID (IVPosition), 0..65535, or -1 while not ready
+ * @vectors:	interrupt vectors in use (0 without interrupts, 1 for INTx)
+ * @irq_mode:	enum ivshmem_irq_mode
+ * @revision:	PCI revision of the device (0 or 1)
+ * @index:	N of /dev/ivshmemN
+ * @padding:	always zero
+ *
+ * All fields are outputs.
+ */
+struct ivshmem_info {
+	__u64 size;
+	__u64 flags;
+	__s32 peer_id;
+	__u32 vectors;
+	__u32 irq_mode;
+	__u32 revision;
+	__u32 index;
+	__u32 padding[7];
+};
+
+/**
+ * struct ivshmem_ring - ring a peer's doorbell (IVSHMEM_IOCTL_RING)
+ * @peer_id:	peer to interrupt, 0..IVSHMEM_MAX_PEER_ID; may be one's own ID
+ * @vector:	vector to raise at the peer, 0..IVSHMEM_MAX_VECTORS - 1
+ * @flags:	must be zero
+ * @padding:	must be zero
+ *
+ * All fields are inputs.  Errors: EINVAL for an out-of-range peer_id or
+ * vector; EOPNOTSUPP on a device without interrupts; EAGAIN while the device
+ * is not ready (its peer ID is not yet known).
+ */
+struct ivshmem_ring {
+	__u32 peer_id;
+	__u32 vector;
+	__u32 flags;
+	__u32 padding;
+};
+
+/**
+ * struct ivshmem_eventfd - bind an eventfd to a vector (IVSHMEM_IOCTL_SET_EVENTFD)
+ * @vector:	own interrupt vector, 0..vectors - 1
+ * @fd:		eventfd to signal on each interrupt, or -1 to unbind
+ * @flags:	must be zero
+ * @padding:	must be zero
+ *
+ * All fields are inputs.  An open file holds at most one eventfd per vector:
+ * binding again replaces the previous one.  Several open files may bind the
+ * same vector; each is signalled.  The bindings of a file end when it is
+ * closed.  Errors: EINVAL for an out-of-range vector or an fd that is not an
+ * eventfd (EBADF if it is not an open fd at all); EOPNOTSUPP on a device
+ * without interrupts.
+ */
+struct ivshmem_eventfd {
+	__u32 vector;
+	__s32 fd;
+	__u32 flags;
+	__u32 padding;
+};
+
+/**
+ * struct ivshmem_wait_ready - wait until the device is ready (IVSHMEM_IOCTL_WAIT_READY)
+ * @timeout_ms:	in: how long to wait; 0 only checks, -1 waits forever
+ * @flags:	must be zero
+ * @padding:	must be zero
+ *
+ * Returns 0 once the device has its peer ID (revision 0 doorbell devices
+ * learn it from the server some time after reset; others are ready at once).
+ * Errors: ETIMEDOUT when the time ran out, EINTR when a signal arrived,
+ * EINVAL for a timeout below -1.
+ */
+struct ivshmem_wait_ready {
+	__s32 timeout_ms;
+	__u32 flags;
+	__u64 padding;
+};
+
+#define IVSHMEM_VECTOR_WORDS	(IVSHMEM_MAX_VECTORS / 64)
+
+/**
+ * struct ivshmem_wait - wait for interrupts (IVSHMEM_IOCTL_WAIT)
+ * @vectors:	in: bitmap of own vectors to wait for (bit v of word v / 64);
+ *		out: the subset of those that fired, now consumed
+ * @timeout_ms:	in: how long to wait; 0 only checks, -1 waits forever
+ * @flags:	must be zero
+ * @padding:	must be zero
+ *
+ * Each open file sees every interrupt: an interrupt is pending for a file
+ * from its arrival until that file consumes it here.  Several interrupts on
+ * one vector before the wait count as one.  Returns 0 with at least one bit
+ * set in @vectors.  Errors: ETIMEDOUT when none fired in time (vectors is
+ * then all zero), EINTR when a signal arrived, EINVAL for an empty bitmap, a
+ * bit at or above the vector count or a timeout below -1, EOPNOTSUPP on a
+ * device without interrupts.
+ */
+struct ivshmem_wait {
+	__u64 vectors[IVSHMEM_VECTOR_WORDS];
+	__s32 timeout_ms;
+	__u32 flags;
+	__u64 padding;
+};
+
+#define IVSHMEM_IOCTL_MAGIC	0xB8
+
+/* Read what the device is.  Out: struct ivshmem_info. */
+#define IVSHMEM_IOCTL_GET_INFO	_IOR(IVSHMEM_IOCTL_MAGIC, 0x00, struct ivshmem_info)
+/* Ring a peer's doorbell.  In: struct ivshmem_ring. */
+#define IVSHMEM_IOCTL_RING	_IOW(IVSHMEM_IOCTL_MAGIC, 0x01, struct ivshmem_ring)
+/* Bind or unbind an eventfd.  In: struct ivshmem_eventfd. */
+#define IVSHMEM_IOCTL_SET_EVENTFD _IOW(IVSHMEM_IOCTL_MAGIC, 0x02, struct ivshmem_eventfd)
+/* Wait until ready.  In: struct ivshmem_wait_ready. */
+#define IVSHMEM_IOCTL_WAIT_READY _IOW(IVSHMEM_IOCTL_MAGIC, 0x03, struct ivshmem_wait_ready)
+/* Wait for interrupts.  In/out: struct ivshmem_wait. */
+#define IVSHMEM_IOCTL_WAIT	_IOWR(IVSHMEM_IOCTL_MAGIC, 0x04, struct ivshmem_wait)
+
+#endif /* _UAPI_LINUX_IVSHMEM_H */

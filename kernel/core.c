@@ -194,16 +194,17 @@ static int ivshmem_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret)
 		goto err_release;
 
-	ret = ivshmem_irq_setup(idev);
-	if (ret)
-		goto err_unmap;
-
+	/* The name is needed first: interrupts are requested under it. */
 	ret = ida_alloc(&ivshmem_ida, GFP_KERNEL);
 	if (ret < 0)
-		goto err_irq;
+		goto err_unmap;
 	idev->index = ret;
-
 	snprintf(idev->name, sizeof(idev->name), "ivshmem%d", idev->index);
+
+	ret = ivshmem_irq_setup(idev);
+	if (ret)
+		goto err_ida;
+
 	idev->misc.minor = MISC_DYNAMIC_MINOR;
 	idev->misc.name = idev->name;
 	idev->misc.fops = &ivshmem_fops;
@@ -229,9 +230,9 @@ static int ivshmem_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 err_ready:
 	ivshmem_ready_stop(idev);
-	ida_free(&ivshmem_ida, idev->index);
-err_irq:
 	ivshmem_irq_teardown(idev);
+err_ida:
+	ida_free(&ivshmem_ida, idev->index);
 err_unmap:
 	ivshmem_unmap_bars(idev);
 err_release:

@@ -31,7 +31,7 @@ static int ivshmem_fs_init_fs_context(struct fs_context *fc)
 
 static struct file_system_type ivshmem_fs_type = {
 	.name = "ivshmem",
-	.owner = THIS_MODULE,
+	/* No .owner: the module's own mount would pin it forever. */
 	.init_fs_context = ivshmem_fs_init_fs_context,
 	.kill_sb = kill_anon_super,
 };

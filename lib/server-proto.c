@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* QEMU's ivshmem client-server protocol: one message at a time. */
+#define _GNU_SOURCE
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server-proto.h"
+
+int ivshmem_proto_send(int sock, int64_t value, int fd)
+{
+	uint64_t le = htole64((uint64_t)value);
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = { .iov_base = &le, .iov_len = sizeof(le) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (fd >= 0) {
+		struct cmsghdr *cmsg;
+
+		memset(&control, 0, sizeof(control));
+		msg.msg_control = control.buf;
+		msg.msg_controllen = sizeof(control.buf);
+		cmsg = CMSG_FIRSTHDR(&msg);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	}
+
+	do
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -1;
+	/*
+	 * 8 bytes always fit once sendmsg() accepts anything on a stream
+	 * socket with room, but never report a partial message as sent.
+	 */
+	if (n != sizeof(le)) {
+		errno = EPROTO;
+		return -1;
+	}
+	return 0;
+}
+
+int ivshmem_proto_recv(int sock, int64_t *value, int *fd)
+{
+	uint64_t le;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = { .iov_base = &le, .iov_len = sizeof(le) };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control.buf, .msg_controllen = sizeof(control.buf),
+	};
+	struct cmsghdr *cmsg;
+	ssize_t n;
+
+	*fd = -1;
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -1;
+
+	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+		if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS &&
+		    cmsg->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(fd, CMSG_DATA(cmsg), sizeof(int));
+	}
+	if (n == 0) {
+		errno = ECONNRESET;
+		goto fail;
+	}
+	if (n != sizeof(le) || (msg.msg_flags & MSG_CTRUNC)) {
+		errno = EPROTO;
+		goto fail;
+	}
+	*value = (int64_t)le64toh(le);
+	return 0;
+
+fail:
+	if (*fd >= 0) {
+		int saved = errno;
+
+		close(*fd);
+		*fd = -1;
+		errno = saved;
+	}
+	return -1;
+}

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: GPL-2.0
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ivshmem_test.h"
+
+const char *env_str(const char *name, const char *def)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : def;
+}
+
+long env_long(const char *name, long def)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? strtol(v, NULL, 0) : def;
+}
+
+const char *dev_name(void)
+{
+	return env_str("ivt_dev", "ivshmem0");
+}
+
+const char *dev_path(void)
+{
+	static char path[64];
+
+	snprintf(path, sizeof(path), "/dev/%s", dev_name());
+	return path;
+}
+
+int dev_open(int flags)
+{
+	int fd = open(dev_path(), flags | O_CLOEXEC);
+
+	__CHECK(fd >= 0, true, "open %s: %s", dev_path(), strerror(errno));
+	return fd;
+}
+
+void dev_get_info(int fd, struct ivshmem_info *info)
+{
+	memset(info, 0xa5, sizeof(*info));
+	ASSERT_OK(ioctl(fd, IVSHMEM_IOCTL_GET_INFO, info));
+}
+
+int sysfs_attr(const char *name, const char *attr, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/class/misc/%s/%s", name, attr);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+long sysfs_attr_long(const char *name, const char *attr)
+{
+	char buf[64];
+
+	__CHECK(sysfs_attr(name, attr, buf, sizeof(buf)) == 0, true,
+		"cannot read %s/%s", name, attr);
+	return strtol(buf, NULL, 0);
+}
+
+int dev_pci_addr(const char *name, char *buf, size_t len)
+{
+	char path[PATH_MAX], target[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/class/misc/%s/device", name);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -1;
+	target[n] = 0;
+	snprintf(buf, len, "%s", basename(target));
+	return 0;
+}
+
+int sysfs_write(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, value, strlen(value));
+	close(fd);
+	return n == (ssize_t)strlen(value) ? 0 : -1;
+}
+
+int wait_path(const char *path, bool exist, int timeout_ms)
+{
+	for (int waited = 0; waited <= timeout_ms; waited += 10) {
+		if ((access(path, F_OK) == 0) == exist)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
+int dev_ring(int fd, uint32_t peer, uint32_t vector)
+{
+	struct ivshmem_ring ring = { .peer_id = peer, .vector = vector };
+
+	return ioctl(fd, IVSHMEM_IOCTL_RING, &ring);
+}
+
+int dev_set_eventfd(int fd, uint32_t vector, int efd)
+{
+	struct ivshmem_eventfd req = { .vector = vector, .fd = efd };
+
+	return ioctl(fd, IVSHMEM_IOCTL_SET_EVENTFD, &req);
+}
+
+int dev_wait(int fd, uint64_t *mask, int timeout_ms)
+{
+	struct ivshmem_wait req = { .timeout_ms = timeout_ms };
+	int ret;
+
+	req.vectors[0] = *mask;
+	ret = ioctl(fd, IVSHMEM_IOCTL_WAIT, &req);
+	*mask = req.vectors[0];
+	return ret;
+}
+
+bool fd_readable(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, timeout_ms) == 1 && (pfd.revents & POLLIN);
+}

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Mapping the shared memory: what may be mapped and how, the memory type,
+ * and bytes crossing between the host's backing file and the guest.
+ *
+ * Environment: ivt_size; ivt_seed, ivt_host_off (the host wrote the pattern
+ * there before boot), ivt_guest_off (we write the pattern there for the
+ * host to check after we exit); ivt_xfer, the length of both.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "lib/ivshmem_test.h"
+#include "lib/pattern.h"
+
+static size_t page;
+
+static size_t shm_size(void)
+{
+	return (size_t)env_long("ivt_size", 0);
+}
+
+static void *map(int fd, size_t len, int prot, int flags, off_t off)
+{
+	void *p = mmap(NULL, len, prot, flags, fd, off);
+
+	__CHECK(p != MAP_FAILED, true, "mmap len %zu off %jd: %s", len, (intmax_t)off,
+		strerror(errno));
+	return p;
+}
+
+TEST(map_whole_region_read_write)
+{
+	int fd = dev_open(O_RDWR);
+	size_t size = shm_size();
+	volatile uint8_t *p = map(fd, size, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+
+	/* The first and last page of the region are both reachable. */
+	p[0] = 0x11;
+	p[size - 1] = 0x22;
+	EXPECT_EQ(p[0], 0x11);
+	EXPECT_EQ(p[size - 1], 0x22);
+	munmap((void *)p, size);
+	close(fd);
+}
+
+TEST(partial_mapping_at_offset_aliases_region)
+{
+	int fd = dev_open(O_RDWR);
+	size_t size = shm_size(), off = size / 4 + 3 * page;
+	uint8_t *whole = map(fd, size, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	uint8_t *part = map(fd, 2 * page, PROT_READ | PROT_WRITE, MAP_SHARED, (off_t)off);
+
+	pattern_fill(part, 2 * page, 7, off);
+	EXPECT_EQ(pattern_check(whole + off, 2 * page, 7, off), (size_t)-1);
+	whole[off + page] ^= 0xff;
+	EXPECT_EQ(part[page], (uint8_t)(pattern_byte(7, off + page) ^ 0xff));
+	munmap(part, 2 * page);
+	munmap(whole, size);
+	close(fd);
+}
+
+TEST(private_mapping_is_einval)
+{
+	int fd = dev_open(O_RDWR);
+
+	EXPECT_ERRNO((long)mmap(NULL, page, PROT_READ, MAP_PRIVATE, fd, 0), EINVAL);
+	EXPECT_ERRNO((long)mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0),
+		     EINVAL);
+	close(fd);
+}
+
+TEST(mapping_past_end_is_einval)
+{
+	int fd = dev_open(O_RDWR);
+	size_t size = shm_size();
+
+	EXPECT_ERRNO((long)mmap(NULL, page, PROT_READ, MAP_SHARED, fd, (off_t)size), EINVAL);
+	EXPECT_ERRNO((long)mmap(NULL, 2 * page, PROT_READ, MAP_SHARED, fd,
+				(off_t)(size - page)), EINVAL);
+	EXPECT_ERRNO((long)mmap(NULL, size + page, PROT_READ, MAP_SHARED, fd, 0), EINVAL);
+	EXPECT_ERRNO((long)mmap(NULL, page, PROT_READ, MAP_SHARED, fd, (off_t)1 << 52),
+		     EINVAL);
+	/* The kernel itself refuses an offset that is not page aligned. */
+	EXPECT_ERRNO((long)mmap(NULL, page, PROT_READ, MAP_SHARED, fd, 100), EINVAL);
+	close(fd);
+}
+
+TEST(read_only_open_cannot_map_writable)
+{
+	int fd = dev_open(O_RDONLY);
+	void *p;
+
+	EXPECT_ERRNO((long)mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0),
+		     EACCES);
+	p = map(fd, page, PROT_READ, MAP_SHARED, 0);
+	(void)*(volatile uint8_t *)p;
+	EXPECT_ERRNO(mprotect(p, page, PROT_READ | PROT_WRITE), EACCES);
+	munmap(p, page);
+	close(fd);
+}
+
+/* The PAT memory type the kernel recorded for BAR2, which user PTEs inherit. */
+TEST(shared_memory_is_write_back)
+{
+	char addr[32], path[128], line[256];
+	unsigned long long start = 0, end = 0, flags, s, e;
+	bool found = false;
+	FILE *f;
+
+	ASSERT_OK(dev_pci_addr(dev_name(), addr, sizeof(addr)));
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource", addr);
+	f = fopen(path, "r");
+	ASSERT_TRUE(f);
+	for (int bar = 0; bar <= 2; bar++)
+		ASSERT_EQ(fscanf(f, "%llx %llx %llx", &start, &end, &flags), 3);
+	fclose(f);
+
+	f = fopen("/sys/kernel/debug/x86/pat_memtype_list", "r");
+	if (!f)
+		SKIP("no PAT memtype list (debugfs or PAT missing)");
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "PAT: [mem 0x%llx-0x%llx]", &s, &e) != 2)
+			continue;
+		if (s <= start && e >= end + 1) {
+			TH_LOG("BAR2 %#llx-%#llx: %s", start, end, line);
+			EXPECT_TRUE(strstr(line, "write-back"));
+			found = true;
+		}
+	}
+	fclose(f);
+	EXPECT_TRUE(found);
+}
+
+TEST(guest_reads_what_host_wrote)
+{
+	int fd = dev_open(O_RDONLY);
+	size_t len = (size_t)env_long("ivt_xfer", 0), off = (size_t)env_long("ivt_host_off", 0);
+	uint64_t seed = (uint64_t)env_long("ivt_seed", 0);
+	uint8_t *p;
+	size_t bad;
+
+	if (!len)
+		SKIP("no host data for this device");
+	p = map(fd, len, PROT_READ, MAP_SHARED, (off_t)off);
+	bad = pattern_check(p, len, seed, off);
+	EXPECT_EQ(bad, (size_t)-1);
+	munmap(p, len);
+	close(fd);
+}
+
+TEST(guest_writes_for_host)
+{
+	int fd = dev_open(O_RDWR);
+	size_t len = (size_t)env_long("ivt_xfer", 0), off = (size_t)env_long("ivt_guest_off", 0);
+	uint64_t seed = (uint64_t)env_long("ivt_seed", 0);
+	uint8_t *p;
+
+	if (!len)
+		SKIP("no host check for this device");
+	p = map(fd, len, PROT_READ | PROT_WRITE, MAP_SHARED, (off_t)off);
+	pattern_fill(p, len, ~seed, off);
+	munmap(p, len);
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	page = (size_t)sysconf(_SC_PAGESIZE);
+	return harness_main(argc, argv);
+}

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Two guests on one ivshmem-server ring each other on every vector.  They
+ * find each other through a mailbox at the start of the shared memory.
+ *
+ * Environment: ivt_role ("a" or "b"), ivt_vectors, ivt_seed (the same in
+ * both guests, so a stale mailbox is never mistaken for this run's).
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/ivshmem_test.h"
+
+#define MEET_MS		120000	/* the other guest may still be booting */
+#define DELIVERY_MS	10000
+
+struct mailbox {
+	uint32_t seed[2];	/* per role: ivt_seed once id is valid */
+	int32_t id[2];
+	uint32_t stage[2];	/* per role: the last barrier reached */
+};
+
+static unsigned int nvec, me, peer;
+static uint32_t seed;
+
+static struct mailbox *mailbox(int fd)
+{
+	void *p = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE,
+		       MAP_SHARED, fd, 0);
+
+	__CHECK(p != MAP_FAILED, true, "mmap: %s", strerror(errno));
+	return p;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Both guests reach @stage before either goes on. */
+static void barrier(struct mailbox *mb, uint32_t stage)
+{
+	long deadline = now_ms() + MEET_MS;
+
+	__atomic_store_n(&mb->stage[me], stage, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&mb->stage[peer], __ATOMIC_ACQUIRE) < stage) {
+		__CHECK(now_ms() < deadline, true, "peer never reached stage %u", stage);
+		usleep(1000);
+	}
+}
+
+static int32_t meet(int fd, struct mailbox *mb)
+{
+	struct ivshmem_info info;
+	long deadline = now_ms() + MEET_MS;
+
+	dev_get_info(fd, &info);
+	mb->id[me] = info.peer_id;
+	__atomic_store_n(&mb->seed[me], seed, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&mb->seed[peer], __ATOMIC_ACQUIRE) != seed) {
+		__CHECK(now_ms() < deadline, true, "the other guest never showed up");
+		usleep(1000);
+	}
+	return mb->id[peer];
+}
+
+TEST_TIMEOUT(peers_have_distinct_ids, 150)
+{
+	int fd = dev_open(O_RDWR);
+	struct mailbox *mb = mailbox(fd);
+	int32_t other = meet(fd, mb);
+
+	TH_LOG("own ID %d, peer ID %d", mb->id[me], other);
+	EXPECT_GE(other, 0);
+	EXPECT_NE(other, mb->id[me]);
+	barrier(mb, 1);
+	close(fd);
+}
+
+/*
+ * For each vector in turn, guest a rings b and b answers on the same vector;
+ * each side checks that exactly that vector's eventfd fired.
+ */
+TEST_TIMEOUT(ping_pong_every_vector, 150)
+{
+	int fd = dev_open(O_RDWR), efd[IVSHMEM_MAX_VECTORS];
+	struct mailbox *mb = mailbox(fd);
+	int32_t other = meet(fd, mb);
+
+	for (unsigned int v = 0; v < nvec; v++) {
+		efd[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		ASSERT_OK(efd[v]);
+		ASSERT_OK(dev_set_eventfd(fd, v, efd[v]));
+	}
+	barrier(mb, 2);		/* both are listening */
+
+	for (unsigned int v = 0; v < nvec; v++) {
+		uint64_t count;
+
+		if (me == 0)
+			ASSERT_OK(dev_ring(fd, (uint32_t)other, v));
+		__CHECK(fd_readable(efd[v], DELIVERY_MS), true, "vector %u never arrived", v);
+		ASSERT_EQ(read(efd[v], &count, sizeof(count)), sizeof(count));
+		for (unsigned int o = 0; o < nvec; o++)
+			__CHECK(o == v || !fd_readable(efd[o], 0), false,
+				"vector %u fired for a ring on %u", o, v);
+		TH_LOG("vector %u: received from peer %d", v, other);
+		if (me == 1)
+			ASSERT_OK(dev_ring(fd, (uint32_t)other, v));
+	}
+	barrier(mb, 3);
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	nvec = (unsigned int)env_long("ivt_vectors", 0);
+	me = strcmp(env_str("ivt_role", "a"), "a") == 0 ? 0 : 1;
+	peer = 1 - me;
+	seed = (uint32_t)env_long("ivt_seed", 1);
+	return harness_main(argc, argv);
+}

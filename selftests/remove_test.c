@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The PCI device going away under an open, mapped and waiting file, and
+ * coming back.  Runs on a doorbell device (ivshmem0) with a second device
+ * (ivshmem1) beside it.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/ivshmem_test.h"
+#include "lib/pattern.h"
+
+#define DRIVER_DIR	"/sys/bus/pci/drivers/ivshmem"
+#define GONE_MS		5000
+
+static size_t page;
+
+/* Run @fn in a child; return its wait status. */
+static pid_t spawn(void (*fn)(int), int fd)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		fn(fd);
+		_exit(0);
+	}
+	return pid;
+}
+
+static void waiter(int fd)
+{
+	uint64_t mask = 1;
+
+	_exit(dev_wait(fd, &mask, -1) == -1 && errno == ENODEV ? 0 : 1);
+}
+
+static void poller(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	_exit(poll(&pfd, 1, -1) == 1 && pfd.revents == (POLLHUP | POLLERR) ? 0 : 1);
+}
+
+static int child_status(pid_t pid)
+{
+	int status;
+
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return status;
+}
+
+static void touch(void *p)
+{
+	(void)*(volatile uint8_t *)p;
+}
+
+TEST_TIMEOUT(unbind_while_open_mapped_and_waiting, 60)
+{
+	int fd = dev_open(O_RDWR), efd = eventfd(0, EFD_CLOEXEC), status;
+	struct ivshmem_info info;
+	char addr[32];
+	uint8_t *p;
+	pid_t w, pl, t;
+	uint64_t mask = 1;
+
+	ASSERT_OK(dev_pci_addr(dev_name(), addr, sizeof(addr)));
+	p = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	pattern_fill(p, 4 * page, 99, 0);	/* the PTEs now exist */
+	ASSERT_OK(dev_set_eventfd(fd, 0, efd));
+
+	w = spawn(waiter, fd);
+	pl = spawn(poller, fd);
+	usleep(300 * 1000);	/* let both block */
+	ASSERT_OK(sysfs_write(DRIVER_DIR "/unbind", addr));
+	EXPECT_EQ(wait_path(dev_path(), false, GONE_MS), 0);
+
+	status = child_status(w);
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	status = child_status(pl);
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	EXPECT_ERRNO(ioctl(fd, IVSHMEM_IOCTL_GET_INFO, &info), ENODEV);
+	EXPECT_ERRNO(dev_ring(fd, 0, 0), ENODEV);
+	EXPECT_ERRNO(dev_set_eventfd(fd, 0, efd), ENODEV);
+	EXPECT_ERRNO(dev_wait(fd, &mask, 0), ENODEV);
+	EXPECT_ERRNO(ioctl(fd, IVSHMEM_IOCTL_WAIT_READY,
+			   &(struct ivshmem_wait_ready){ .timeout_ms = 0 }), ENODEV);
+	EXPECT_ERRNO((long)mmap(NULL, page, PROT_READ, MAP_SHARED, fd, 0), ENODEV);
+
+	/* The old mapping is revoked: both present and never-touched pages. */
+	for (int i = 0; i < 4; i += 3) {
+		t = fork();
+		if (t == 0) {
+			touch(p + i * page);
+			_exit(0);
+		}
+		status = child_status(t);
+		EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS);
+	}
+	munmap(p, 4 * page);
+	close(efd);
+	close(fd);
+
+	/* Binding again brings the device, and the memory, back. */
+	ASSERT_OK(sysfs_write(DRIVER_DIR "/bind", addr));
+	ASSERT_EQ(wait_path(dev_path(), true, GONE_MS), 0);
+	fd = dev_open(O_RDWR);
+	dev_get_info(fd, &info);
+	p = mmap(NULL, 4 * page, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	EXPECT_EQ(pattern_check(p, 4 * page, 99, 0), (size_t)-1);
+	munmap(p, 4 * page);
+	close(fd);
+}
+
+TEST_TIMEOUT(remove_and_rescan_reuses_index, 60)
+{
+	char addr[32], path[128];
+	struct ivshmem_info info;
+	int fd, other;
+
+	ASSERT_OK(dev_pci_addr(dev_name(), addr, sizeof(addr)));
+	/* The neighbour stays open across the removal, untouched. */
+	other = open("/dev/ivshmem1", O_RDWR | O_CLOEXEC);
+	ASSERT_OK(other);
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/remove", addr);
+	ASSERT_OK(sysfs_write(path, "1"));
+	EXPECT_EQ(wait_path(dev_path(), false, GONE_MS), 0);
+	EXPECT_EQ(access("/dev/ivshmem1", F_OK), 0);
+	dev_get_info(other, &info);
+	EXPECT_EQ(info.index, 1);
+
+	ASSERT_OK(sysfs_write("/sys/bus/pci/rescan", "1"));
+	ASSERT_EQ(wait_path(dev_path(), true, GONE_MS), 0);
+	fd = dev_open(O_RDWR);
+	dev_get_info(fd, &info);
+	EXPECT_EQ(info.index, 0);
+	EXPECT_TRUE(info.flags & IVSHMEM_INFO_READY);
+	close(fd);
+	close(other);
+}
+
+TEST(unbind_with_nothing_open)
+{
+	char addr[32];
+
+	ASSERT_OK(dev_pci_addr(dev_name(), addr, sizeof(addr)));
+	ASSERT_OK(sysfs_write(DRIVER_DIR "/unbind", addr));
+	EXPECT_EQ(wait_path(dev_path(), false, GONE_MS), 0);
+	ASSERT_OK(sysfs_write(DRIVER_DIR "/bind", addr));
+	EXPECT_EQ(wait_path(dev_path(), true, GONE_MS), 0);
+}
+
+int main(int argc, char **argv)
+{
+	page = (size_t)sysconf(_SC_PAGESIZE);
+	return harness_main(argc, argv);
+}

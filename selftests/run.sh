@@ -280,7 +280,7 @@ run_guest_suite() {
 run_server_tests() {
 	local line status
 	note "ivshmem-server host tests (under valgrind)"
-	"$BUILD/selftests/host/server_test" "$BUILD/ivshmem-server" >"$LOGS/server_test.log" 2>&1
+	IVT_VALGRIND=1 "$BUILD/selftests/host/server_test" "$BUILD/ivshmem-server" >"$LOGS/server_test.log" 2>&1
 	status=$?
 	while IFS= read -r line; do
 		case $line in

@@ -374,6 +374,12 @@ static int ivs_open_shm(struct ivs_server *srv)
 	return 0;
 }
 
+/*
+ * Listen on cfg->socket_path.  The socket is bound and set up under a
+ * temporary name and renamed into place once it accepts connections, so a
+ * client never finds the path before the server is ready, nor with looser
+ * permissions than configured.
+ */
 static int ivs_listen(struct ivs_server *srv)
 {
 	const struct ivs_config *cfg = &srv->cfg;
@@ -381,29 +387,30 @@ static int ivs_listen(struct ivs_server *srv)
 	mode_t old_umask;
 	int fd, ret;
 
-	if (strlen(cfg->socket_path) >= sizeof(addr.sun_path)) {
+	ret = snprintf(addr.sun_path, sizeof(addr.sun_path), "%s.%d.tmp",
+		       cfg->socket_path, (int)getpid());
+	if (ret < 0 || (size_t)ret >= sizeof(addr.sun_path)) {
 		LOG(srv, LOG_ERR, "socket path %s is too long", cfg->socket_path);
 		return -1;
 	}
-	strcpy(addr.sun_path, cfg->socket_path);
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		LOG(srv, LOG_ERR, "socket: %s", strerror(errno));
 		return -1;
 	}
-	unlink(cfg->socket_path);
-	/* Never let the socket exist with looser permissions, even briefly. */
+	unlink(addr.sun_path);
 	old_umask = umask(0777);
 	ret = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
 	umask(old_umask);
 	if (ret < 0 ||
-	    (cfg->socket_gid != (gid_t)-1 && chown(cfg->socket_path, (uid_t)-1, cfg->socket_gid) < 0) ||
-	    chmod(cfg->socket_path, cfg->socket_mode) < 0 ||
-	    listen(fd, SOMAXCONN) < 0) {
+	    (cfg->socket_gid != (gid_t)-1 && chown(addr.sun_path, (uid_t)-1, cfg->socket_gid) < 0) ||
+	    chmod(addr.sun_path, cfg->socket_mode) < 0 ||
+	    listen(fd, SOMAXCONN) < 0 ||
+	    rename(addr.sun_path, cfg->socket_path) < 0) {
 		LOG(srv, LOG_ERR, "cannot listen on %s: %s", cfg->socket_path, strerror(errno));
 		close(fd);
-		unlink(cfg->socket_path);
+		unlink(addr.sun_path);
 		return -1;
 	}
 	srv->listen_fd = fd;

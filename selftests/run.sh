@@ -12,7 +12,7 @@
 #                          guest boots with it, else tcg)
 #   IVSHMEM_GUEST_TIMEOUT  seconds a guest may run (default 600)
 #
-# usage: run.sh [server] [guest]   (default: both)
+# usage: run.sh [static] [server] [guest]   (default: all)
 #
 # Prints "ok - NAME" / "not ok - NAME" per test case and ends with
 # "N passed, N failed, N skipped".  Exit status 0 only if nothing failed.
@@ -97,7 +97,9 @@ fetch_kernel() {
 
 build_all() {
 	local kdir=$1
-	make -C "$TOP/kernel" KDIR="$kdir" >"$LOGS/build-kernel.log" 2>&1 ||
+	# W=1 and sparse (C=2: every file, even if up to date); the log is
+	# checked for warnings by run_static_checks.
+	make -C "$TOP/kernel" KDIR="$kdir" W=1 C=2 >"$LOGS/build-kernel.log" 2>&1 ||
 		{ cat "$LOGS/build-kernel.log"; die "module build failed"; }
 	make -C "$TOP/selftests" >"$LOGS/build-selftests.log" 2>&1 ||
 		{ cat "$LOGS/build-selftests.log"; die "test build failed"; }
@@ -277,6 +279,31 @@ run_guest_suite() {
 	rm -f "$LOGS"/*.mem "$LOGS"/*.small
 }
 
+# Build-time checks: the uapi header as C and C++, the module's warnings.
+run_static_checks() {
+	local lang std cc
+	for lang in c11 cxx17; do
+		case $lang in
+		c11) cc="gcc -x c -std=c11" ;;
+		cxx17) cc="g++ -x c++ -std=c++17" ;;
+		esac
+		if $cc -Wall -Wextra -pedantic -Werror -I"$TOP/uapi" -fsyntax-only \
+			"$TOP/selftests/host/uapi_abi.c" >"$LOGS/uapi-$lang.log" 2>&1; then
+			result ok "static/uapi_header_$lang"
+		else
+			result fail "static/uapi_header_$lang" "see $LOGS/uapi-$lang.log"
+			sed 's/^/# /' "$LOGS/uapi-$lang.log" | head -n 20
+		fi
+	done
+	if grep -q '^  CHECK ' "$LOGS/build-kernel.log" &&
+		! grep -qE 'warning:|error:' "$LOGS/build-kernel.log"; then
+		result ok "static/module_w1_sparse_clean"
+	else
+		result fail "static/module_w1_sparse_clean" "see $LOGS/build-kernel.log"
+		grep -E 'warning:|error:' "$LOGS/build-kernel.log" | head -n 20 | sed 's/^/# /'
+	fi
+}
+
 run_server_tests() {
 	local line status
 	note "ivshmem-server host tests (under valgrind)"
@@ -298,11 +325,12 @@ run_server_tests() {
 }
 
 main() {
-	local kver suites=" ${*:-server guest} "
+	local kver suites=" ${*:-static server guest} "
 	rm -rf "$LOGS"
 	mkdir -p "$LOGS" "$CACHE" "$BUILD/guest"
 
-	need_packages qemu-system-x86 busybox-static cpio gzip gcc make libc6-dev valgrind kmod
+	need_packages qemu-system-x86 busybox-static cpio gzip gcc g++ make libc6-dev valgrind \
+		kmod sparse
 	kver=$(resolve_kernel)
 	need_packages "linux-headers-$kver"
 	VMLINUZ=$(fetch_kernel "$kver")
@@ -310,6 +338,7 @@ main() {
 	build_all "/usr/src/linux-headers-$kver"
 	make_initramfs
 
+	[[ $suites == *" static "* ]] && run_static_checks
 	[[ $suites == *" server "* ]] && run_server_tests
 	if [[ $suites == *" guest "* ]]; then
 		pick_accel

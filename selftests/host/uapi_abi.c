@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Pins the ABI of <linux/ivshmem.h>.  This file is only compiled, never run:
+ * once as C11 and once as C++17, both with -Wall -Wextra -pedantic -Werror.
+ * A change to any size, offset or ioctl number below breaks existing
+ * binaries and must never be made; add fields only by consuming padding
+ * and documenting them as zero-checked inputs or zeroed outputs.
+ */
+#include <assert.h>
+#include <stddef.h>
+#include <linux/ivshmem.h>
+
+#define PIN_SIZE(type, size) \
+	static_assert(sizeof(type) == (size), "size of " #type)
+#define PIN_OFFSET(type, field, off) \
+	static_assert(offsetof(type, field) == (off), "offset of " #type "." #field)
+/* The last field, which must end exactly where the struct does. */
+#define PIN_LAST(type, field, off) \
+	PIN_OFFSET(type, field, off); \
+	static_assert((off) + sizeof(((type *)0)->field) == sizeof(type), \
+		      #type "." #field " leaves tail padding")
+#define PIN_VALUE(expr, value) \
+	static_assert((expr) == (value), #expr)
+
+PIN_SIZE(struct ivshmem_info, 64);
+PIN_OFFSET(struct ivshmem_info, size, 0);
+PIN_OFFSET(struct ivshmem_info, flags, 8);
+PIN_OFFSET(struct ivshmem_info, peer_id, 16);
+PIN_OFFSET(struct ivshmem_info, vectors, 20);
+PIN_OFFSET(struct ivshmem_info, irq_mode, 24);
+PIN_OFFSET(struct ivshmem_info, revision, 28);
+PIN_OFFSET(struct ivshmem_info, index, 32);
+PIN_LAST(struct ivshmem_info, padding, 36);
+
+PIN_SIZE(struct ivshmem_ring, 16);
+PIN_OFFSET(struct ivshmem_ring, peer_id, 0);
+PIN_OFFSET(struct ivshmem_ring, vector, 4);
+PIN_OFFSET(struct ivshmem_ring, flags, 8);
+PIN_LAST(struct ivshmem_ring, padding, 12);
+
+PIN_SIZE(struct ivshmem_eventfd, 16);
+PIN_OFFSET(struct ivshmem_eventfd, vector, 0);
+PIN_OFFSET(struct ivshmem_eventfd, fd, 4);
+PIN_OFFSET(struct ivshmem_eventfd, flags, 8);
+PIN_LAST(struct ivshmem_eventfd, padding, 12);
+
+PIN_SIZE(struct ivshmem_wait_ready, 16);
+PIN_OFFSET(struct ivshmem_wait_ready, timeout_ms, 0);
+PIN_OFFSET(struct ivshmem_wait_ready, flags, 4);
+PIN_LAST(struct ivshmem_wait_ready, padding, 8);
+
+PIN_SIZE(struct ivshmem_wait, 48);
+PIN_OFFSET(struct ivshmem_wait, vectors, 0);
+PIN_OFFSET(struct ivshmem_wait, timeout_ms, 32);
+PIN_OFFSET(struct ivshmem_wait, flags, 36);
+PIN_LAST(struct ivshmem_wait, padding, 40);
+
+/*
+ * Offsets pinned field by field and no tail padding mean no implicit padding
+ * anywhere, so i386 (where __u64 is only 4-aligned) and compat ioctls see the
+ * same layout as x86-64.
+ */
+
+PIN_VALUE(IVSHMEM_IOCTL_GET_INFO, 0x8040b800u);
+PIN_VALUE(IVSHMEM_IOCTL_RING, 0x4010b801u);
+PIN_VALUE(IVSHMEM_IOCTL_SET_EVENTFD, 0x4010b802u);
+PIN_VALUE(IVSHMEM_IOCTL_WAIT_READY, 0x4010b803u);
+PIN_VALUE(IVSHMEM_IOCTL_WAIT, 0xc030b804u);
+
+PIN_VALUE(IVSHMEM_MAX_PEER_ID, 65535);
+PIN_VALUE(IVSHMEM_MAX_VECTORS, 256);
+PIN_VALUE(IVSHMEM_INFO_READY, 1ull);
+PIN_VALUE(IVSHMEM_INFO_DOORBELL, 2ull);
+PIN_VALUE(IVSHMEM_IRQ_NONE, 0);
+PIN_VALUE(IVSHMEM_IRQ_MSIX, 1);
+PIN_VALUE(IVSHMEM_IRQ_INTX, 2);

@@ -65,7 +65,7 @@ TEST(self_ring_every_vector_wakes_wait)
 
 TEST(eventfd_per_vector)
 {
-	int fd = dev_open(O_RDWR), id = self_id(fd), efd[IVSHMEM_MAX_VECTORS];
+	int fd = dev_open(O_RDWR), id = self_id(fd), efd[IVSHMEM_MAX_VECTORS] = { 0 };
 
 	for (unsigned int v = 0; v < nvec; v++) {
 		efd[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

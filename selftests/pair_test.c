@@ -91,7 +91,7 @@ TEST_TIMEOUT(peers_have_distinct_ids, 150)
  */
 TEST_TIMEOUT(ping_pong_every_vector, 150)
 {
-	int fd = dev_open(O_RDWR), efd[IVSHMEM_MAX_VECTORS];
+	int fd = dev_open(O_RDWR), efd[IVSHMEM_MAX_VECTORS] = { 0 };
 	struct mailbox *mb = mailbox(fd);
 	int32_t other = meet(fd, mb);
 

@@ -1,12 +1,22 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The whole test suite: host-side tests of ivshmem-server, then the guest
-# suite, which boots Debian kernels under QEMU with ivshmem devices and runs
-# the KTAP programs of this directory inside them.  Installs the Debian
-# packages it lacks (as root) and caches kernels under $IVSHMEM_CACHE.
+# The whole test suite, in three stages:
+#   static  the uapi header as C11 and C++17 with its ABI pinned; the module
+#           built with W=1 and sparse for every kernel of the matrix;
+#           cppcheck and clang-tidy over user space
+#   server  host tests of ivshmem-server, under valgrind and again built
+#           with AddressSanitizer and UndefinedBehaviorSanitizer
+#   guest   for every QEMU and kernel of the matrix, QEMU guests with
+#           ivshmem devices running the KTAP programs of this directory
+# Installs the Debian packages it lacks (as root); caches kernels and the
+# chroots of other Debian suites under $IVSHMEM_CACHE.
 #
 # Environment:
+#   IVSHMEM_KERNELS        Debian suites whose current kernel the guests run
+#                          (default "bookworm trixie sid")
+#   IVSHMEM_QEMUS          Debian suites whose QEMU runs the guests
+#                          (default "bookworm trixie")
 #   IVSHMEM_CACHE          download cache (default ~/.cache/ivshmem)
 #   IVSHMEM_ACCEL          tcg, kvm or auto (default: kvm only if a probe
 #                          guest boots with it, else tcg)
@@ -24,6 +34,8 @@ LOGS=$BUILD/test-logs
 CACHE=${IVSHMEM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ivshmem}
 ACCEL=${IVSHMEM_ACCEL:-auto}
 GUEST_TIMEOUT=${IVSHMEM_GUEST_TIMEOUT:-600}
+KERNEL_SUITES=${IVSHMEM_KERNELS:-bookworm trixie sid}
+QEMU_SUITES=${IVSHMEM_QEMUS:-bookworm trixie}
 
 # The guests' shared memory: big enough that firmware places BAR2 above
 # 4 GiB, where it is write-back (see README, "Memory type").  Sparse files.
@@ -35,8 +47,14 @@ VECTORS=4
 
 passed=0 failed=0 skipped=0
 
-note() { echo "# $*"; }
-die() { echo "# run.sh: $*" >&2; echo "$passed passed, $((failed + 1)) failed, $skipped skipped"; exit 1; }
+# Fatal errors may happen in $(...); the summary goes to the real stdout (3).
+exec 3>&1
+note() { echo "# $*" >&3; }
+die() {
+	echo "# run.sh: $*" >&2
+	echo "$passed passed, $((failed + 1)) failed, $skipped skipped" >&3
+	exit 1
+}
 
 result() { # ok|fail|skip NAME [REASON]
 	case $1 in
@@ -68,64 +86,43 @@ apt_updated() {
 	APT_UPDATED=1
 }
 
-# The kernel ABI name (6.1.0-N-amd64) that linux-image-amd64 points at.
-resolve_kernel() {
-	local v
-	v=$(apt-cache depends linux-image-amd64 2>/dev/null |
-		awk '/Depends: linux-image-[0-9]/ { sub("linux-image-", "", $2); print $2; exit }')
-	if [ -z "$v" ]; then
-		apt_updated
-		v=$(apt-cache depends linux-image-amd64 2>/dev/null |
-			awk '/Depends: linux-image-[0-9]/ { sub("linux-image-", "", $2); print $2; exit }')
-	fi
-	[ -n "$v" ] || die "cannot resolve linux-image-amd64"
-	echo "$v"
-}
+. "$TOP/selftests/lib/matrix.sh"
 
-# Unpack linux-image-$1 into the cache; print the vmlinuz path.
-fetch_kernel() {
-	local kver=$1 dir=$CACHE/kernels/$1
-	if [ ! -f "$dir/boot/vmlinuz-$kver" ]; then
-		mkdir -p "$dir"
-		(cd "$dir" && apt-get download "linux-image-$kver" >/dev/null 2>&1) ||
-			die "cannot download linux-image-$kver"
-		dpkg-deb -x "$dir"/linux-image-"$kver"_*.deb "$dir" || die "cannot unpack linux-image-$kver"
-		rm -f "$dir"/*.deb
-	fi
-	echo "$dir/boot/vmlinuz-$kver"
-}
-
-build_all() {
-	local kdir=$1
-	# W=1 and sparse (C=2: every file, even if up to date); the log is
-	# checked for warnings by run_static_checks.
-	make -C "$TOP/kernel" KDIR="$kdir" W=1 C=2 >"$LOGS/build-kernel.log" 2>&1 ||
-		{ cat "$LOGS/build-kernel.log"; die "module build failed"; }
-	make -C "$TOP/selftests" >"$LOGS/build-selftests.log" 2>&1 ||
-		{ cat "$LOGS/build-selftests.log"; die "test build failed"; }
+build_userspace() {
 	make -C "$TOP/tools" >"$LOGS/build-tools.log" 2>&1 ||
 		{ cat "$LOGS/build-tools.log"; die "tools build failed"; }
+	make -C "$TOP/selftests" all sanitized >"$LOGS/build-selftests.log" 2>&1 ||
+		{ cat "$LOGS/build-selftests.log"; die "test build failed"; }
 }
 
+# make_initramfs KVER MODULE: busybox, the module and the static test
+# programs; print the path of the initramfs.
 make_initramfs() {
-	local root=$BUILD/guest/root
+	local root=$BUILD/guest/$1/root out=$BUILD/guest/$1/initrd.gz
 	rm -rf "$root"
 	mkdir -p "$root"/{bin,dev,proc,sys,tmp,tests,lib/modules}
 	cp /bin/busybox "$root/bin/"
-	cp "$TOP/kernel/ivshmem.ko" "$root/lib/modules/"
+	cp "$2" "$root/lib/modules/"
 	cp "$TOP/selftests/guest/init" "$root/init"
 	find "$BUILD/selftests" -maxdepth 1 -type f -name '*_test' -exec cp {} "$root/tests/" \;
-	(cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$BUILD/guest/initrd.gz"
+	(cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$out"
+	echo "$out"
 }
 
+# One combination of the matrix at a time: the guests boot $VMLINUZ with
+# $INITRD under the QEMU of $QEMU_SUITE; names and logs go under $RUN.
 # boot_guest NAME APPEND QEMU-ARGS...: run one guest to completion.
 boot_guest() {
-	local name=$1 append=$2 dir=$LOGS/$1
+	local name=$1 append=$2 dir=$LOGS/$RUN/$1
 	shift 2
 	mkdir -p "$dir"
-	timeout "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel "$ACCEL" \
-		-m 512 -smp 1 -nodefaults -display none -no-reboot \
-		-kernel "$VMLINUZ" -initrd "$BUILD/guest/initrd.gz" \
+	# phys-bits=39: newer SeaBIOS puts 64-bit BARs at the top of the
+	# physical address space, and with 40 bits that is inside the range
+	# QEMU reserves in e820 for AMD's HyperTransport hole, where Linux
+	# refuses to place the BAR again after a remove and rescan.
+	in_suite "$QEMU_SUITE" timeout "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel "$ACCEL" \
+		-cpu qemu64,phys-bits=39 -m 512 -smp 1 -nodefaults -display none -no-reboot \
+		-kernel "$VMLINUZ" -initrd "$INITRD" \
 		-append "console=ttyS0 loglevel=7 panic=-1 $append" \
 		-serial "file:$dir/console.log" -serial "file:$dir/ktap.log" \
 		"$@" >"$dir/qemu.log" 2>&1
@@ -134,10 +131,10 @@ boot_guest() {
 
 # Turn a guest's KTAP into results, then check its kernel log.
 collect_guest() {
-	local name=$1 dir=$LOGS/$1 status reason line
-	note "guest $name: $(head -n 1 "$dir/ktap.log" 2>/dev/null | sed 's/^# ivt: //')"
+	local name=$1 dir=$LOGS/$RUN/$1 status reason line
+	note "guest $RUN/$name: $(head -n 1 "$dir/ktap.log" 2>/dev/null | sed 's/^# ivt: //')"
 	while IFS=$'\t' read -r status line reason; do
-		result "$status" "$name/$line" "$reason"
+		result "$status" "$RUN/$name/$line" "$reason"
 	done < <(awk '
 		{ sub(/\r$/, "") }	# the guest tty ends lines with CR LF
 		/^# ivt: start / { prog = $4; next }
@@ -157,22 +154,22 @@ collect_guest() {
 	tr -d '\r' <"$dir/ktap.log" 2>/dev/null | grep -v '^\(ok\|TAP\|1\.\.\|# ivt\|# Totals\)' |
 		sed 's/^/# /' | head -n 100
 	if ! grep -q '^# ivt: done' "$dir/ktap.log" 2>/dev/null; then
-		result fail "$name/guest_completed" "qemu status $(cat "$dir/qemu.status"); see $dir"
+		result fail "$RUN/$name/guest_completed" "qemu status $(cat "$dir/qemu.status"); see $dir"
 		tail -n 30 "$dir/console.log" 2>/dev/null | sed 's/^/# console: /'
 	fi
 	# Any kernel complaint fails the run, whatever the tests said.
 	if grep -qE '\b(BUG|WARNING|Oops|KASAN)\b|lockdep|leak' "$dir/console.log"; then
-		result fail "$name/kernel_log_clean" "see $dir/console.log"
+		result fail "$RUN/$name/kernel_log_clean" "see $dir/console.log"
 		grep -E -A 20 '\b(BUG|WARNING|Oops|KASAN)\b|lockdep|leak' "$dir/console.log" |
 			head -n 60 | sed 's/^/# console: /'
 	else
-		result ok "$name/kernel_log_clean"
+		result ok "$RUN/$name/kernel_log_clean"
 	fi
 }
 
 # start_server NAME MEMFILE: an ivshmem-server on MEMFILE for VECTORS vectors.
 start_server() {
-	local name=$1 mem=$2 dir=$LOGS/$1
+	local name=$1 mem=$2 dir=$LOGS/$RUN/$1
 	mkdir -p "$dir"
 	SOCK=$dir/server.sock
 	"$BUILD/ivshmem-server" -F -S "$SOCK" -m "$mem" -l $SHM_SIZE -n $VECTORS --keep-shm \
@@ -191,7 +188,7 @@ stop_server() {
 }
 
 new_memfile() { # NAME SEED: sparse backing file with the host pattern in it
-	local mem=$LOGS/$1.mem
+	local mem=$LOGS/$RUN/$1.mem
 	rm -f "$mem"
 	truncate -s $SHM_SIZE "$mem"
 	"$BUILD/selftests/host/pattern" fill "$mem" $HOST_OFF $XFER "$2" || die "pattern fill failed"
@@ -203,17 +200,17 @@ common_append() { # SEED
 }
 
 check_host_side() { # NAME MEMFILE SEED
-	if "$BUILD/selftests/host/pattern" check "$2" $GUEST_OFF $XFER "$3" 2>"$LOGS/$1/pattern.log"; then
-		result ok "$1/host_reads_guest_writes"
+	if "$BUILD/selftests/host/pattern" check "$2" $GUEST_OFF $XFER "$3" 2>"$LOGS/$RUN/$1/pattern.log"; then
+		result ok "$RUN/$1/host_reads_guest_writes"
 	else
-		result fail "$1/host_reads_guest_writes" "$(cat "$LOGS/$1/pattern.log")"
+		result fail "$RUN/$1/host_reads_guest_writes" "$(cat "$LOGS/$RUN/$1/pattern.log")"
 	fi
 }
 
 # A small second device, so several devices and index reuse get exercised.
 small_device() { # NAME
-	truncate -s 4M "$LOGS/$1.small"
-	echo "-object memory-backend-file,id=small,size=4M,share=on,mem-path=$LOGS/$1.small"
+	truncate -s 4M "$LOGS/$RUN/$1.small"
+	echo "-object memory-backend-file,id=small,size=4M,share=on,mem-path=$LOGS/$RUN/$1.small"
 	echo "-device ivshmem-plain,memdev=small,addr=5"
 }
 
@@ -226,18 +223,19 @@ pick_accel() {
 	# Nested KVM can hang at kernel entry: trust it only if a guest finishes.
 	local saved=$GUEST_TIMEOUT
 	GUEST_TIMEOUT=20
-	ACCEL=kvm boot_guest kvm-probe "ivt_run="
+	ACCEL=kvm RUN=probe boot_guest kvm "ivt_run="
 	GUEST_TIMEOUT=$saved
-	grep -q '^# ivt: done' "$LOGS/kvm-probe/ktap.log" 2>/dev/null && ACCEL=kvm
+	grep -q '^# ivt: done' "$LOGS/probe/kvm/ktap.log" 2>/dev/null && ACCEL=kvm
 	return 0
 }
 
 run_guest_suite() {
 	local seed mem_plain mem_door mem_pair pid_plain pid_door srv_door srv_pair
 	seed=$((RANDOM * 32768 + RANDOM))
+	mkdir -p "$LOGS/$RUN"
 
 	# Topology 1: ivshmem-plain on a host file the host checks.
-	mem_plain=$(new_memfile plain $seed)
+	mem_plain=$(new_memfile plain $seed) || exit 1
 	boot_guest plain "ivt_run=uapi_test,mmap_test ivt_mode=none ivt_vectors=0 $(common_append $seed)" \
 		-object memory-backend-file,id=shm,size=$SHM_SIZE,share=on,mem-path="$mem_plain" \
 		-device ivshmem-plain,memdev=shm,addr=4 $(small_device plain) &
@@ -245,7 +243,7 @@ run_guest_suite() {
 
 	# Topology 2: ivshmem-doorbell on our server; the guest rings itself,
 	# then loses the device, and finally reloads the module.
-	mem_door=$(new_memfile doorbell $seed)
+	mem_door=$(new_memfile doorbell $seed) || exit 1
 	start_server doorbell "$mem_door"
 	srv_door=$SERVER_PID
 	boot_guest doorbell "ivt_run=uapi_test,mmap_test,doorbell_test,remove_test,module_test ivt_mode=msix ivt_vectors=$VECTORS $(common_append $seed)" \
@@ -262,7 +260,7 @@ run_guest_suite() {
 	check_host_side doorbell "$mem_door" $seed
 
 	# Topology 3: two guests on one server ring each other.
-	mem_pair=$(new_memfile pair $seed)
+	mem_pair=$(new_memfile pair $seed) || exit 1
 	start_server pair "$mem_pair"
 	srv_pair=$SERVER_PID
 	local pids=()
@@ -276,12 +274,12 @@ run_guest_suite() {
 	stop_server $srv_pair
 	collect_guest pair-a
 	collect_guest pair-b
-	rm -f "$LOGS"/*.mem "$LOGS"/*.small
+	rm -f "$LOGS/$RUN"/*.mem "$LOGS/$RUN"/*.small
 }
 
-# Build-time checks: the uapi header as C and C++, the module's warnings.
-run_static_checks() {
-	local lang std cc
+# The uapi header as C and C++, with its ABI pinned.
+check_uapi() {
+	local lang cc
 	for lang in c11 cxx17; do
 		case $lang in
 		c11) cc="gcc -x c -std=c11" ;;
@@ -295,57 +293,132 @@ run_static_checks() {
 			sed 's/^/# /' "$LOGS/uapi-$lang.log" | head -n 20
 		fi
 	done
-	if grep -q '^  CHECK ' "$LOGS/build-kernel.log" &&
-		! grep -qE 'warning:|error:' "$LOGS/build-kernel.log"; then
-		result ok "static/module_w1_sparse_clean"
+}
+
+# check_module_log KVER: the W=1 + sparse build of the module warned nothing.
+check_module_log() {
+	local log=$LOGS/build-module-$1.log
+	if grep -q '^  CHECK ' "$log" && ! grep -qE 'warning:|error:' "$log"; then
+		result ok "static/module_w1_sparse_clean/$1"
 	else
-		result fail "static/module_w1_sparse_clean" "see $LOGS/build-kernel.log"
-		grep -E 'warning:|error:' "$LOGS/build-kernel.log" | head -n 20 | sed 's/^/# /'
+		result fail "static/module_w1_sparse_clean/$1" "see $log"
+		grep -E 'warning:|error:|C=2 specified' "$log" | head -n 20 | sed 's/^/# /'
 	fi
 }
 
-run_server_tests() {
-	local line status
-	note "ivshmem-server host tests (under valgrind)"
-	IVT_VALGRIND=1 "$BUILD/selftests/host/server_test" "$BUILD/ivshmem-server" >"$LOGS/server_test.log" 2>&1
+# cppcheck and clang-tidy over all user-space C, with the checked-in
+# .cppcheck-suppressions and .clang-tidy.
+check_userspace_lint() {
+	local files f bad=
+	mapfile -t files < <(cd "$TOP" && ls tools/*/*.c lib/*.c selftests/*.c selftests/lib/*.c \
+		selftests/host/*.c)
+	if (cd "$TOP" && cppcheck -q --std=c11 --enable=warning,style,performance,portability \
+		--error-exitcode=1 --inline-suppr --suppressions-list=.cppcheck-suppressions \
+		-D_GNU_SOURCE -Iuapi -Ilib -Iselftests "${files[@]}") >"$LOGS/cppcheck.log" 2>&1; then
+		result ok "static/cppcheck"
+	else
+		result fail "static/cppcheck" "see $LOGS/cppcheck.log"
+		head -n 20 "$LOGS/cppcheck.log" | sed 's/^/# /'
+	fi
+	: >"$LOGS/clang-tidy.log"
+	for f in "${files[@]}"; do
+		(cd "$TOP" && clang-tidy -quiet "$f" -- -std=c11 -D_GNU_SOURCE -Iuapi -Ilib -Iselftests) \
+			>>"$LOGS/clang-tidy.log" 2>&1 || bad="$bad $f"
+	done
+	if [ -z "$bad" ]; then
+		result ok "static/clang_tidy"
+	else
+		result fail "static/clang_tidy" "in$bad; see $LOGS/clang-tidy.log"
+		grep -E 'warning:|error:' "$LOGS/clang-tidy.log" | head -n 20 | sed 's/^/# /'
+	fi
+}
+
+# run_server_test NAME PROGRAM SERVER [ENV...]: the KTAP of server_test as results.
+run_server_test() {
+	local name=$1 prog=$2 server=$3 line status log=$LOGS/$1.log
+	shift 3
+	env "$@" "$prog" "$server" >"$log" 2>&1
 	status=$?
 	while IFS= read -r line; do
 		case $line in
-		"not ok "*) result fail "server/${line#not ok [0-9]* }" ;;
-		"ok "*" # SKIP"*) line=${line#ok [0-9]* }; result skip "server/${line% # SKIP*}" "${line#* # SKIP}" ;;
-		"ok "*) result ok "server/${line#ok [0-9]* }" ;;
+		"not ok "*) result fail "$name/${line#not ok [0-9]* }" ;;
+		"ok "*" # SKIP"*) line=${line#ok [0-9]* }; result skip "$name/${line% # SKIP*}" "${line#* # SKIP}" ;;
+		"ok "*) result ok "$name/${line#ok [0-9]* }" ;;
 		"# Totals"*) ;;
 		"#"*) echo "$line" ;;
 		esac
-	done <"$LOGS/server_test.log"
+	done <"$log"
 	case $status in
 	0|1|4) ;;
-	*) result fail "server/server_test_exit" "exited with status $status" ;;
+	*) result fail "$name/server_test_exit" "exited with status $status" ;;
 	esac
 }
 
+run_server_tests() {
+	note "ivshmem-server host tests, under valgrind"
+	run_server_test server-valgrind "$BUILD/selftests/host/server_test" \
+		"$BUILD/ivshmem-server" IVT_VALGRIND=1
+	note "ivshmem-server host tests, built with ASan and UBSan"
+	run_server_test server-asan "$BUILD/selftests/asan/server_test" \
+		"$BUILD/selftests/asan/ivshmem-server" ASAN_OPTIONS=exitcode=99 \
+		UBSAN_OPTIONS=print_stacktrace=1
+}
+
 main() {
-	local kver suites=" ${*:-static server guest} "
+	local stages=" ${*:-static server guest} " suite kver ko
+	local -A vmlinuz initrd kernel
 	rm -rf "$LOGS"
-	mkdir -p "$LOGS" "$CACHE" "$BUILD/guest"
+	mkdir -p "$LOGS" "$CACHE/kernels"
 
 	need_packages qemu-system-x86 busybox-static cpio gzip gcc g++ make libc6-dev valgrind \
-		kmod sparse
-	kver=$(resolve_kernel)
-	need_packages "linux-headers-$kver"
-	VMLINUZ=$(fetch_kernel "$kver")
-	note "guest kernel $kver"
-	build_all "/usr/src/linux-headers-$kver"
-	make_initramfs
+		kmod sparse cppcheck clang-tidy
+	build_userspace
 
-	[[ $suites == *" static "* ]] && run_static_checks
-	[[ $suites == *" server "* ]] && run_server_tests
-	if [[ $suites == *" guest "* ]]; then
-		pick_accel
-		note "guests run with $ACCEL"
-		run_guest_suite
+	# Every suite of the matrix, with its kernel built and packed.
+	for suite in $(echo "$KERNEL_SUITES $QEMU_SUITES" | tr ' ' '\n' | sort -u); do
+		if [[ " $QEMU_SUITES " == *" $suite "* ]]; then
+			ensure_suite "$suite" qemu-system-x86
+		else
+			ensure_suite "$suite"
+		fi
+	done
+	for suite in $KERNEL_SUITES; do
+		kver=$(suite_kernel "$suite") || exit 1
+		kernel[$suite]=$kver
+		[ "$suite" = "$HOST_SUITE" ] && need_packages "linux-headers-$kver"
+		note "$suite kernel: $kver"
+		vmlinuz[$suite]=$(fetch_kernel "$suite" "$kver") || exit 1
+		ko=$(build_module "$suite" "$kver") || exit 1
+		initrd[$suite]=$(make_initramfs "$kver" "$ko") || exit 1
+		[[ $stages == *" static "* ]] && check_module_log "$kver"
+	done
+
+	if [[ $stages == *" static "* ]]; then
+		check_uapi
+		check_userspace_lint
 	fi
+	[[ $stages == *" server "* ]] && run_server_tests
+	[[ $stages == *" guest "* ]] || { summary; return; }
 
+	suite=${KERNEL_SUITES%% *}
+	VMLINUZ=${vmlinuz[$suite]} INITRD=${initrd[$suite]} QEMU_SUITE=$HOST_SUITE pick_accel
+	note "guests run with $ACCEL"
+	for QEMU_SUITE in $QEMU_SUITES; do
+		local qver
+		qver=$(suite_qemu_version "$QEMU_SUITE")
+		for suite in $KERNEL_SUITES; do
+			VMLINUZ=${vmlinuz[$suite]}
+			INITRD=${initrd[$suite]}
+			kver=${kernel[$suite]}
+			RUN=${kver%-amd64}/qemu-$qver
+			note "kernel $kver ($suite), QEMU $qver ($QEMU_SUITE)"
+			run_guest_suite
+		done
+	done
+	summary
+}
+
+summary() {
 	echo "$passed passed, $failed failed, $skipped skipped"
 	[ "$failed" = 0 ]
 }

@@ -25,7 +25,7 @@ int main(int argc, char **argv)
 	bool fill;
 	int fd;
 
-	if (argc != 6 || (strcmp(argv[1], "fill") && strcmp(argv[1], "check"))) {
+	if (argc != 6 || (strcmp(argv[1], "fill") != 0 && strcmp(argv[1], "check") != 0)) {
 		fprintf(stderr, "usage: pattern fill|check FILE OFFSET LENGTH SEED\n");
 		return 2;
 	}

@@ -48,7 +48,7 @@ static bool use_valgrind(void)
 static void server_start(struct server *s, ...)
 {
 	const char *argv[48];
-	int argc = 0, fd;
+	int argc = 0;
 	const char *arg;
 	va_list ap;
 
@@ -84,7 +84,7 @@ static void server_start(struct server *s, ...)
 	if (s->pid == 0) {
 		/* A test that ends early must not leave its server behind. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		dup2(fd, 1);
 		dup2(fd, 2);
 		execvp(argv[0], (char **)argv);
@@ -149,11 +149,11 @@ static int server_fd_count_now(struct server *s)
  */
 static int server_fd_count(struct server *s)
 {
-	int last = -1, n;
+	int last = -1;
 
 	for (int i = 0; i < 100; i++) {
 		usleep(50000);
-		n = server_fd_count_now(s);
+		int n = server_fd_count_now(s);
 		if (n == last)
 			return n;
 		last = n;
@@ -277,10 +277,10 @@ static void expect_peer_connect(int c, int id, int nvec, int *fds)
 
 TEST(greeting_order_and_fds)
 {
-	struct server s;
+	struct server s = { 0 };
 	int c;
 
-	server_start(&s, "-n", "3", NULL);
+	server_start(&s, "-n", "3", (const char *)NULL);
 	c = client_connect(&s);
 	expect_greeting(c, 0, NULL, 0, 3, NULL, NULL);
 	EXPECT_TRUE(quiet(c));
@@ -290,10 +290,10 @@ TEST(greeting_order_and_fds)
 
 TEST(peers_told_of_connect_and_disconnect)
 {
-	struct server s;
+	struct server s = { 0 };
 	int a, b, ids[] = { 0 };
 
-	server_start(&s, "-n", "2", NULL);
+	server_start(&s, "-n", "2", (const char *)NULL);
 	a = client_connect(&s);
 	expect_greeting(a, 0, NULL, 0, 2, NULL, NULL);
 	b = client_connect(&s);
@@ -309,11 +309,11 @@ TEST(peers_told_of_connect_and_disconnect)
 
 TEST(eventfd_write_wakes_peer_on_right_vector)
 {
-	struct server s;
+	struct server s = { 0 };
 	int a, b, ids[] = { 0 }, b_own[8], a_to_b[8];
 	uint64_t one = 1;
 
-	server_start(&s, "-n", "4", NULL);
+	server_start(&s, "-n", "4", (const char *)NULL);
 	a = client_connect(&s);
 	expect_greeting(a, 0, NULL, 0, 4, NULL, NULL);
 	b = client_connect(&s);
@@ -334,10 +334,10 @@ TEST(eventfd_write_wakes_peer_on_right_vector)
 
 TEST(ids_reused_only_after_release)
 {
-	struct server s;
+	struct server s = { 0 };
 	int a, b, c, d, ids01[] = { 0, 1 }, ids1[] = { 1 };
 
-	server_start(&s, NULL);
+	server_start(&s, (const char *)NULL);
 	a = client_connect(&s);
 	expect_greeting(a, 0, NULL, 0, 1, NULL, NULL);
 	b = client_connect(&s);
@@ -357,10 +357,10 @@ TEST(ids_reused_only_after_release)
 
 TEST(full_server_refuses_cleanly)
 {
-	struct server s;
+	struct server s = { 0 };
 	int c[3], extra, ids[] = { 0, 2 };
 
-	server_start(&s, "--max-clients", "3", NULL);
+	server_start(&s, "--max-clients", "3", (const char *)NULL);
 	for (int i = 0; i < 3; i++) {
 		c[i] = client_connect(&s);
 		expect_greeting(c[i], i, (int[]){ 0, 1 }, i, 1, NULL, NULL);
@@ -384,10 +384,10 @@ TEST(full_server_refuses_cleanly)
 
 TEST_TIMEOUT(client_that_never_reads_is_dropped, 120)
 {
-	struct server s;
+	struct server s = { 0 };
 	int silent, watcher, x;
 
-	server_start(&s, "--queue-limit", "16", NULL);
+	server_start(&s, "--queue-limit", "16", (const char *)NULL);
 	silent = client_connect(&s);	/* never reads */
 	watcher = client_connect(&s);
 	expect_greeting(watcher, 1, (int[]){ 0 }, 1, 1, NULL, NULL);
@@ -416,10 +416,10 @@ TEST_TIMEOUT(client_that_never_reads_is_dropped, 120)
 
 TEST(client_sending_bytes_is_dropped)
 {
-	struct server s;
+	struct server s = { 0 };
 	int a, b;
 
-	server_start(&s, NULL);
+	server_start(&s, (const char *)NULL);
 	a = client_connect(&s);
 	expect_greeting(a, 0, NULL, 0, 1, NULL, NULL);
 	b = client_connect(&s);
@@ -436,15 +436,16 @@ TEST(client_sending_bytes_is_dropped)
 
 TEST_TIMEOUT(thousand_cycles_leak_no_fd, 300)
 {
-	struct server s;
-	int watcher, before, after, x;
+	struct server s = { 0 };
+	int watcher, before, after;
 
-	server_start(&s, "-n", "2", NULL);
+	server_start(&s, "-n", "2", (const char *)NULL);
 	watcher = client_connect(&s);
 	expect_greeting(watcher, 0, NULL, 0, 2, NULL, NULL);
 	before = server_fd_count(&s);
 	for (int i = 0; i < 1000; i++) {
-		x = client_connect(&s);
+		int x = client_connect(&s);
+
 		expect_greeting(x, 1, (int[]){ 0 }, 1, 2, NULL, NULL);
 		close(x);
 		expect_peer_connect(watcher, 1, 2, NULL);
@@ -459,12 +460,12 @@ TEST_TIMEOUT(thousand_cycles_leak_no_fd, 300)
 
 TEST(sigterm_removes_socket_shm_and_pid_file)
 {
-	struct server s;
+	struct server s = { 0 };
 	char pid_file[128], shm[96];
 	int c;
 
 	snprintf(pid_file, sizeof(pid_file), "/tmp/ivs-test-%d.pid", (int)getpid());
-	server_start(&s, "-p", pid_file, NULL);
+	server_start(&s, "-p", pid_file, (const char *)NULL);
 	snprintf(shm, sizeof(shm), "/dev/shm/%s", s.shm);
 	c = client_connect(&s);
 	expect_greeting(c, 0, NULL, 0, 1, NULL, NULL);
@@ -480,10 +481,10 @@ TEST(sigterm_removes_socket_shm_and_pid_file)
 
 TEST(keep_shm_keeps_it)
 {
-	struct server s;
+	struct server s = { 0 };
 	char shm[96];
 
-	server_start(&s, "--keep-shm", NULL);
+	server_start(&s, "--keep-shm", (const char *)NULL);
 	snprintf(shm, sizeof(shm), "/dev/shm/%s", s.shm);
 	EXPECT_EQ(server_stop(&s), 0);
 	EXPECT_EQ(access(shm, F_OK), 0);
@@ -492,12 +493,12 @@ TEST(keep_shm_keeps_it)
 
 TEST(socket_permissions_and_credentials)
 {
-	struct server s;
+	struct server s = { 0 };
 	struct stat st;
 	char text[64];
 	int c;
 
-	server_start(&s, NULL);
+	server_start(&s, (const char *)NULL);
 	ASSERT_EQ(stat(s.sock, &st), 0);
 	EXPECT_EQ(st.st_mode & 0777, 0600);
 	c = client_connect(&s);
@@ -508,7 +509,7 @@ TEST(socket_permissions_and_credentials)
 	close(c);
 	EXPECT_EQ(server_stop(&s), 0);
 
-	server_start(&s, "--socket-mode", "0660", "--socket-group", "root", NULL);
+	server_start(&s, "--socket-mode", "0660", "--socket-group", "root", (const char *)NULL);
 	ASSERT_EQ(stat(s.sock, &st), 0);
 	EXPECT_EQ(st.st_mode & 0777, 0660);
 	EXPECT_EQ(st.st_gid, 0);

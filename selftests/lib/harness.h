@@ -38,7 +38,7 @@ void harness_end(int status) __attribute__((noreturn));
 #define TEST_TIMEOUT(name_, seconds)					\
 	static void test_##name_(void);					\
 	static struct test_case tc_##name_ = {				\
-		.name = #name_, .fn = test_##name_, .timeout_s = seconds, \
+		.name = #name_, .fn = test_##name_, .timeout_s = (seconds), \
 	};								\
 	__attribute__((constructor)) static void reg_##name_(void)	\
 	{								\

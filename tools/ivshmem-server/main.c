@@ -72,7 +72,6 @@ static int parse_size(const char *s, uint64_t *out)
 {
 	static const char suffixes[] = "KMGT";
 	unsigned long long v;
-	const char *p;
 	char *end;
 
 	errno = 0;
@@ -80,7 +79,8 @@ static int parse_size(const char *s, uint64_t *out)
 	if (errno || end == s || *s == '-')
 		return -1;
 	if (*end) {
-		p = strchr(suffixes, *end & ~0x20);
+		const char *p = strchr(suffixes, *end & ~0x20);
+
 		if (!p || end[1])
 			return -1;
 		for (int shift = 10 * (int)(p - suffixes + 1); shift; shift -= 10) {

@@ -171,14 +171,12 @@ static void ivs_client_queue(struct ivs_server *srv, struct ivs_client *c,
 
 static void ivs_client_free(struct ivs_client *c, unsigned int vectors)
 {
-	unsigned int v;
-
 	for (; c->len; c->len--, c->head = (c->head + 1) % c->cap)
 		if (c->queue[c->head].fd >= 0)
 			close(c->queue[c->head].fd);
 	free(c->queue);
 	if (c->eventfds)
-		for (v = 0; v < vectors; v++)
+		for (unsigned int v = 0; v < vectors; v++)
 			if (c->eventfds[v] >= 0)
 				close(c->eventfds[v]);
 	free(c->eventfds);
@@ -455,7 +453,6 @@ int ivs_server_run(struct ivs_server *srv, int signal_fd)
 {
 	struct epoll_event events[64];
 	int sig_tag = 0;
-	int i, n;
 
 	/* The signalfd is told apart from clients by its data pointer. */
 	if (ivs_epoll_set(srv, EPOLL_CTL_ADD, signal_fd, EPOLLIN, &sig_tag) < 0) {
@@ -463,14 +460,15 @@ int ivs_server_run(struct ivs_server *srv, int signal_fd)
 		return -1;
 	}
 	for (;;) {
-		n = epoll_wait(srv->epoll_fd, events, 64, -1);
+		int n = epoll_wait(srv->epoll_fd, events, 64, -1);
+
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			LOG(srv, LOG_ERR, "epoll_wait: %s", strerror(errno));
 			return -1;
 		}
-		for (i = 0; i < n; i++) {
+		for (int i = 0; i < n; i++) {
 			void *ptr = events[i].data.ptr;
 
 			if (ptr == &sig_tag) {

@@ -1,0 +1,142 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+#
+# The kernels and QEMUs of the test matrix, sourced by run.sh.
+#
+# A "suite" is a Debian release: the host's own (bookworm) or another one
+# (trixie, sid) reached through a debootstrap chroot cached under
+# $CACHE/chroots.  Each suite gives the matrix its current kernel, resolved
+# through the linux-headers-amd64 metapackage, and its QEMU.  Modules are
+# built inside the suite that ships the kernel, against its own headers.
+
+HOST_SUITE=$(. /etc/os-release && echo "$VERSION_CODENAME")
+MIRROR=${IVSHMEM_MIRROR:-http://deb.debian.org/debian}
+CHROOT_PACKAGES=gcc,make,sparse,libc6-dev,linux-headers-amd64,ca-certificates
+
+# in_suite SUITE CMD...: run CMD on the host or in SUITE's chroot, where the
+# build tree and the kernel cache appear at their host paths.
+in_suite() {
+	local suite=$1
+	shift
+	if [ "$suite" = "$HOST_SUITE" ]; then
+		"$@"
+	else
+		unshare -m --propagation private "$TOP/selftests/lib/chroot-exec" \
+			"$CACHE/chroots/$suite" "$BUILD" "$CACHE/kernels" -- "$@"
+	fi
+}
+
+# ensure_suite SUITE [PACKAGE...]: the suite's chroot exists, its package
+# lists are at most a day old, and it has current kernel headers and PACKAGEs.
+ensure_suite() {
+	local suite=$1 root=$CACHE/chroots/$1
+	shift
+	if [ "$suite" = "$HOST_SUITE" ]; then
+		(($#)) && need_packages "$@"
+		return 0
+	fi
+	if [ ! -e "$root/.ivshmem-ready" ]; then
+		need_packages debootstrap
+		note "creating the $suite chroot (cached in $root)"
+		rm -rf "$root.tmp"
+		debootstrap --variant=minbase --include="$CHROOT_PACKAGES" "$suite" "$root.tmp" \
+			"$MIRROR" >"$LOGS/debootstrap-$suite.log" 2>&1 ||
+			die "debootstrap $suite failed: see $LOGS/debootstrap-$suite.log"
+		rm -rf "$root"
+		mv "$root.tmp" "$root"
+		touch "$root/.ivshmem-ready" "$root/.ivshmem-updated"
+	elif [ -n "$(find "$root/.ivshmem-updated" -mmin +1440)" ]; then
+		in_suite "$suite" apt-get update -q >"$LOGS/apt-update-$suite.log" 2>&1 ||
+			die "apt-get update in the $suite chroot failed"
+		touch "$root/.ivshmem-updated"
+	fi
+	in_suite "$suite" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends linux-headers-amd64 "$@" \
+		>"$LOGS/apt-$suite.log" 2>&1 || die "apt-get install in the $suite chroot failed"
+}
+
+# suite_kernel SUITE: the kernel ABI name (6.12.N+debM-amd64) that the suite's
+# linux-headers-amd64 metapackage points at.
+suite_kernel() {
+	local v
+	v=$(in_suite "$1" apt-cache depends linux-headers-amd64 2>/dev/null |
+		awk '/Depends: linux-headers-[0-9]/ { sub("linux-headers-", "", $2); print $2; exit }')
+	[ -n "$v" ] || die "cannot resolve linux-headers-amd64 in $1"
+	echo "$v"
+}
+
+# fetch_kernel SUITE KVER: unpack the kernel image of linux-image-KVER into
+# the cache; print the vmlinuz path.  Newer suites split linux-image-KVER
+# into packages it depends on, so those are tried too, smallest first,
+# until one holds the image.
+fetch_kernel() {
+	local suite=$1 kver=$2 dir=$CACHE/kernels/$2 pkg
+	find_vmlinuz "$dir" "$kver" && return 0
+	mkdir -p "$dir"
+	for pkg in "linux-image-$kver" $(kernel_parts "$suite" "$kver"); do
+		in_suite "$suite" sh -c 'cd "$1" && apt-get download "$2"' sh "$dir" "$pkg" \
+			>>"$LOGS/download-$kver.log" 2>&1 || die "cannot download $pkg"
+		dpkg-deb -x "$dir/$pkg"_*.deb "$dir" || die "cannot unpack $pkg"
+		rm -f "$dir"/*.deb
+		find_vmlinuz "$dir" "$kver" && return 0
+	done
+	die "no package of linux-image-$kver holds its vmlinuz"
+}
+
+# find_vmlinuz DIR KVER: print the kernel image unpacked in DIR, if any:
+# /boot/vmlinuz-KVER, or /usr/lib/modules/KVER/vmlinuz in newer packages.
+find_vmlinuz() {
+	local f
+	for f in "$1/boot/vmlinuz-$2" "$1/usr/lib/modules/$2/vmlinuz"; do
+		[ -f "$f" ] && { echo "$f"; return 0; }
+	done
+	return 1
+}
+
+# kernel_parts SUITE KVER: the packages named after KVER that linux-image-KVER
+# depends on, smallest first.
+kernel_parts() {
+	local pkg
+	for pkg in $(in_suite "$1" apt-cache depends "linux-image-$2" |
+		awk -v k="$2" '$1 ~ /Depends:/ && index($2, k) { print $2 }'); do
+		in_suite "$1" apt-cache show "$pkg" |
+			awk -v p="$pkg" '/^Size:/ { print $2, p; exit }'
+	done | sort -n | awk '{ print $2 }'
+}
+
+# Newer kernel Makefiles validate sparse with scripts/checker-valid.sh, which
+# Debian's linux-kbuild packages leave out; without it C=2 silently checks
+# nothing.  Add a minimal one to our own chroots (never to the host).
+add_checker_script() {
+	local suite=$1 kver=$2 root=$CACHE/chroots/$1 scripts
+	[ "$suite" = "$HOST_SUITE" ] && return 0
+	scripts=$(in_suite "$suite" readlink -f "/usr/src/linux-headers-$kver/scripts")
+	[ -e "$root$scripts/checker-valid.sh" ] && return 0
+	cat >"$root$scripts/checker-valid.sh" <<-'EOF'
+	#!/bin/sh
+	# Added by ivshmem's test runner: prints 1 if the checker runs.
+	"$@" -E - </dev/null >/dev/null 2>&1 && echo 1
+	EOF
+	chmod +x "$root$scripts/checker-valid.sh"
+}
+
+# build_module SUITE KVER: build ivshmem.ko for KVER with W=1 and sparse into
+# $BUILD/kmod/KVER, logging to $LOGS/build-module-KVER.log; print its path.
+build_module() {
+	local suite=$1 kver=$2 src=$BUILD/kmod/$2 log=$LOGS/build-module-$2.log
+	rm -rf "$src"
+	mkdir -p "$src"
+	(cd "$TOP" && cp --parents kernel/*.c kernel/*.h kernel/Kbuild kernel/Makefile \
+		kernel/conftest.sh kernel/conftest/*.c uapi/linux/*.h "$src/")
+	rm -f "$src/kernel/conftest.h" "$src/kernel/"*.mod.c
+	add_checker_script "$suite" "$kver"
+	in_suite "$suite" make -C "$src/kernel" KDIR="/usr/src/linux-headers-$kver" W=1 C=2 \
+		>"$log" 2>&1 || { cat "$log" >&2; die "module build for $kver failed"; }
+	echo "$src/kernel/ivshmem.ko"
+}
+
+# suite_qemu_version SUITE: "7.2.x" of the suite's qemu-system-x86_64.
+suite_qemu_version() {
+	in_suite "$1" qemu-system-x86_64 --version |
+		awk '/version/ { sub(/^.*version /, ""); print $1; exit }'
+}

@@ -8,17 +8,23 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/idr.h>
 #include <linux/io.h>
 #include <linux/module.h>
 #include <linux/slab.h>
+#include <linux/xarray.h>
 
 #include "ivshmem.h"
 
 #define PCI_VENDOR_ID_IVSHMEM	0x1af4
 #define PCI_DEVICE_ID_IVSHMEM	0x1110
 
-static DEFINE_IDA(ivshmem_ida);
+/*
+ * Every bound device, by index: lowest free index first, reused after
+ * removal.  Lookups take their reference under the xarray's lock, and
+ * removal erases the entry before dropping the binding's reference, so a
+ * device found here is never freed under its finder.
+ */
+static DEFINE_XARRAY_ALLOC(ivshmem_devs);
 
 static void ivshmem_dev_release(struct kref *kref)
 {
@@ -37,6 +43,51 @@ void ivshmem_dev_get(struct ivshmem_dev *idev)
 void ivshmem_dev_put(struct ivshmem_dev *idev)
 {
 	kref_put(&idev->kref, ivshmem_dev_release);
+}
+
+/* A reference to the device at @index, or NULL. */
+struct ivshmem_dev *ivshmem_dev_find(unsigned long index)
+{
+	unsigned long found = index;
+	struct ivshmem_dev *idev = ivshmem_dev_find_from(&found);
+
+	if (idev && found != index) {
+		ivshmem_dev_put(idev);
+		return NULL;
+	}
+	return idev;
+}
+
+/*
+ * A reference to the registered device with the lowest index at or above
+ * *@index, which is updated to that index; NULL if there is none.
+ */
+struct ivshmem_dev *ivshmem_dev_find_from(unsigned long *index)
+{
+	struct ivshmem_dev *idev;
+
+	xa_lock(&ivshmem_devs);
+	xa_for_each_start(&ivshmem_devs, *index, idev, *index) {
+		if (test_bit(IVSHMEM_FLAG_REGISTERED, &idev->flags)) {
+			ivshmem_dev_get(idev);
+			break;
+		}
+	}
+	xa_unlock(&ivshmem_devs);
+	return idev;
+}
+
+/*
+ * Announce readiness once the device is both registered and ready, whichever
+ * comes last: probe calls this after registering, the ready poll after
+ * reading the peer ID.  The barrier pairs the two, so one of them sees both.
+ */
+void ivshmem_announce_ready(struct ivshmem_dev *idev)
+{
+	smp_mb();
+	if (test_bit(IVSHMEM_FLAG_REGISTERED, &idev->flags) && ivshmem_is_ready(idev) &&
+	    !test_and_set_bit(IVSHMEM_FLAG_READY_ANNOUNCED, &idev->flags))
+		ivshmem_genl_notify(idev, IVSHMEM_CMD_READY);
 }
 
 static struct ivshmem_dev *dev_to_idev(struct device *dev)
@@ -160,6 +211,7 @@ static void ivshmem_unmap_bars(struct ivshmem_dev *idev)
 static int ivshmem_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct ivshmem_dev *idev;
+	u32 index;
 	int ret;
 
 	idev = kzalloc(sizeof(*idev), GFP_KERNEL);
@@ -172,6 +224,7 @@ static int ivshmem_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	idev->pdev = pdev;
 	idev->revision = pdev->revision;
 	idev->peer_id = -1;
+	strscpy(idev->pci_addr, pci_name(pdev), sizeof(idev->pci_addr));
 
 	idev->inode = ivshmem_inode_new();
 	if (IS_ERR(idev->inode)) {
@@ -195,10 +248,10 @@ static int ivshmem_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		goto err_release;
 
 	/* The name is needed first: interrupts are requested under it. */
-	ret = ida_alloc(&ivshmem_ida, GFP_KERNEL);
-	if (ret < 0)
+	ret = xa_alloc(&ivshmem_devs, &index, idev, xa_limit_31b, GFP_KERNEL);
+	if (ret)
 		goto err_unmap;
-	idev->index = ret;
+	idev->index = index;
 	snprintf(idev->name, sizeof(idev->name), "ivshmem%d", idev->index);
 
 	ret = ivshmem_irq_setup(idev);
@@ -226,13 +279,16 @@ static int ivshmem_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		 idev->irq_mode == IVSHMEM_IRQ_MSIX ? "MSI-X" :
 		 idev->irq_mode == IVSHMEM_IRQ_INTX ? "INTx" : "no interrupts",
 		 idev->nvectors);
+	set_bit(IVSHMEM_FLAG_REGISTERED, &idev->flags);
+	ivshmem_genl_notify(idev, IVSHMEM_CMD_ADDED);
+	ivshmem_announce_ready(idev);
 	return 0;
 
 err_ready:
 	ivshmem_ready_stop(idev);
 	ivshmem_irq_teardown(idev);
 err_ida:
-	ida_free(&ivshmem_ida, idev->index);
+	xa_erase(&ivshmem_devs, idev->index);
 err_unmap:
 	ivshmem_unmap_bars(idev);
 err_release:
@@ -248,8 +304,9 @@ static void ivshmem_remove(struct pci_dev *pdev)
 {
 	struct ivshmem_dev *idev = pci_get_drvdata(pdev);
 
-	/* No new opens; files already open keep @idev alive. */
+	/* No new opens or lookups; those holding @idev keep it alive. */
 	misc_deregister(&idev->misc);
+	xa_erase(&ivshmem_devs, idev->index);
 
 	/* Wait for every user of the hardware, then shut them out for good. */
 	down_write(&idev->lock);
@@ -264,7 +321,7 @@ static void ivshmem_remove(struct pci_dev *pdev)
 	pci_release_regions(pdev);
 	pci_disable_device(pdev);
 
-	ida_free(&ivshmem_ida, idev->index);
+	ivshmem_genl_notify(idev, IVSHMEM_CMD_REMOVED);
 	ivshmem_dev_put(idev);
 }
 
@@ -288,9 +345,18 @@ static int __init ivshmem_init(void)
 	ret = ivshmem_fs_init();
 	if (ret)
 		return ret;
+	ret = ivshmem_genl_init();
+	if (ret)
+		goto err_fs;
 	ret = pci_register_driver(&ivshmem_driver);
 	if (ret)
-		ivshmem_fs_exit();
+		goto err_genl;
+	return 0;
+
+err_genl:
+	ivshmem_genl_exit();
+err_fs:
+	ivshmem_fs_exit();
 	return ret;
 }
 module_init(ivshmem_init);
@@ -298,8 +364,8 @@ module_init(ivshmem_init);
 static void __exit ivshmem_exit(void)
 {
 	pci_unregister_driver(&ivshmem_driver);
+	ivshmem_genl_exit();
 	ivshmem_fs_exit();
-	ida_destroy(&ivshmem_ida);
 }
 module_exit(ivshmem_exit);
 

@@ -66,6 +66,7 @@ static int ivshmem_alloc_vectors(struct ivshmem_dev *idev, unsigned int n)
 	for (i = 0; i < n; i++) {
 		idev->vectors[i].idev = idev;
 		atomic64_set(&idev->vectors[i].count, 0);
+		atomic64_set(&idev->vectors[i].stats_base, 0);
 		spin_lock_init(&idev->vectors[i].lock);
 		INIT_LIST_HEAD(&idev->vectors[i].eventfds);
 	}
@@ -194,9 +195,11 @@ static void ivshmem_ready_work(struct work_struct *work)
 		ready = ivshmem_read_peer_id(idev);
 	up_read(&idev->lock);
 
-	if (ready)
+	if (ready) {
 		dev_info(&idev->pdev->dev, "%s: ready, peer ID %d\n",
 			 idev->name, idev->peer_id);
+		ivshmem_announce_ready(idev);
+	}
 	else if (!ivshmem_dead(idev))
 		schedule_delayed_work(&idev->ready_work,
 				      msecs_to_jiffies(IVSHMEM_READY_POLL_MS));
@@ -213,6 +216,26 @@ void ivshmem_ready_start(struct ivshmem_dev *idev)
 void ivshmem_ready_stop(struct ivshmem_dev *idev)
 {
 	cancel_delayed_work_sync(&idev->ready_work);
+}
+
+/* Interrupts on @vec since statistics were last reset. */
+u64 ivshmem_vector_stat(struct ivshmem_vector *vec)
+{
+	return atomic64_read(&vec->count) - atomic64_read(&vec->stats_base);
+}
+
+/*
+ * Statistics restart from zero by moving their base: the counts themselves
+ * must keep growing, since open files compare them with what they consumed.
+ */
+void ivshmem_reset_stats(struct ivshmem_dev *idev)
+{
+	unsigned int v;
+
+	for (v = 0; v < idev->nvectors; v++)
+		atomic64_set(&idev->vectors[v].stats_base,
+			     atomic64_read(&idev->vectors[v].count));
+	atomic64_set(&idev->doorbells_sent, 0);
 }
 
 bool ivshmem_is_ready(struct ivshmem_dev *idev)

@@ -41,11 +41,17 @@
 
 struct ivshmem_dev;
 
+/* ivshmem_dev.flags */
+#define IVSHMEM_FLAG_REGISTERED		0	/* ADDED has been announced */
+#define IVSHMEM_FLAG_READY_ANNOUNCED	1
+
 /* One interrupt vector of the device. */
 struct ivshmem_vector {
 	struct ivshmem_dev *idev;
 	/* Interrupts received; open files remember how many they consumed. */
 	atomic64_t count;
+	/* @count when statistics were last reset (IVSHMEM_CMD_RESET_STATS). */
+	atomic64_t stats_base;
 	spinlock_t lock;		/* protects @eventfds, taken in hardirq */
 	struct list_head eventfds;	/* struct ivshmem_eventfd_binding */
 };
@@ -55,7 +61,9 @@ struct ivshmem_dev {
 	struct pci_dev *pdev;		/* valid while !dead */
 	struct miscdevice misc;
 	char name[24];
+	char pci_addr[16];		/* kept for events after removal */
 	int index;			/* N of /dev/ivshmemN */
+	unsigned long flags;		/* IVSHMEM_FLAG_* */
 
 	/*
 	 * All mappings of the shared memory live in this inode's address
@@ -95,6 +103,9 @@ struct ivshmem_file {
 /* core.c */
 void ivshmem_dev_get(struct ivshmem_dev *idev);
 void ivshmem_dev_put(struct ivshmem_dev *idev);
+struct ivshmem_dev *ivshmem_dev_find(unsigned long index);
+struct ivshmem_dev *ivshmem_dev_find_from(unsigned long *index);
+void ivshmem_announce_ready(struct ivshmem_dev *idev);
 extern const struct attribute_group *ivshmem_groups[];
 
 /* cdev.c */
@@ -112,6 +123,14 @@ int ivshmem_wait_vectors(struct ivshmem_file *file, unsigned long *vectors,
 bool ivshmem_file_pending(struct ivshmem_file *file);
 int ivshmem_set_eventfd(struct ivshmem_file *file, unsigned int vector, int fd);
 void ivshmem_file_release_eventfds(struct ivshmem_file *file);
+
+u64 ivshmem_vector_stat(struct ivshmem_vector *vec);
+void ivshmem_reset_stats(struct ivshmem_dev *idev);
+
+/* genl.c */
+int ivshmem_genl_init(void);
+void ivshmem_genl_exit(void);
+void ivshmem_genl_notify(struct ivshmem_dev *idev, u8 cmd);
 
 /* mmap.c */
 int ivshmem_fs_init(void);

@@ -101,7 +101,7 @@ make_initramfs() {
 	local root=$BUILD/guest/$1/root out=$BUILD/guest/$1/initrd.gz
 	rm -rf "$root"
 	mkdir -p "$root"/{bin,dev,proc,sys,tmp,tests,lib/modules}
-	cp /bin/busybox "$root/bin/"
+	cp /bin/busybox "$BUILD/guest-bin/ivshmem-ctl" "$root/bin/"
 	cp "$2" "$root/lib/modules/"
 	cp "$TOP/selftests/guest/init" "$root/init"
 	find "$BUILD/selftests" -maxdepth 1 -type f -name '*_test' -exec cp {} "$root/tests/" \;
@@ -182,6 +182,31 @@ start_server() {
 	die "ivshmem-server for $name did not start: $(cat "$dir/server.log")"
 }
 
+# start_host_peer NAME: host/peer_echo joins the server at $SOCK before the
+# guest does; sets HOST_PEER_ID.
+start_host_peer() {
+	local dir=$LOGS/$RUN/$1
+	"$BUILD/selftests/host/peer_echo" "$SOCK" "$GUEST_TIMEOUT" >"$dir/peer_echo.log" 2>&1 &
+	HOST_PEER_PID=$!
+	for _ in $(seq 100); do
+		HOST_PEER_ID=$(sed -n 's/^peer_echo: id \([0-9]*\).*/\1/p' "$dir/peer_echo.log")
+		[ -n "$HOST_PEER_ID" ] && return 0
+		sleep 0.05
+	done
+	die "host peer did not join: $(cat "$dir/peer_echo.log")"
+}
+
+# finish_host_peer NAME: the host peer answered the guest and exited cleanly.
+finish_host_peer() {
+	local dir=$LOGS/$RUN/$1
+	kill "$HOST_PEER_PID" 2>/dev/null && sleep 0.1
+	if wait "$HOST_PEER_PID" && grep -q '^peer_echo: got' "$dir/peer_echo.log"; then
+		result ok "$RUN/$1/host_peer_answered_guest"
+	else
+		result fail "$RUN/$1/host_peer_answered_guest" "$(tail -n 1 "$dir/peer_echo.log")"
+	fi
+}
+
 stop_server() {
 	kill -TERM "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
@@ -241,12 +266,14 @@ run_guest_suite() {
 		-device ivshmem-plain,memdev=shm,addr=4 $(small_device plain) &
 	pid_plain=$!
 
-	# Topology 2: ivshmem-doorbell on our server; the guest rings itself,
-	# then loses the device, and finally reloads the module.
+	# Topology 2: ivshmem-doorbell on our server, with a host peer; the
+	# guest rings itself and the host peer, then loses the device, and
+	# finally reloads the module.
 	mem_door=$(new_memfile doorbell $seed) || exit 1
 	start_server doorbell "$mem_door"
 	srv_door=$SERVER_PID
-	boot_guest doorbell "ivt_run=uapi_test,mmap_test,doorbell_test,remove_test,module_test ivt_mode=msix ivt_vectors=$VECTORS $(common_append $seed)" \
+	start_host_peer doorbell
+	boot_guest doorbell "ivt_run=uapi_test,mmap_test,doorbell_test,lib_test,ctl_test,remove_test,module_test ivt_mode=msix ivt_vectors=$VECTORS ivt_host_peer=$HOST_PEER_ID $(common_append $seed)" \
 		-chardev socket,id=ivs,path="$SOCK" \
 		-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,addr=4 $(small_device doorbell) &
 	pid_door=$!
@@ -255,6 +282,7 @@ run_guest_suite() {
 	collect_guest plain
 	check_host_side plain "$mem_plain" $seed
 	wait $pid_door
+	finish_host_peer doorbell
 	stop_server $srv_door
 	collect_guest doorbell
 	check_host_side doorbell "$mem_door" $seed
@@ -314,7 +342,8 @@ check_userspace_lint() {
 		selftests/host/*.c)
 	if (cd "$TOP" && cppcheck -q --std=c11 --enable=warning,style,performance,portability \
 		--error-exitcode=1 --inline-suppr --suppressions-list=.cppcheck-suppressions \
-		-D_GNU_SOURCE -Iuapi -Ilib -Iselftests "${files[@]}") >"$LOGS/cppcheck.log" 2>&1; then
+		-D_GNU_SOURCE -Iuapi -Ilib -Iselftests $(pkg-config --cflags libnl-genl-3.0) \
+		"${files[@]}") >"$LOGS/cppcheck.log" 2>&1; then
 		result ok "static/cppcheck"
 	else
 		result fail "static/cppcheck" "see $LOGS/cppcheck.log"
@@ -322,7 +351,8 @@ check_userspace_lint() {
 	fi
 	: >"$LOGS/clang-tidy.log"
 	for f in "${files[@]}"; do
-		(cd "$TOP" && clang-tidy -quiet "$f" -- -std=c11 -D_GNU_SOURCE -Iuapi -Ilib -Iselftests) \
+		(cd "$TOP" && clang-tidy -quiet "$f" -- -std=c11 -D_GNU_SOURCE -Iuapi -Ilib -Iselftests \
+			$(pkg-config --cflags libnl-genl-3.0)) \
 			>>"$LOGS/clang-tidy.log" 2>&1 || bad="$bad $f"
 	done
 	if [ -z "$bad" ]; then
@@ -371,7 +401,7 @@ main() {
 	mkdir -p "$LOGS" "$CACHE/kernels"
 
 	need_packages qemu-system-x86 busybox-static cpio gzip gcc g++ make libc6-dev valgrind \
-		kmod sparse cppcheck clang-tidy
+		kmod sparse cppcheck clang-tidy pkg-config libnl-3-dev libnl-genl-3-dev
 	build_userspace
 
 	# Every suite of the matrix, with its kernel built and packed.

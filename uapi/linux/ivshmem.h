@@ -178,4 +178,70 @@ struct ivshmem_wait {
 /* Wait for interrupts.  In/out: struct ivshmem_wait. */
 #define IVSHMEM_IOCTL_WAIT	_IOWR(IVSHMEM_IOCTL_MAGIC, 0x04, struct ivshmem_wait)
 
+/*
+ * Generic netlink family IVSHMEM_GENL_NAME: what the devices are, and events.
+ *
+ * IVSHMEM_CMD_GET with IVSHMEM_ATTR_INDEX replies with that device; as a dump
+ * (NLM_F_DUMP) it replies with every device.  A reply carries every
+ * IVSHMEM_ATTR_* below except IVSHMEM_ATTR_PAD.
+ *
+ * IVSHMEM_CMD_RESET_STATS with IVSHMEM_ATTR_INDEX zeroes the counters
+ * IVSHMEM_ATTR_IRQ_COUNTS and IVSHMEM_ATTR_DOORBELLS_SENT report.  It needs
+ * CAP_NET_ADMIN.
+ *
+ * The multicast group IVSHMEM_GENL_MCGRP_EVENTS carries IVSHMEM_CMD_ADDED
+ * (a device was bound), IVSHMEM_CMD_READY (it learned its peer ID) and
+ * IVSHMEM_CMD_REMOVED (it was unbound), each with the attributes of
+ * IVSHMEM_CMD_GET as they were at the time.
+ *
+ * Requests are validated strictly: unknown attributes and flags are refused.
+ * Errors: EINVAL (with an extended ack message) for a missing or malformed
+ * attribute, ENODEV for an index no device has, EPERM without the
+ * capability, EOPNOTSUPP for an unknown command.
+ */
+#define IVSHMEM_GENL_NAME		"ivshmem"
+#define IVSHMEM_GENL_VERSION		1
+#define IVSHMEM_GENL_MCGRP_EVENTS	"events"
+
+enum ivshmem_genl_cmd {
+	IVSHMEM_CMD_UNSPEC,
+	IVSHMEM_CMD_GET,
+	IVSHMEM_CMD_RESET_STATS,
+	IVSHMEM_CMD_ADDED,
+	IVSHMEM_CMD_REMOVED,
+	IVSHMEM_CMD_READY,
+
+	__IVSHMEM_CMD_MAX,
+	IVSHMEM_CMD_MAX = __IVSHMEM_CMD_MAX - 1,
+};
+
+enum ivshmem_genl_attr {
+	IVSHMEM_ATTR_UNSPEC,
+	IVSHMEM_ATTR_INDEX,		/* u32: N of /dev/ivshmemN */
+	IVSHMEM_ATTR_NAME,		/* string: "ivshmemN" */
+	IVSHMEM_ATTR_PCI_ADDR,		/* string: "0000:00:04.0" */
+	IVSHMEM_ATTR_REVISION,		/* u32: PCI revision */
+	IVSHMEM_ATTR_IRQ_MODE,		/* u32: enum ivshmem_irq_mode */
+	IVSHMEM_ATTR_SIZE,		/* u64: bytes of shared memory */
+	IVSHMEM_ATTR_PEER_ID,		/* s32: own peer ID, -1 while not ready */
+	IVSHMEM_ATTR_VECTORS,		/* u32: interrupt vectors */
+	IVSHMEM_ATTR_READY,		/* u8: 1 once ready */
+	IVSHMEM_ATTR_IRQ_COUNTS,	/* nest: IVSHMEM_ATTR_VECTOR_COUNT per vector */
+	IVSHMEM_ATTR_DOORBELLS_SENT,	/* u64: doorbells rung by this guest */
+	IVSHMEM_ATTR_PAD,
+
+	__IVSHMEM_ATTR_MAX,
+	IVSHMEM_ATTR_MAX = __IVSHMEM_ATTR_MAX - 1,
+};
+
+/* Inside IVSHMEM_ATTR_IRQ_COUNTS: one per vector, in vector order. */
+enum ivshmem_genl_vector_attr {
+	IVSHMEM_VECTOR_ATTR_UNSPEC,
+	IVSHMEM_VECTOR_ATTR_COUNT,	/* u64: interrupts received */
+	IVSHMEM_VECTOR_ATTR_PAD,
+
+	__IVSHMEM_VECTOR_ATTR_MAX,
+	IVSHMEM_VECTOR_ATTR_MAX = __IVSHMEM_VECTOR_ATTR_MAX - 1,
+};
+
 #endif /* _UAPI_LINUX_IVSHMEM_H */

@@ -90,10 +90,11 @@ static int ivshmem_pci_node(const char *addr, char *path, size_t len)
 	if (!d)
 		return -ENODEV;
 	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, "ivshmem", 7) == 0 &&
-		    strlen(e->d_name) + sizeof("/dev/") <= len) {
-			strcpy(path, "/dev/");
-			strcat(path, e->d_name);
+		size_t name_len = strlen(e->d_name);
+
+		if (strncmp(e->d_name, "ivshmem", 7) == 0 && name_len + sizeof("/dev/") <= len) {
+			memcpy(path, "/dev/", sizeof("/dev/"));
+			memcpy(path + sizeof("/dev/") - 1, e->d_name, name_len + 1);
 			ret = 0;
 			break;
 		}

@@ -169,9 +169,11 @@ IVSHMEM_EXPORT int ivshmem_open_server(const char *socket_path, struct ivshmem *
 	struct ivshmem *dev;
 	int sock, ret;
 
-	if (strlen(socket_path) >= sizeof(addr.sun_path))
+	size_t len = strlen(socket_path);
+
+	if (len >= sizeof(addr.sun_path))
 		return -ENAMETOOLONG;
-	strcpy(addr.sun_path, socket_path);
+	memcpy(addr.sun_path, socket_path, len + 1);
 	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (sock < 0)
 		return ivshmem_neg_errno();

@@ -280,7 +280,7 @@ TEST(host_peer_and_guest_ring_each_other)
 	ASSERT_EQ(ivshmem_wait(dev, set, 20000), 0);
 	TH_LOG("host peer %ld answered: %s", host, mbox);
 	EXPECT_TRUE(!strncmp(mbox, "pong to ", 8));
-	EXPECT_EQ(atoi(mbox + 8), info.peer_id);
+	EXPECT_EQ(strtol(mbox + 8, NULL, 10), info.peer_id);
 	ivshmem_unmap(mbox, PEER_ECHO_SIZE);
 	ivshmem_close(dev);
 }

@@ -22,7 +22,9 @@
 #                          guest boots with it, else tcg)
 #   IVSHMEM_GUEST_TIMEOUT  seconds a guest may run (default 600)
 #
-# usage: run.sh [static] [server] [guest]   (default: all)
+# usage: run.sh [static] [server] [guest] [demo]   (default: all)
+#
+# "run.sh demo" alone is the demo (README): the host's kernel and QEMU only.
 #
 # Prints "ok - NAME" / "not ok - NAME" per test case and ends with
 # "N passed, N failed, N skipped".  Exit status 0 only if nothing failed.
@@ -105,6 +107,7 @@ make_initramfs() {
 	cp "$2" "$root/lib/modules/"
 	cp "$TOP/selftests/guest/init" "$root/init"
 	find "$BUILD/selftests" -maxdepth 1 -type f -name '*_test' -exec cp {} "$root/tests/" \;
+	cp "$BUILD/guest-bin/ivshmem-demo" "$root/tests/"
 	(cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$out"
 	echo "$out"
 }
@@ -157,11 +160,17 @@ collect_guest() {
 		result fail "$RUN/$name/guest_completed" "qemu status $(cat "$dir/qemu.status"); see $dir"
 		tail -n 30 "$dir/console.log" 2>/dev/null | sed 's/^/# console: /'
 	fi
-	# Any kernel complaint fails the run, whatever the tests said.
-	if grep -qE '\b(BUG|WARNING|Oops|KASAN)\b|lockdep|leak' "$dir/console.log"; then
+	check_kernel_log "$name"
+}
+
+# check_kernel_log NAME: any kernel complaint fails the run, whatever the
+# tests said.
+check_kernel_log() {
+	local name=$1 dir=$LOGS/$RUN/$1
+	local pattern='\b(BUG|WARNING|Oops|KASAN)\b|lockdep|leak'
+	if grep -qE "$pattern" "$dir/console.log"; then
 		result fail "$RUN/$name/kernel_log_clean" "see $dir/console.log"
-		grep -E -A 20 '\b(BUG|WARNING|Oops|KASAN)\b|lockdep|leak' "$dir/console.log" |
-			head -n 60 | sed 's/^/# console: /'
+		grep -E -A 20 "$pattern" "$dir/console.log" | head -n 60 | sed 's/^/# console: /'
 	else
 		result ok "$RUN/$name/kernel_log_clean"
 	fi
@@ -305,7 +314,7 @@ run_guest_suite() {
 	rm -f "$LOGS/$RUN"/*.mem "$LOGS/$RUN"/*.small
 }
 
-# The uapi header as C and C++, with its ABI pinned.
+# The uapi header as C and C++, with its ABI pinned; libivshmem's header too.
 check_uapi() {
 	local lang cc
 	for lang in c11 cxx17; do
@@ -319,6 +328,13 @@ check_uapi() {
 		else
 			result fail "static/uapi_header_$lang" "see $LOGS/uapi-$lang.log"
 			sed 's/^/# /' "$LOGS/uapi-$lang.log" | head -n 20
+		fi
+		if echo '#include "libivshmem.h"' | $cc -Wall -Wextra -pedantic -Werror \
+			-I"$TOP/uapi" -I"$TOP/lib" -fsyntax-only - >"$LOGS/lib-$lang.log" 2>&1; then
+			result ok "static/libivshmem_header_$lang"
+		else
+			result fail "static/libivshmem_header_$lang" "see $LOGS/lib-$lang.log"
+			sed 's/^/# /' "$LOGS/lib-$lang.log" | head -n 20
 		fi
 	done
 }
@@ -352,7 +368,7 @@ check_userspace_lint() {
 	: >"$LOGS/clang-tidy.log"
 	for f in "${files[@]}"; do
 		(cd "$TOP" && clang-tidy -quiet "$f" -- -std=c11 -D_GNU_SOURCE -Iuapi -Ilib -Iselftests \
-			$(pkg-config --cflags libnl-genl-3.0)) \
+			$(pkg-config --cflags-only-I libnl-genl-3.0 | sed 's/-I/-isystem /g')) \
 			>>"$LOGS/clang-tidy.log" 2>&1 || bad="$bad $f"
 	done
 	if [ -z "$bad" ]; then
@@ -363,11 +379,11 @@ check_userspace_lint() {
 	fi
 }
 
-# run_server_test NAME PROGRAM SERVER [ENV...]: the KTAP of server_test as results.
-run_server_test() {
-	local name=$1 prog=$2 server=$3 line status log=$LOGS/$1.log
-	shift 3
-	env "$@" "$prog" "$server" >"$log" 2>&1
+# run_host_ktap NAME COMMAND...: the KTAP a host test prints, as results.
+run_host_ktap() {
+	local name=$1 line status log=$LOGS/$1.log
+	shift
+	"$@" >"$log" 2>&1
 	status=$?
 	while IFS= read -r line; do
 		case $line in
@@ -380,25 +396,113 @@ run_server_test() {
 	done <"$log"
 	case $status in
 	0|1|4) ;;
-	*) result fail "$name/server_test_exit" "exited with status $status" ;;
+	*) result fail "$name/exit_status" "exited with status $status"
+	   grep -v '^\(ok\|not ok\|#\|TAP\|1\.\.\)' "$log" | head -n 20 | sed 's/^/# /' ;;
 	esac
 }
 
+# follow_logs STOPFILE FILE...: print the new complete lines of FILEs, in
+# the order they appear, until STOPFILE exists (then once more).
+follow_logs() {
+	local stop=$1 f n done=
+	shift
+	local -A seen
+	while [ -z "$done" ]; do
+		[ -e "$stop" ] && done=1
+		for f in "$@"; do
+			[ -f "$f" ] || continue
+			n=$(tr -dc '\n' <"$f" | wc -c)
+			((n > ${seen[$f]:-0})) || continue
+			head -n "$n" "$f" | tail -n +"$((${seen[$f]:-0} + 1))" |
+				sed 's/\r$//; /^# ivt/d; /^$/d'
+			seen[$f]=$n
+		done
+		sleep 0.2
+	done
+}
+
+# The demo: ivshmem-server, a host peer and two guests pass messages and
+# doorbells around (tools/demo/ivshmem-demo.c plays every part).  The story
+# is shown as it happens, then checked.
+run_demo() {
+	local dir mem host_pid tail_pid pids=() part line
+	RUN=demo
+	dir=$LOGS/demo
+	mkdir -p "$dir"
+	note "demo: ivshmem-server, a host peer and guests A and B ($ACCEL)"
+	mem=$dir/shm
+	truncate -s $SHM_SIZE "$mem"
+	start_server demo "$mem"
+	"$BUILD/ivshmem-demo" -s "$SOCK" host >"$dir/host.log" 2>&1 &
+	host_pid=$!
+	# The story so far, from every part, as it is written.
+	follow_logs "$dir/story.done" "$dir/host.log" "$dir/guest-a/ktap.log" \
+		"$dir/guest-b/ktap.log" | tee "$dir/story.log" &
+	tail_pid=$!
+	for part in a b; do
+		boot_guest guest-$part "ivt_run=ivshmem-demo ivt_role=guest-$part" \
+			-chardev socket,id=ivs,path="$SOCK" \
+			-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,addr=4 &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	wait $host_pid
+	touch "$dir/story.done"
+	wait $tail_pid
+	stop_server $SERVER_PID
+
+	while IFS='|' read -r part line; do
+		if grep -qF "$part| $line" "$dir/story.log"; then
+			result ok "demo/$(echo "$part $line" | tr -cs 'A-Za-z' _ | sed 's/_$//')"
+		else
+			result fail "demo/$(echo "$part $line" | tr -cs 'A-Za-z' _ | sed 's/_$//')"
+		fi
+	done <<-'EOF'
+	guest B |doorbell! my mailbox says: "hello B, this is guest A"
+	guest A |doorbell! my mailbox says: "hi A, B here: got your message"
+	host    |doorbell! my mailbox says: "host, A and B say hello"
+	guest A |doorbell! my mailbox says: "greetings from the host"
+	guest B |doorbell! my mailbox says: "greetings from the host"
+	host    |done
+	guest A |done
+	guest B |done
+	EOF
+	for part in guest-a guest-b; do
+		check_kernel_log "$part"
+	done
+	rm -f "$mem"
+}
+
+# Host tests of ivshmem-server and of libivshmem as a host peer, under
+# valgrind and built with ASan and UBSan.
 run_server_tests() {
+	local asan=(env ASAN_OPTIONS=exitcode=99 UBSAN_OPTIONS=print_stacktrace=1)
+	local valgrind=(valgrind -q --error-exitcode=99 --leak-check=full
+		--errors-for-leak-kinds=definite,indirect)
 	note "ivshmem-server host tests, under valgrind"
-	run_server_test server-valgrind "$BUILD/selftests/host/server_test" \
-		"$BUILD/ivshmem-server" IVT_VALGRIND=1
+	run_host_ktap server-valgrind env IVT_VALGRIND=1 "$BUILD/selftests/host/server_test" \
+		"$BUILD/ivshmem-server"
 	note "ivshmem-server host tests, built with ASan and UBSan"
-	run_server_test server-asan "$BUILD/selftests/asan/server_test" \
-		"$BUILD/selftests/asan/ivshmem-server" ASAN_OPTIONS=exitcode=99 \
-		UBSAN_OPTIONS=print_stacktrace=1
+	run_host_ktap server-asan "${asan[@]}" "$BUILD/selftests/asan/server_test" \
+		"$BUILD/selftests/asan/ivshmem-server"
+	note "libivshmem host-peer tests, under valgrind"
+	run_host_ktap lib-valgrind "${valgrind[@]}" "$BUILD/selftests/host/lib_host_test" \
+		"$BUILD/ivshmem-server"
+	note "libivshmem host-peer tests, built with ASan and UBSan"
+	run_host_ktap lib-asan "${asan[@]}" "$BUILD/selftests/asan/lib_host_test" \
+		"$BUILD/ivshmem-server"
 }
 
 main() {
-	local stages=" ${*:-static server guest} " suite kver ko
+	local stages=" ${*:-static server guest demo} " suite kver ko
 	local -A vmlinuz initrd kernel
 	rm -rf "$LOGS"
 	mkdir -p "$LOGS" "$CACHE/kernels"
+	# The demo alone needs only the host's kernel and QEMU.
+	if [ "$stages" = " demo " ]; then
+		KERNEL_SUITES=${IVSHMEM_KERNELS:-$HOST_SUITE}
+		QEMU_SUITES=${IVSHMEM_QEMUS:-$HOST_SUITE}
+	fi
 
 	need_packages qemu-system-x86 busybox-static cpio gzip gcc g++ make libc6-dev valgrind \
 		kmod sparse cppcheck clang-tidy pkg-config libnl-3-dev libnl-genl-3-dev
@@ -428,11 +532,15 @@ main() {
 		check_userspace_lint
 	fi
 	[[ $stages == *" server "* ]] && run_server_tests
-	[[ $stages == *" guest "* ]] || { summary; return; }
+	[[ $stages == *" guest "* || $stages == *" demo "* ]] || { summary; return; }
 
 	suite=${KERNEL_SUITES%% *}
 	VMLINUZ=${vmlinuz[$suite]} INITRD=${initrd[$suite]} QEMU_SUITE=$HOST_SUITE pick_accel
 	note "guests run with $ACCEL"
+	if [[ $stages == *" demo "* ]]; then
+		VMLINUZ=${vmlinuz[$suite]} INITRD=${initrd[$suite]} QEMU_SUITE=$HOST_SUITE run_demo
+	fi
+	[[ $stages == *" guest "* ]] || { summary; return; }
 	for QEMU_SUITE in $QEMU_SUITES; do
 		local qver
 		qver=$(suite_qemu_version "$QEMU_SUITE")

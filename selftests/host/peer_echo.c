@@ -48,11 +48,12 @@ int main(int argc, char **argv)
 			  (void **)&mbox);
 	if (ret)
 		return fail("map", ret);
-	ret = ivshmem_wait(dev, set, atoi(argv[2]) * 1000);
+	ret = ivshmem_wait(dev, set, (int)strtol(argv[2], NULL, 10) * 1000);
 	if (ret)
 		return fail("wait", ret);
-	if (sscanf(mbox, "ping from %d", &from) != 1)
+	if (strncmp(mbox, "ping from ", 10) != 0)
 		return fail("mailbox holds no ping", -EPROTO);
+	from = (int)strtol(mbox + 10, NULL, 10);
 	printf("peer_echo: got \"%.32s\"\n", mbox);
 	snprintf(mbox, PEER_ECHO_SIZE, "pong to %d", from);
 	ret = ivshmem_ring(dev, (unsigned int)from, 1);

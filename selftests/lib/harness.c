@@ -7,6 +7,14 @@
 
 #include "harness.h"
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+/* Tests end with _exit(), which skips LeakSanitizer's exit hook. */
+#define harness_leak_check()	__lsan_do_leak_check()
+#else
+#define harness_leak_check()	do { } while (0)
+#endif
+
 static struct test_case *tests, **tests_tail = &tests;
 static bool test_failed;
 
@@ -23,6 +31,7 @@ void harness_fail(void)
 
 void harness_end(int status)
 {
+	harness_leak_check();
 	fflush(stdout);
 	_exit(status == KSFT_PASS && test_failed ? KSFT_FAIL : status);
 }

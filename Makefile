@@ -3,9 +3,11 @@
 #   make                 the module (for the running kernel, or KDIR=) and
 #                        all user space, into kernel/ and build/
 #   make userspace       user space only (no kernel headers needed)
+#   make demo            two guests and a host peer talk (installs what it
+#                        lacks, as root)
 #   make test            the whole test suite (installs what it lacks, as
-#                        root): static checks, server tests, guests
-#   make install         tools, unit file and header under PREFIX
+#                        root): static checks, host tests, guest matrix, demo
+#   make install         library, tools, headers and unit file under PREFIX
 #   make clean
 KDIR ?= /lib/modules/$(shell uname -r)/build
 PREFIX ?= /usr/local
@@ -20,15 +22,26 @@ module:
 	$(MAKE) -C kernel KDIR=$(KDIR)
 
 userspace:
+	$(MAKE) -C lib
 	$(MAKE) -C tools
 	$(MAKE) -C selftests
+
+demo:
+	bash selftests/run.sh demo
 
 test check:
 	bash selftests/run.sh
 
 install: userspace
 	install -D -m 755 build/ivshmem-server $(DESTDIR)$(PREFIX)/bin/ivshmem-server
+	install -D -m 755 build/ivshmem-ctl $(DESTDIR)$(PREFIX)/bin/ivshmem-ctl
 	install -D -m 644 uapi/linux/ivshmem.h $(DESTDIR)$(PREFIX)/include/linux/ivshmem.h
+	install -D -m 644 lib/libivshmem.h $(DESTDIR)$(PREFIX)/include/libivshmem.h
+	install -D -m 755 build/lib/libivshmem.so.0 $(DESTDIR)$(PREFIX)/lib/libivshmem.so.0
+	ln -sf libivshmem.so.0 $(DESTDIR)$(PREFIX)/lib/libivshmem.so
+	install -D -m 644 build/lib/libivshmem.a $(DESTDIR)$(PREFIX)/lib/libivshmem.a
+	$(MAKE) -C lib PREFIX=$(PREFIX) OUTPUT=$(CURDIR)/build
+	install -D -m 644 build/lib/libivshmem.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/libivshmem.pc
 	install -D -m 644 tools/ivshmem-server/ivshmem-server.service \
 		$(DESTDIR)$(PREFIX)/lib/systemd/system/ivshmem-server.service
 	install -D -m 644 README.md $(DESTDIR)$(PREFIX)/share/doc/ivshmem/README.md
@@ -38,4 +51,4 @@ clean:
 	rm -f kernel/conftest.h
 	rm -rf build
 
-.PHONY: all module userspace test check install clean
+.PHONY: all module userspace demo test check install clean

@@ -309,83 +309,84 @@ static int cmd_monitor(struct ctl *ctl, int argc, char **argv)
 	return ret ? fail("monitor", ret) : 0;
 }
 
-/* Map [offset, offset + length) of the device, page-aligned underneath. */
-static int map_range(struct ctl *ctl, struct ivshmem **dev, uint64_t offset, uint64_t length,
-		     int prot, uint8_t **data, void **base, size_t *maplen)
+/* A mapped range [offset, offset + length) of the shared memory. */
+struct range {
+	struct ivshmem *dev;
+	uint64_t offset, length;
+	uint8_t *data;		/* at offset */
+	void *base;		/* the page-aligned mapping */
+	size_t maplen;
+};
+
+static int map_range(struct ctl *ctl, struct range *r, int prot)
 {
-	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), start = offset & ~(page - 1);
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), start = r->offset & ~(page - 1);
 	struct ivshmem_dev_info info;
 	int ret;
 
-	ret = open_device(ctl, dev);
+	ret = open_device(ctl, &r->dev);
 	if (ret)
 		return ret;
-	ret = ivshmem_info(*dev, &info);
-	if (!ret && (offset > info.size || length > info.size - offset))
+	ret = ivshmem_info(r->dev, &info);
+	if (!ret && (r->offset > info.size || r->length > info.size - r->offset))
 		ret = -EINVAL;
+	r->maplen = (size_t)(r->offset + r->length - start);
 	if (!ret)
-		ret = ivshmem_map(*dev, start, (size_t)(offset + length - start), prot, base);
+		ret = ivshmem_map(r->dev, start, r->maplen, prot, &r->base);
 	if (ret) {
-		ivshmem_close(*dev);
+		ivshmem_close(r->dev);
 		return fail("cannot map range", ret);
 	}
-	*maplen = (size_t)(offset + length - start);
-	*data = (uint8_t *)*base + (offset - start);
+	r->data = (uint8_t *)r->base + (r->offset - start);
 	return 0;
 }
 
-static int range_args(int argc, char **argv, uint64_t *offset, uint64_t *length)
+static void unmap_range(struct range *r)
 {
-	if (argc != 3 || !parse_u64(argv[1], offset) || !parse_u64(argv[2], length) || !*length)
+	ivshmem_unmap(r->base, r->maplen);
+	ivshmem_close(r->dev);
+}
+
+/* "OFFSET LENGTH" arguments, mapped for reading. */
+static int map_range_args(struct ctl *ctl, int argc, char **argv, struct range *r)
+{
+	if (argc != 3 || !parse_u64(argv[1], &r->offset) || !parse_u64(argv[2], &r->length) ||
+	    !r->length)
 		return usage_error("needs OFFSET and LENGTH (suffixes K, M, G)%s", "");
-	return 0;
+	return map_range(ctl, r, PROT_READ);
 }
 
 static int cmd_dump(struct ctl *ctl, int argc, char **argv)
 {
-	uint64_t offset, length;
-	struct ivshmem *dev;
-	size_t maplen;
-	uint8_t *data;
-	void *base;
+	struct range r;
 	int ret;
 
-	ret = range_args(argc, argv, &offset, &length);
-	if (!ret)
-		ret = map_range(ctl, &dev, offset, length, PROT_READ, &data, &base, &maplen);
+	ret = map_range_args(ctl, argc, argv, &r);
 	if (ret)
 		return ret;
-	for (uint64_t i = 0; i < length; i += 16) {
-		printf("%08" PRIx64 "  ", offset + i);
+	for (uint64_t i = 0; i < r.length; i += 16) {
+		printf("%08" PRIx64 "  ", r.offset + i);
 		for (uint64_t j = i; j < i + 16; j++)
-			printf(j < length ? "%02x " : "   ", j < length ? data[j] : 0);
+			printf(j < r.length ? "%02x " : "   ", j < r.length ? r.data[j] : 0);
 		printf(" |");
-		for (uint64_t j = i; j < i + 16 && j < length; j++)
-			putchar(isprint(data[j]) ? data[j] : '.');
+		for (uint64_t j = i; j < i + 16 && j < r.length; j++)
+			putchar(isprint(r.data[j]) ? r.data[j] : '.');
 		printf("|\n");
 	}
-	ivshmem_unmap(base, maplen);
-	ivshmem_close(dev);
+	unmap_range(&r);
 	return 0;
 }
 
 static int cmd_read(struct ctl *ctl, int argc, char **argv)
 {
-	uint64_t offset, length;
-	struct ivshmem *dev;
-	size_t maplen;
-	uint8_t *data;
-	void *base;
+	struct range r;
 	int ret;
 
-	ret = range_args(argc, argv, &offset, &length);
-	if (!ret)
-		ret = map_range(ctl, &dev, offset, length, PROT_READ, &data, &base, &maplen);
+	ret = map_range_args(ctl, argc, argv, &r);
 	if (ret)
 		return ret;
-	ret = fwrite(data, 1, (size_t)length, stdout) == length ? 0 : EXIT_FAILURE;
-	ivshmem_unmap(base, maplen);
-	ivshmem_close(dev);
+	ret = fwrite(r.data, 1, (size_t)r.length, stdout) == r.length ? 0 : EXIT_FAILURE;
+	unmap_range(&r);
 	return ret;
 }
 
@@ -393,10 +394,9 @@ static int cmd_write(struct ctl *ctl, int argc, char **argv)
 {
 	uint64_t offset, length = 0, fill = 0;
 	bool use_fill = false;
-	struct ivshmem *dev;
-	size_t maplen, got = 0, n;
-	uint8_t *data, *buf;
-	void *base;
+	size_t got = 0, n;
+	struct range r;
+	uint8_t *buf;
 	int opt, ret;
 	static const struct option opts[] = {
 		{ "fill", required_argument, NULL, 'f' },
@@ -448,11 +448,11 @@ static int cmd_write(struct ctl *ctl, int argc, char **argv)
 		free(buf);
 		return 0;
 	}
-	ret = map_range(ctl, &dev, offset, length, PROT_READ | PROT_WRITE, &data, &base, &maplen);
+	r = (struct range){ .offset = offset, .length = length };
+	ret = map_range(ctl, &r, PROT_READ | PROT_WRITE);
 	if (!ret) {
-		memcpy(data, buf, (size_t)length);
-		ivshmem_unmap(base, maplen);
-		ivshmem_close(dev);
+		memcpy(r.data, buf, (size_t)length);
+		unmap_range(&r);
 	}
 	free(buf);
 	return ret;

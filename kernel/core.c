@@ -84,6 +84,7 @@ struct ivshmem_dev *ivshmem_dev_find_from(unsigned long *index)
  */
 void ivshmem_announce_ready(struct ivshmem_dev *idev)
 {
+	/* Order our write (flag or peer ID) before reading the other's. */
 	smp_mb();
 	if (test_bit(IVSHMEM_FLAG_REGISTERED, &idev->flags) && ivshmem_is_ready(idev) &&
 	    !test_and_set_bit(IVSHMEM_FLAG_READY_ANNOUNCED, &idev->flags))

@@ -199,10 +199,10 @@ static void ivshmem_ready_work(struct work_struct *work)
 		dev_info(&idev->pdev->dev, "%s: ready, peer ID %d\n",
 			 idev->name, idev->peer_id);
 		ivshmem_announce_ready(idev);
-	}
-	else if (!ivshmem_dead(idev))
+	} else if (!ivshmem_dead(idev)) {
 		schedule_delayed_work(&idev->ready_work,
 				      msecs_to_jiffies(IVSHMEM_READY_POLL_MS));
+	}
 }
 
 void ivshmem_ready_start(struct ivshmem_dev *idev)

@@ -350,6 +350,41 @@ check_module_log() {
 	fi
 }
 
+# checkpatch.pl from the host's linux-source package, which carries the
+# kernel's scripts, unpacked once into the cache; prints its path.
+fetch_checkpatch() {
+	local dir=$CACHE/checkpatch pkg
+	if [ ! -f "$dir/checkpatch.pl" ]; then
+		pkg=$(apt-cache depends linux-source 2>/dev/null |
+			awk '/Depends: linux-source-/ { print $2; exit }')
+		[ -n "$pkg" ] || die "cannot resolve the linux-source package"
+		mkdir -p "$dir"
+		(cd "$dir" && apt-get download "$pkg" >/dev/null 2>&1) || die "cannot download $pkg"
+		dpkg-deb --fsys-tarfile "$dir/$pkg"_*.deb |
+			tar -xO "./usr/src/$pkg.tar.xz" |
+			tar -xJ -C "$dir" --wildcards --strip-components=2 '*/scripts/checkpatch.pl' \
+				'*/scripts/spelling.txt' '*/scripts/const_structs.checkpatch' ||
+			die "cannot unpack checkpatch.pl from $pkg"
+		rm -f "$dir"/*.deb
+	fi
+	echo "$dir/checkpatch.pl"
+}
+
+# The kernel code and the uapi header against checkpatch --strict.
+check_kernel_style() {
+	local checkpatch files
+	checkpatch=$(fetch_checkpatch) || exit 1
+	files=$(cd "$TOP" && ls kernel/*.c kernel/*.h kernel/conftest/*.c uapi/linux/*.h |
+		grep -v -e '\.mod\.c$' -e '^kernel/conftest\.h$')
+	if (cd "$TOP" && perl "$checkpatch" --no-tree --strict -q --terse -f $files) \
+		>"$LOGS/checkpatch.log" 2>&1; then
+		result ok "static/checkpatch"
+	else
+		result fail "static/checkpatch" "see $LOGS/checkpatch.log"
+		grep -v '^total' "$LOGS/checkpatch.log" | head -n 20 | sed 's/^/# /'
+	fi
+}
+
 # cppcheck and clang-tidy over all user-space C, with the checked-in
 # .cppcheck-suppressions and .clang-tidy.
 check_userspace_lint() {
@@ -487,10 +522,10 @@ run_server_tests() {
 		"$BUILD/selftests/asan/ivshmem-server"
 	note "libivshmem host-peer tests, under valgrind"
 	run_host_ktap lib-valgrind "${valgrind[@]}" "$BUILD/selftests/host/lib_host_test" \
-		"$BUILD/ivshmem-server"
+		"$BUILD/ivshmem-server" "$BUILD/ivshmem-ctl"
 	note "libivshmem host-peer tests, built with ASan and UBSan"
 	run_host_ktap lib-asan "${asan[@]}" "$BUILD/selftests/asan/lib_host_test" \
-		"$BUILD/ivshmem-server"
+		"$BUILD/ivshmem-server" "$BUILD/ivshmem-ctl"
 }
 
 main() {
@@ -529,6 +564,7 @@ main() {
 
 	if [[ $stages == *" static "* ]]; then
 		check_uapi
+		check_kernel_style
 		check_userspace_lint
 	fi
 	[[ $stages == *" server "* ]] && run_server_tests

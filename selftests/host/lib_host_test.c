@@ -4,7 +4,7 @@
  * error paths that need no guest.  Runs under valgrind and, built again,
  * under ASan and UBSan.
  *
- * usage: lib_host_test PATH-TO-ivshmem-server
+ * usage: lib_host_test PATH-TO-ivshmem-server PATH-TO-ivshmem-ctl
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -21,7 +21,7 @@
 #include "libivshmem.h"
 #include "lib/harness.h"
 
-static const char *server_path;
+static const char *server_path, *ctl_path;
 
 struct server {
 	pid_t pid;
@@ -242,12 +242,80 @@ TEST(netlink_needs_the_driver)
 	EXPECT_TRUE(!strcmp(ivshmem_event_name(IVSHMEM_EVENT_READY), "ready"));
 }
 
+/* Run ivshmem-ctl with @args (space-separated); its exit status, stdout in @out. */
+static int run_ctl(char *out, size_t len, const char *args)
+{
+	char line[512], *argv[16], *save = NULL;
+	size_t got = 0;
+	int argc = 0, pfd[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	snprintf(line, sizeof(line), "%s", args);
+	argv[argc++] = (char *)ctl_path;
+	for (char *t = strtok_r(line, " ", &save); t && argc < 15; t = strtok_r(NULL, " ", &save))
+		argv[argc++] = t;
+	argv[argc] = NULL;
+	if (pipe(pfd) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		close(pfd[0]);
+		execv(ctl_path, argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	while (got + 1 < len && (n = read(pfd[0], out + got, len - got - 1)) > 0)
+		got += (size_t)n;
+	out[got] = '\0';
+	close(pfd[0]);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+TEST(ctl_as_a_host_peer)
+{
+	uint64_t set[IVSHMEM_VECTOR_SET_WORDS] = { 1 << 1 };
+	char out[4096], args[256];
+	struct ivshmem *a;
+	struct server s;
+
+	server_start(&s, NULL);
+	join(&s, &a, 0);
+	snprintf(args, sizeof(args), "--server %s --json info", s.sock);
+	ASSERT_EQ(run_ctl(out, sizeof(out), args), 0);
+	EXPECT_TRUE(strstr(out, "\"host_peer\":true"));
+	EXPECT_TRUE(strstr(out, "\"peer_id\":1,"));
+	EXPECT_TRUE(strstr(out, "\"size\":1048576,"));
+	EXPECT_TRUE(strstr(out, "\"irq_mode\":\"host-eventfd\""));
+
+	snprintf(args, sizeof(args), "-s %s ring 0 1", s.sock);
+	ASSERT_EQ(run_ctl(out, sizeof(out), args), 0);
+	ASSERT_EQ(ivshmem_wait(a, set, 5000), 0);
+	snprintf(args, sizeof(args), "-s %s ring 7 0", s.sock);
+	EXPECT_EQ(run_ctl(out, sizeof(out), args), 1);
+
+	snprintf(args, sizeof(args), "-s %s write --fill 0x41 --length 3 100", s.sock);
+	ASSERT_EQ(run_ctl(out, sizeof(out), args), 0);
+	snprintf(args, sizeof(args), "-s %s read 100 3", s.sock);
+	ASSERT_EQ(run_ctl(out, sizeof(out), args), 0);
+	EXPECT_TRUE(!strcmp(out, "AAA"));
+	snprintf(args, sizeof(args), "-s %s wait -t 50 0", s.sock);
+	EXPECT_EQ(run_ctl(out, sizeof(out), args), 3);
+	EXPECT_EQ(run_ctl(out, sizeof(out), "-s /nonexistent info"), 1);
+	ivshmem_close(a);
+	server_stop(&s);
+}
+
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: lib_host_test PATH-TO-ivshmem-server\n");
+	if (argc < 3) {
+		fprintf(stderr, "usage: lib_host_test PATH-TO-ivshmem-server PATH-TO-ivshmem-ctl\n");
 		return 2;
 	}
 	server_path = argv[1];
+	ctl_path = argv[2];
 	return harness_main(1, argv);
 }

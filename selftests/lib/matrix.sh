@@ -8,6 +8,10 @@
 # $CACHE/chroots.  Each suite gives the matrix its current kernel, resolved
 # through the linux-headers-amd64 metapackage, and its QEMU.  Modules are
 # built inside the suite that ships the kernel, against its own headers.
+#
+# The pseudo-suite "debug" is a kernel built here from the host's
+# linux-source package with KASAN, lockdep and kmemleak
+# (selftests/debug-kernel.config), cached under $CACHE/debug-kernel.
 
 HOST_SUITE=$(. /etc/os-release && echo "$VERSION_CODENAME")
 MIRROR=${IVSHMEM_MIRROR:-http://deb.debian.org/debian}
@@ -18,7 +22,7 @@ CHROOT_PACKAGES=gcc,make,sparse,libc6-dev,linux-headers-amd64,ca-certificates
 in_suite() {
 	local suite=$1
 	shift
-	if [ "$suite" = "$HOST_SUITE" ]; then
+	if [ "$suite" = "$HOST_SUITE" ] || [ "$suite" = debug ]; then
 		"$@"
 	else
 		unshare -m --propagation private "$TOP/selftests/lib/chroot-exec" \
@@ -31,6 +35,10 @@ in_suite() {
 ensure_suite() {
 	local suite=$1 root=$CACHE/chroots/$1
 	shift
+	if [ "$suite" = debug ]; then
+		build_debug_kernel
+		return
+	fi
 	if [ "$suite" = "$HOST_SUITE" ]; then
 		(($#)) && need_packages "$@"
 		return 0
@@ -59,6 +67,10 @@ ensure_suite() {
 # linux-headers-amd64 metapackage points at.
 suite_kernel() {
 	local v
+	if [ "$1" = debug ]; then
+		cat "$(debug_kernel_dir)/include/config/kernel.release"
+		return
+	fi
 	v=$(in_suite "$1" apt-cache depends linux-headers-amd64 2>/dev/null |
 		awk '/Depends: linux-headers-[0-9]/ { sub("linux-headers-", "", $2); print $2; exit }')
 	[ -n "$v" ] || die "cannot resolve linux-headers-amd64 in $1"
@@ -71,6 +83,10 @@ suite_kernel() {
 # until one holds the image.
 fetch_kernel() {
 	local suite=$1 kver=$2 dir=$CACHE/kernels/$2 pkg
+	if [ "$suite" = debug ]; then
+		echo "$(debug_kernel_dir)/arch/x86/boot/bzImage"
+		return
+	fi
 	find_vmlinuz "$dir" "$kver" && return 0
 	mkdir -p "$dir"
 	for pkg in "linux-image-$kver" $(kernel_parts "$suite" "$kver"); do
@@ -109,7 +125,7 @@ kernel_parts() {
 # nothing.  Add a minimal one to our own chroots (never to the host).
 add_checker_script() {
 	local suite=$1 kver=$2 root=$CACHE/chroots/$1 scripts
-	[ "$suite" = "$HOST_SUITE" ] && return 0
+	[ "$suite" = "$HOST_SUITE" ] || [ "$suite" = debug ] && return 0
 	scripts=$(in_suite "$suite" readlink -f "/usr/src/linux-headers-$kver/scripts")
 	[ -e "$root$scripts/checker-valid.sh" ] && return 0
 	cat >"$root$scripts/checker-valid.sh" <<-'EOF'
@@ -123,14 +139,16 @@ add_checker_script() {
 # build_module SUITE KVER: build ivshmem.ko for KVER with W=1 and sparse into
 # $BUILD/kmod/KVER, logging to $LOGS/build-module-KVER.log; print its path.
 build_module() {
-	local suite=$1 kver=$2 src=$BUILD/kmod/$2 log=$LOGS/build-module-$2.log
+	local suite=$1 kver=$2 src=$BUILD/kmod/$2 log=$LOGS/build-module-$2.log kdir
 	rm -rf "$src"
 	mkdir -p "$src"
 	(cd "$TOP" && cp --parents kernel/*.c kernel/*.h kernel/Kbuild kernel/Makefile \
 		kernel/conftest.sh kernel/conftest/*.c uapi/linux/*.h "$src/")
 	rm -f "$src/kernel/conftest.h" "$src/kernel/"*.mod.c
 	add_checker_script "$suite" "$kver"
-	in_suite "$suite" make -C "$src/kernel" KDIR="/usr/src/linux-headers-$kver" W=1 C=2 \
+	kdir=/usr/src/linux-headers-$kver
+	[ "$suite" = debug ] && kdir=$(debug_kernel_dir)
+	in_suite "$suite" make -C "$src/kernel" KDIR="$kdir" W=1 C=2 \
 		>"$log" 2>&1 || { cat "$log" >&2; die "module build for $kver failed"; }
 	echo "$src/kernel/ivshmem.ko"
 }
@@ -139,4 +157,37 @@ build_module() {
 suite_qemu_version() {
 	in_suite "$1" qemu-system-x86_64 --version |
 		awk '/version/ { sub(/^.*version /, ""); print $1; exit }'
+}
+
+# The build tree of the debug kernel: the host's linux-source version and
+# a hash of the config fragment name it, so either changing rebuilds it.
+debug_kernel_dir() {
+	local pkg sum
+	pkg=$(apt-cache depends linux-source 2>/dev/null |
+		awk '/Depends: linux-source-/ { print $2; exit }')
+	sum=$(cat "$TOP/selftests/debug-kernel.config" | md5sum | cut -c1-8)
+	echo "$CACHE/debug-kernel/$(apt-cache policy "$pkg" |
+		awk '/Candidate:/ { print $2 }')-$sum"
+}
+
+# Build the debug kernel once (about 20 minutes on two cores).
+build_debug_kernel() {
+	local dir pkg log=$LOGS/build-debug-kernel.log
+	dir=$(debug_kernel_dir)
+	[ -f "$dir/.ivshmem-ready" ] && return 0
+	need_packages linux-source bc bison flex libelf-dev libssl-dev xz-utils
+	pkg=$(apt-cache depends linux-source | awk '/Depends: linux-source-/ { print $2; exit }')
+	note "building the debug kernel from $pkg (once; cached in $dir)"
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	tar -xJf "/usr/src/$pkg.tar.xz" -C "$dir" --strip-components=1 ||
+		die "cannot unpack /usr/src/$pkg.tar.xz"
+	{
+		make -C "$dir" defconfig &&
+		"$dir/scripts/kconfig/merge_config.sh" -m -O "$dir" "$dir/.config" \
+			"$TOP/selftests/debug-kernel.config" &&
+		make -C "$dir" olddefconfig &&
+		make -C "$dir" -j"$(nproc)" bzImage modules
+	} >"$log" 2>&1 || { tail -n 30 "$log" >&2; die "debug kernel build failed: see $log"; }
+	touch "$dir/.ivshmem-ready"
 }

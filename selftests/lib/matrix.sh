@@ -18,15 +18,17 @@ MIRROR=${IVSHMEM_MIRROR:-http://deb.debian.org/debian}
 CHROOT_PACKAGES=gcc,make,sparse,libc6-dev,linux-headers-amd64,ca-certificates
 
 # in_suite SUITE CMD...: run CMD on the host or in SUITE's chroot, where the
-# build tree and the kernel cache appear at their host paths.
+# build tree and the kernel caches appear at their host paths.
 in_suite() {
 	local suite=$1
 	shift
 	if [ "$suite" = "$HOST_SUITE" ] || [ "$suite" = debug ]; then
 		"$@"
 	else
+		mkdir -p "$CACHE/kernels" "$CACHE/debug-kernel"
 		unshare -m --propagation private "$TOP/selftests/lib/chroot-exec" \
-			"$CACHE/chroots/$suite" "$BUILD" "$CACHE/kernels" -- "$@"
+			"$CACHE/chroots/$suite" "$BUILD" "$CACHE/kernels" "$CACHE/debug-kernel" \
+			-- "$@"
 	fi
 }
 

@@ -36,14 +36,10 @@ install: userspace
 	install -D -m 755 build/ivshmem-server $(DESTDIR)$(PREFIX)/bin/ivshmem-server
 	install -D -m 755 build/ivshmem-ctl $(DESTDIR)$(PREFIX)/bin/ivshmem-ctl
 	install -D -m 644 uapi/linux/ivshmem.h $(DESTDIR)$(PREFIX)/include/linux/ivshmem.h
-	install -D -m 644 lib/libivshmem.h $(DESTDIR)$(PREFIX)/include/libivshmem.h
-	install -D -m 755 build/lib/libivshmem.so.0 $(DESTDIR)$(PREFIX)/lib/libivshmem.so.0
-	ln -sf libivshmem.so.0 $(DESTDIR)$(PREFIX)/lib/libivshmem.so
-	install -D -m 644 build/lib/libivshmem.a $(DESTDIR)$(PREFIX)/lib/libivshmem.a
-	$(MAKE) -C lib PREFIX=$(PREFIX) OUTPUT=$(CURDIR)/build
-	install -D -m 644 build/lib/libivshmem.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/libivshmem.pc
-	install -D -m 644 tools/ivshmem-server/ivshmem-server.service \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system/ivshmem-server.service
+	$(MAKE) -C lib install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
+	mkdir -p $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' tools/ivshmem-server/ivshmem-server.service \
+		>$(DESTDIR)$(PREFIX)/lib/systemd/system/ivshmem-server.service
 	install -D -m 644 README.md $(DESTDIR)$(PREFIX)/share/doc/ivshmem/README.md
 
 clean:

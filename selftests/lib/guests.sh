@@ -1,0 +1,197 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+#
+# QEMU guests for run.sh: initramfs, booting, collecting KTAP and kernel
+# logs, the ivshmem-server and host peer beside them.  Sourced by run.sh.
+
+# make_initramfs KVER MODULE: busybox, the module and the static test
+# programs; print the path of the initramfs.
+make_initramfs() {
+	local root=$BUILD/guest/$1/root out=$BUILD/guest/$1/initrd.gz
+	rm -rf "$root"
+	mkdir -p "$root"/{bin,dev,proc,sys,tmp,tests,lib/modules}
+	cp /bin/busybox "$BUILD/guest-bin/ivshmem-ctl" "$root/bin/"
+	cp "$2" "$root/lib/modules/"
+	cp "$TOP/selftests/guest/init" "$root/init"
+	find "$BUILD/selftests" -maxdepth 1 -type f -name '*_test' -exec cp {} "$root/tests/" \;
+	cp "$BUILD/guest-bin/ivshmem-demo" "$root/tests/"
+	(cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$out"
+	echo "$out"
+}
+
+# One combination of the matrix at a time: the guests boot $VMLINUZ with
+# $INITRD under the QEMU of $QEMU_SUITE; names and logs go under $RUN.
+# boot_guest NAME APPEND QEMU-ARGS...: run one guest to completion.
+boot_guest() {
+	local name=$1 append=$2 dir=$LOGS/$RUN/$1
+	shift 2
+	mkdir -p "$dir"
+	# phys-bits=39: newer SeaBIOS puts 64-bit BARs at the top of the
+	# physical address space, and with 40 bits that is inside the range
+	# QEMU reserves in e820 for AMD's HyperTransport hole, where Linux
+	# refuses to place the BAR again after a remove and rescan.
+	in_suite "$QEMU_SUITE" timeout "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel "$ACCEL" \
+		-cpu qemu64,phys-bits=39 -m 512 -smp 1 -nodefaults -display none -no-reboot \
+		-kernel "$VMLINUZ" -initrd "$INITRD" \
+		-append "console=ttyS0 loglevel=7 panic=-1 $append" \
+		-serial "file:$dir/console.log" -serial "file:$dir/ktap.log" \
+		"$@" >"$dir/qemu.log" 2>&1
+	echo $? >"$dir/qemu.status"
+}
+
+# Turn a guest's KTAP into results, then check its kernel log.
+collect_guest() {
+	local name=$1 dir=$LOGS/$RUN/$1 status reason line
+	note "guest $RUN/$name: $(head -n 1 "$dir/ktap.log" 2>/dev/null | sed 's/^# ivt: //')"
+	while IFS=$'\t' read -r status line reason; do
+		result "$status" "$RUN/$name/$line" "$reason"
+	done < <(awk '
+		{ sub(/\r$/, "") }	# the guest tty ends lines with CR LF
+		/^# ivt: start / { prog = $4; next }
+		/^# ivt: exit / {
+			if ($5 != 0 && $5 != 1 && $5 != 4)
+				printf "fail\t%s\texited with status %s\n", $4, $5
+			next
+		}
+		/^# ivt: insmod failed/ { printf "fail\tinsmod\t\n"; next }
+		/^(not )?ok [0-9]+ / {
+			ok = ($1 == "ok")
+			sub(/^(not )?ok [0-9]+ /, "")
+			skip = sub(/ # SKIP.*$/, "")
+			printf "%s\t%s/%s\t\n", !ok ? "fail" : skip ? "skip" : "ok", prog, $0
+			next
+		}' "$dir/ktap.log" 2>/dev/null)
+	tr -d '\r' <"$dir/ktap.log" 2>/dev/null | grep -v '^\(ok\|TAP\|1\.\.\|# ivt\|# Totals\)' |
+		sed 's/^/# /' | head -n 100
+	if ! grep -q '^# ivt: done' "$dir/ktap.log" 2>/dev/null; then
+		result fail "$RUN/$name/guest_completed" "qemu status $(cat "$dir/qemu.status"); see $dir"
+		tail -n 30 "$dir/console.log" 2>/dev/null | sed 's/^/# console: /'
+	fi
+	check_kernel_log "$name"
+}
+
+# check_kernel_log NAME: any kernel complaint fails the run, whatever the
+# tests said.  Only the debug kernel's banners naming its checkers are let
+# through.
+check_kernel_log() {
+	local name=$1 dir=$LOGS/$RUN/$1
+	local pattern='\b(BUG|WARNING|Oops|KASAN)\b|lockdep|leak'
+	local banners='RCU lockdep checking is enabled|kmemleak: Kernel memory leak detector initialized'
+	if grep -E "$pattern" "$dir/console.log" | grep -qvE "$banners"; then
+		result fail "$RUN/$name/kernel_log_clean" "see $dir/console.log"
+		grep -E "$pattern" "$dir/console.log" | grep -vE "$banners" | head -n 1 |
+			sed 's/^/# console: /'
+		grep -vE "$banners" "$dir/console.log" | grep -E -A 20 "$pattern" | head -n 60 |
+			sed 's/^/# console: /'
+	else
+		result ok "$RUN/$name/kernel_log_clean"
+	fi
+}
+
+# start_server NAME MEMFILE: an ivshmem-server on MEMFILE for VECTORS vectors.
+start_server() {
+	local name=$1 mem=$2 dir=$LOGS/$RUN/$1
+	mkdir -p "$dir"
+	SOCK=$dir/server.sock
+	"$BUILD/ivshmem-server" -F -S "$SOCK" -m "$mem" -l $SHM_SIZE -n $VECTORS --keep-shm \
+		>"$dir/server.log" 2>&1 &
+	SERVER_PID=$!
+	for _ in $(seq 100); do
+		[ -S "$SOCK" ] && return 0
+		sleep 0.05
+	done
+	die "ivshmem-server for $name did not start: $(cat "$dir/server.log")"
+}
+
+# start_host_peer NAME: host/peer_echo joins the server at $SOCK before the
+# guest does; sets HOST_PEER_ID.
+start_host_peer() {
+	local dir=$LOGS/$RUN/$1
+	"$BUILD/selftests/host/peer_echo" "$SOCK" "$GUEST_TIMEOUT" >"$dir/peer_echo.log" 2>&1 &
+	HOST_PEER_PID=$!
+	for _ in $(seq 100); do
+		HOST_PEER_ID=$(sed -n 's/^peer_echo: id \([0-9]*\).*/\1/p' "$dir/peer_echo.log")
+		[ -n "$HOST_PEER_ID" ] && return 0
+		sleep 0.05
+	done
+	die "host peer did not join: $(cat "$dir/peer_echo.log")"
+}
+
+# finish_host_peer NAME: the host peer answered the guest and exited cleanly.
+finish_host_peer() {
+	local dir=$LOGS/$RUN/$1
+	kill "$HOST_PEER_PID" 2>/dev/null && sleep 0.1
+	if wait "$HOST_PEER_PID" && grep -q '^peer_echo: got' "$dir/peer_echo.log"; then
+		result ok "$RUN/$1/host_peer_answered_guest"
+	else
+		result fail "$RUN/$1/host_peer_answered_guest" "$(tail -n 1 "$dir/peer_echo.log")"
+	fi
+}
+
+stop_server() {
+	kill -TERM "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
+new_memfile() { # NAME SEED: sparse backing file with the host pattern in it
+	local mem=$LOGS/$RUN/$1.mem
+	rm -f "$mem"
+	truncate -s $SHM_SIZE "$mem"
+	"$BUILD/selftests/host/pattern" fill "$mem" $HOST_OFF $XFER "$2" || die "pattern fill failed"
+	echo "$mem"
+}
+
+common_append() { # SEED
+	echo "ivt_size=$SHM_SIZE ivt_seed=$1 ivt_host_off=$HOST_OFF ivt_guest_off=$GUEST_OFF ivt_xfer=$XFER"
+}
+
+check_host_side() { # NAME MEMFILE SEED
+	if "$BUILD/selftests/host/pattern" check "$2" $GUEST_OFF $XFER "$3" 2>"$LOGS/$RUN/$1/pattern.log"; then
+		result ok "$RUN/$1/host_reads_guest_writes"
+	else
+		result fail "$RUN/$1/host_reads_guest_writes" "$(cat "$LOGS/$RUN/$1/pattern.log")"
+	fi
+}
+
+# A small second device, so several devices and index reuse get exercised.
+small_device() { # NAME
+	truncate -s 4M "$LOGS/$RUN/$1.small"
+	echo "-object memory-backend-file,id=small,size=4M,share=on,mem-path=$LOGS/$RUN/$1.small"
+	echo "-device ivshmem-plain,memdev=small,addr=5"
+}
+
+pick_accel() {
+	case $ACCEL in
+	tcg|kvm) return ;;
+	esac
+	ACCEL=tcg
+	[ -w /dev/kvm ] || return 0
+	# Nested KVM can hang at kernel entry: trust it only if a guest finishes.
+	local saved=$GUEST_TIMEOUT
+	GUEST_TIMEOUT=20
+	ACCEL=kvm RUN=probe boot_guest kvm "ivt_run="
+	GUEST_TIMEOUT=$saved
+	grep -q '^# ivt: done' "$LOGS/probe/kvm/ktap.log" 2>/dev/null && ACCEL=kvm
+	return 0
+}
+
+# follow_logs STOPFILE FILE...: print the new complete lines of FILEs, in
+# the order they appear, until STOPFILE exists (then once more).
+follow_logs() {
+	local stop=$1 f n done=
+	shift
+	local -A seen
+	while [ -z "$done" ]; do
+		[ -e "$stop" ] && done=1
+		for f in "$@"; do
+			[ -f "$f" ] || continue
+			n=$(tr -dc '\n' <"$f" | wc -c)
+			((n > ${seen[$f]:-0})) || continue
+			head -n "$n" "$f" | tail -n +"$((${seen[$f]:-0} + 1))" |
+				sed 's/\r$//; /^# ivt/d; /^$/d'
+			seen[$f]=$n
+		done
+		sleep 0.2
+	done
+}
+

@@ -1,0 +1,106 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+#
+# The static stage of run.sh: the headers as C and C++, checkpatch, the
+# module's build warnings, cppcheck and clang-tidy.  Sourced by run.sh.
+
+# The uapi header as C and C++, with its ABI pinned; libivshmem's header too.
+check_uapi() {
+	local lang cc
+	for lang in c11 cxx17; do
+		case $lang in
+		c11) cc="gcc -x c -std=c11" ;;
+		cxx17) cc="g++ -x c++ -std=c++17" ;;
+		esac
+		if $cc -Wall -Wextra -pedantic -Werror -I"$TOP/uapi" -fsyntax-only \
+			"$TOP/selftests/host/uapi_abi.c" >"$LOGS/uapi-$lang.log" 2>&1; then
+			result ok "static/uapi_header_$lang"
+		else
+			result fail "static/uapi_header_$lang" "see $LOGS/uapi-$lang.log"
+			sed 's/^/# /' "$LOGS/uapi-$lang.log" | head -n 20
+		fi
+		if echo '#include "libivshmem.h"' | $cc -Wall -Wextra -pedantic -Werror \
+			-I"$TOP/uapi" -I"$TOP/lib" -fsyntax-only - >"$LOGS/lib-$lang.log" 2>&1; then
+			result ok "static/libivshmem_header_$lang"
+		else
+			result fail "static/libivshmem_header_$lang" "see $LOGS/lib-$lang.log"
+			sed 's/^/# /' "$LOGS/lib-$lang.log" | head -n 20
+		fi
+	done
+}
+
+# check_module_log KVER: the W=1 + sparse build of the module warned nothing.
+check_module_log() {
+	local log=$LOGS/build-module-$1.log
+	if grep -q '^  CHECK ' "$log" && ! grep -qE 'warning:|error:' "$log"; then
+		result ok "static/module_w1_sparse_clean/$1"
+	else
+		result fail "static/module_w1_sparse_clean/$1" "see $log"
+		grep -E 'warning:|error:|C=2 specified' "$log" | head -n 20 | sed 's/^/# /'
+	fi
+}
+
+# checkpatch.pl from the host's linux-source package, which carries the
+# kernel's scripts, unpacked once into the cache; prints its path.
+fetch_checkpatch() {
+	local dir=$CACHE/checkpatch pkg
+	if [ ! -f "$dir/checkpatch.pl" ]; then
+		pkg=$(apt-cache depends linux-source 2>/dev/null |
+			awk '/Depends: linux-source-/ { print $2; exit }')
+		[ -n "$pkg" ] || die "cannot resolve the linux-source package"
+		mkdir -p "$dir"
+		(cd "$dir" && apt-get download "$pkg" >/dev/null 2>&1) || die "cannot download $pkg"
+		dpkg-deb --fsys-tarfile "$dir/$pkg"_*.deb |
+			tar -xO "./usr/src/$pkg.tar.xz" |
+			tar -xJ -C "$dir" --wildcards --strip-components=2 '*/scripts/checkpatch.pl' \
+				'*/scripts/spelling.txt' '*/scripts/const_structs.checkpatch' ||
+			die "cannot unpack checkpatch.pl from $pkg"
+		rm -f "$dir"/*.deb
+	fi
+	echo "$dir/checkpatch.pl"
+}
+
+# The kernel code and the uapi header against checkpatch --strict.
+check_kernel_style() {
+	local checkpatch files
+	checkpatch=$(fetch_checkpatch) || exit 1
+	files=$(cd "$TOP" && ls kernel/*.c kernel/*.h kernel/conftest/*.c uapi/linux/*.h |
+		grep -v -e '\.mod\.c$' -e '^kernel/conftest\.h$')
+	if (cd "$TOP" && perl "$checkpatch" --no-tree --strict -q --terse -f $files) \
+		>"$LOGS/checkpatch.log" 2>&1; then
+		result ok "static/checkpatch"
+	else
+		result fail "static/checkpatch" "see $LOGS/checkpatch.log"
+		grep -v '^total' "$LOGS/checkpatch.log" | head -n 20 | sed 's/^/# /'
+	fi
+}
+
+# cppcheck and clang-tidy over all user-space C, with the checked-in
+# .cppcheck-suppressions and .clang-tidy.
+check_userspace_lint() {
+	local files f bad=
+	mapfile -t files < <(cd "$TOP" && ls tools/*/*.c lib/*.c selftests/*.c selftests/lib/*.c \
+		selftests/host/*.c)
+	if (cd "$TOP" && cppcheck -q --std=c11 --enable=warning,style,performance,portability \
+		--error-exitcode=1 --inline-suppr --suppressions-list=.cppcheck-suppressions \
+		-D_GNU_SOURCE -Iuapi -Ilib -Iselftests $(pkg-config --cflags libnl-genl-3.0) \
+		"${files[@]}") >"$LOGS/cppcheck.log" 2>&1; then
+		result ok "static/cppcheck"
+	else
+		result fail "static/cppcheck" "see $LOGS/cppcheck.log"
+		head -n 20 "$LOGS/cppcheck.log" | sed 's/^/# /'
+	fi
+	: >"$LOGS/clang-tidy.log"
+	for f in "${files[@]}"; do
+		(cd "$TOP" && clang-tidy -quiet "$f" -- -std=c11 -D_GNU_SOURCE -Iuapi -Ilib -Iselftests \
+			$(pkg-config --cflags-only-I libnl-genl-3.0 | sed 's/-I/-isystem /g')) \
+			>>"$LOGS/clang-tidy.log" 2>&1 || bad="$bad $f"
+	done
+	if [ -z "$bad" ]; then
+		result ok "static/clang_tidy"
+	else
+		result fail "static/clang_tidy" "in$bad; see $LOGS/clang-tidy.log"
+		grep -E 'warning:|error:' "$LOGS/clang-tidy.log" | head -n 20 | sed 's/^/# /'
+	fi
+}
+

@@ -38,7 +38,7 @@ install: userspace
 	install -D -m 644 uapi/linux/ivshmem.h $(DESTDIR)$(PREFIX)/include/linux/ivshmem.h
 	$(MAKE) -C lib install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
 	mkdir -p $(DESTDIR)$(PREFIX)/lib/systemd/system
-	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' tools/ivshmem-server/ivshmem-server.service \
+	sed 's|/usr/local/|$(PREFIX)/|g' tools/ivshmem-server/ivshmem-server.service \
 		>$(DESTDIR)$(PREFIX)/lib/systemd/system/ivshmem-server.service
 	install -D -m 644 README.md $(DESTDIR)$(PREFIX)/share/doc/ivshmem/README.md
 

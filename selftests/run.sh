@@ -122,7 +122,7 @@ run_guest_suite() {
 	start_server doorbell "$mem_door"
 	srv_door=$SERVER_PID
 	start_host_peer doorbell
-	boot_guest doorbell "ivt_run=uapi_test,mmap_test,doorbell_test,lib_test,ctl_test,bench_test,remove_test,module_test ivt_mode=msix ivt_vectors=$VECTORS ivt_host_peer=$HOST_PEER_ID $(common_append $seed)" \
+	boot_guest doorbell "ivt_run=uapi_test,mmap_test,doorbell_test,lib_test,ctl_test,bench_test,fuzz_test,remove_test,module_test ivt_mode=msix ivt_vectors=$VECTORS ivt_host_peer=$HOST_PEER_ID $(common_append $seed)" \
 		-chardev socket,id=ivs,path="$SOCK" \
 		-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,addr=4 $(small_device doorbell) &
 	pid_door=$!

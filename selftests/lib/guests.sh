@@ -96,11 +96,17 @@ start_server() {
 	"$BUILD/ivshmem-server" -F -S "$SOCK" -m "$mem" -l $SHM_SIZE -n $VECTORS --keep-shm \
 		>"$dir/server.log" 2>&1 &
 	SERVER_PID=$!
+	wait_until test -S "$SOCK" ||
+		die "ivshmem-server for $name did not start: $(cat "$dir/server.log")"
+}
+
+# wait_until CMD...: retry CMD every 50 ms for up to 5 s; 0 once it succeeds.
+wait_until() {
 	for _ in $(seq 100); do
-		[ -S "$SOCK" ] && return 0
+		"$@" && return 0
 		sleep 0.05
 	done
-	die "ivshmem-server for $name did not start: $(cat "$dir/server.log")"
+	return 1
 }
 
 # start_host_peer NAME: host/peer_echo joins the server at $SOCK before the
@@ -109,12 +115,9 @@ start_host_peer() {
 	local dir=$LOGS/$RUN/$1
 	"$BUILD/selftests/host/peer_echo" "$SOCK" "$GUEST_TIMEOUT" >"$dir/peer_echo.log" 2>&1 &
 	HOST_PEER_PID=$!
-	for _ in $(seq 100); do
-		HOST_PEER_ID=$(sed -n 's/^peer_echo: id \([0-9]*\).*/\1/p' "$dir/peer_echo.log")
-		[ -n "$HOST_PEER_ID" ] && return 0
-		sleep 0.05
-	done
-	die "host peer did not join: $(cat "$dir/peer_echo.log")"
+	wait_until grep -q '^peer_echo: id' "$dir/peer_echo.log" ||
+		die "host peer did not join: $(cat "$dir/peer_echo.log")"
+	HOST_PEER_ID=$(sed -n 's/^peer_echo: id \([0-9]*\).*/\1/p' "$dir/peer_echo.log")
 }
 
 # finish_host_peer NAME: the host peer answered the guest and exited cleanly.

@@ -213,7 +213,7 @@ IVSHMEM_EXPORT int ivshmem_vector_fd(struct ivshmem *dev, unsigned int vector)
 }
 
 IVSHMEM_EXPORT int ivshmem_wait(struct ivshmem *dev,
-				uint64_t vectors[IVSHMEM_VECTOR_SET_WORDS], int timeout_ms)
+				uint64_t vectors[IVSHMEM_VECTOR_WORDS], int timeout_ms)
 {
 	struct ivshmem_wait req = { .timeout_ms = timeout_ms };
 

@@ -302,7 +302,7 @@ int ivshmem_host_wait(struct ivshmem *dev, uint64_t *vectors, int timeout_ms)
 		return -EINVAL;
 	pfds[n] = (struct pollfd){ .fd = dev->fd, .events = POLLIN };
 
-	memset(vectors, 0, IVSHMEM_VECTOR_SET_WORDS * sizeof(*vectors));
+	memset(vectors, 0, IVSHMEM_VECTOR_WORDS * sizeof(*vectors));
 	for (;;) {
 		int left = timeout_ms < 0 ? -1 : (int)(deadline - now_ms());
 

@@ -34,9 +34,6 @@ extern "C" {
 /* struct ivshmem_dev_info.irq_mode of a host peer: server eventfds. */
 #define IVSHMEM_IRQ_HOST_EVENTFD	0x100
 
-/* Bitmaps of vectors, as IVSHMEM_IOCTL_WAIT takes them. */
-#define IVSHMEM_VECTOR_SET_WORDS	IVSHMEM_VECTOR_WORDS
-
 struct ivshmem;
 
 /* What an open handle is. */
@@ -58,7 +55,7 @@ struct ivshmem_dev_info {
  * @out:	the new handle, to be released with ivshmem_close()
  *
  * Opened read-write.  Returns -ENOTTY if @path is not an ivshmem device,
- * or the errno of open(2).
+ * -ENODEV if its PCI device has been removed, or the errno of open(2).
  */
 int ivshmem_open(const char *path, struct ivshmem **out);
 
@@ -135,7 +132,7 @@ int ivshmem_vector_fd(struct ivshmem *dev, unsigned int vector);
  * server's eventfds themselves, which this reads: use either ivshmem_wait()
  * or ivshmem_vector_fd() for a vector, not both.
  */
-int ivshmem_wait(struct ivshmem *dev, uint64_t vectors[IVSHMEM_VECTOR_SET_WORDS],
+int ivshmem_wait(struct ivshmem *dev, uint64_t vectors[IVSHMEM_VECTOR_WORDS],
 		 int timeout_ms);
 
 /** ivshmem_wait_ready() - wait until the peer ID is known; -ETIMEDOUT. */
@@ -165,10 +162,17 @@ struct ivshmem_dev_desc {
  */
 int ivshmem_list(struct ivshmem_dev_desc **descs, size_t *count);
 
-/** ivshmem_describe() - one device by index; -ENODEV if there is none. */
+/**
+ * ivshmem_describe() - one device by index; -ENODEV if there is none,
+ * -ENOENT if the driver is not loaded.
+ */
 int ivshmem_describe(unsigned int index, struct ivshmem_dev_desc *desc);
 
-/** ivshmem_reset_stats() - zero a device's counters; needs CAP_NET_ADMIN. */
+/**
+ * ivshmem_reset_stats() - zero a device's counters (doorbells sent and the
+ * interrupt counts of IVSHMEM_ATTR_IRQ_COUNTS); -EPERM without
+ * CAP_NET_ADMIN, -ENODEV for an unknown index, -ENOENT without the driver.
+ */
 int ivshmem_reset_stats(unsigned int index);
 
 enum ivshmem_event_type {
@@ -184,7 +188,10 @@ struct ivshmem_event {
 
 struct ivshmem_monitor;
 
-/** ivshmem_monitor_open() - follow devices being added, ready and removed. */
+/**
+ * ivshmem_monitor_open() - follow devices being added, ready and removed;
+ * -ENOENT if the driver is not loaded.  Only events after this call are seen.
+ */
 int ivshmem_monitor_open(struct ivshmem_monitor **out);
 
 /** ivshmem_monitor_fd() - readable when an event is waiting (for poll()). */

@@ -14,79 +14,26 @@
 #include "libivshmem.h"
 #include "lib/ivshmem_test.h"
 #include "lib/json.h"
+#include "lib/spawn.h"
 
 #define CTL		"/bin/ivshmem-ctl"
 #define DRIVER_DIR	"/sys/bus/pci/drivers/ivshmem"
 
-struct run {
-	pid_t pid;
-	int out;	/* the child's stdout */
-	int err;	/* the child's stderr */
-};
-
 /* Start ivshmem-ctl with the space-separated @args, feeding it @input. */
-static void ctl_start(struct run *r, const char *input, const char *fmt, ...)
+static void ctl_start(struct spawn *r, const char *input, const char *args)
 {
-	char line[512], *argv[32], *save = NULL;
-	int in[2], out[2], err[2], argc = 0;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	argv[argc++] = CTL;
-	for (char *t = strtok_r(line, " ", &save); t && argc < 31; t = strtok_r(NULL, " ", &save))
-		argv[argc++] = t;
-	argv[argc] = NULL;
-
-	ASSERT_OK(pipe2(in, O_CLOEXEC));
-	ASSERT_OK(pipe2(out, O_CLOEXEC));
-	ASSERT_OK(pipe2(err, O_CLOEXEC));
-	r->pid = fork();
-	ASSERT_OK(r->pid);
-	if (r->pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		dup2(err[1], 2);
-		execv(CTL, argv);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	close(err[1]);
-	if (input && write(in[1], input, strlen(input)) != (ssize_t)strlen(input))
-		TH_LOG("short write to ivshmem-ctl");
-	close(in[1]);
-	r->out = out[0];
-	r->err = err[0];
+	ASSERT_OK(spawn_start(r, CTL, input, args));
 }
 
-/* Read all of @fd into @buf (NUL-terminated). */
-static void read_all(int fd, char *buf, size_t len)
-{
-	size_t got = 0;
-	ssize_t n;
-
-	while (got + 1 < len && (n = read(fd, buf + got, len - got - 1)) > 0)
-		got += (size_t)n;
-	buf[got] = '\0';
-}
-
-/* Wait for the child; its exit status, its output in @out. */
-static int ctl_finish(struct run *r, char *out, size_t len)
+/* Wait for ivshmem-ctl; its exit status, its stdout in @out. */
+static int ctl_finish(struct spawn *r, char *out, size_t len)
 {
 	char err[1024];
-	int status;
+	int status = spawn_finish(r, out, len, err, sizeof(err));
 
-	read_all(r->out, out, len);
-	read_all(r->err, err, sizeof(err));
-	close(r->out);
-	close(r->err);
-	if (waitpid(r->pid, &status, 0) != r->pid || !WIFEXITED(status))
-		return -1;
 	if (err[0])
 		TH_LOG("stderr: %s", err);
-	return WEXITSTATUS(status);
+	return status;
 }
 
 static char output[65536];
@@ -95,13 +42,13 @@ static char output[65536];
 static int ctl(const char *input, const char *fmt, ...)
 {
 	char args[512];
-	struct run r;
+	struct spawn r;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	ctl_start(&r, input, "%s", args);
+	ctl_start(&r, input, args);
 	return ctl_finish(&r, output, sizeof(output));
 }
 
@@ -193,7 +140,7 @@ TEST(ring_wakes_wait)
 	struct ivshmem *dev;
 	struct pollfd pfd;
 	struct json *j;
-	struct run r;
+	struct spawn r;
 	int tries;
 
 	ASSERT_EQ(ivshmem_open_index(0, &dev), 0);
@@ -241,7 +188,7 @@ TEST(monitor_json_sees_unbind_and_bind)
 	char addr[32], err[128], *line, *save = NULL;
 	const char *expect[] = { "removed", "added", "ready" };
 	struct pollfd pfd;
-	struct run r;
+	struct spawn r;
 	int n = 0;
 
 	ASSERT_OK(dev_pci_addr("ivshmem1", addr, sizeof(addr)));

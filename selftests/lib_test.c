@@ -115,7 +115,7 @@ TEST(map_whole_and_part)
 
 TEST(ring_self_wakes_vector_fd_and_wait_and_counts)
 {
-	uint64_t set[IVSHMEM_VECTOR_SET_WORDS] = { 0 }, count;
+	uint64_t set[IVSHMEM_VECTOR_WORDS] = { 0 }, count;
 	struct ivshmem_dev_desc before, after;
 	struct ivshmem_dev_info info;
 	struct ivshmem *dev;
@@ -152,7 +152,7 @@ TEST(ring_self_wakes_vector_fd_and_wait_and_counts)
 
 TEST(plain_device_refuses_doorbells)
 {
-	uint64_t set[IVSHMEM_VECTOR_SET_WORDS] = { 1 };
+	uint64_t set[IVSHMEM_VECTOR_WORDS] = { 1 };
 	struct ivshmem *dev;
 
 	ASSERT_EQ(ivshmem_open_index(1, &dev), 0);
@@ -263,7 +263,7 @@ TEST(monitor_sees_unbind_and_bind)
  */
 TEST(host_peer_and_guest_ring_each_other)
 {
-	uint64_t set[IVSHMEM_VECTOR_SET_WORDS] = { 1 << 1 };
+	uint64_t set[IVSHMEM_VECTOR_WORDS] = { 1 << 1 };
 	long host = env_long("ivt_host_peer", -1);
 	struct ivshmem_dev_info info;
 	struct ivshmem *dev;

@@ -122,7 +122,7 @@ run_guest_suite() {
 	start_server doorbell "$mem_door"
 	srv_door=$SERVER_PID
 	start_host_peer doorbell
-	boot_guest doorbell "ivt_run=uapi_test,mmap_test,doorbell_test,lib_test,ctl_test,bench_test,fuzz_test,remove_test,module_test ivt_mode=msix ivt_vectors=$VECTORS ivt_host_peer=$HOST_PEER_ID $(common_append $seed)" \
+	boot_guest doorbell "ivt_run=uapi_test,mmap_test,doorbell_test,lib_test,ctl_test,bench,fuzz_test,remove_test,module_test ivt_mode=msix ivt_vectors=$VECTORS ivt_host_peer=$HOST_PEER_ID $(common_append $seed)" \
 		-chardev socket,id=ivs,path="$SOCK" \
 		-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,addr=4 $(small_device doorbell) &
 	pid_door=$!
@@ -260,7 +260,7 @@ main() {
 	fi
 
 	need_packages qemu-system-x86 busybox-static cpio gzip gcc g++ make libc6-dev valgrind \
-		kmod sparse cppcheck clang-tidy pkg-config libnl-3-dev libnl-genl-3-dev
+		kmod sparse cppcheck clang-tidy pkg-config libnl-3-dev libnl-genl-3-dev perl
 	build_userspace
 
 	# Every suite of the matrix, with its kernel built and packed.

@@ -20,6 +20,7 @@
 
 #include "libivshmem.h"
 #include "lib/harness.h"
+#include "lib/spawn.h"
 
 static const char *server_path, *ctl_path;
 
@@ -82,7 +83,7 @@ static void join(struct server *s, struct ivshmem **dev, int expect_id)
 
 TEST(host_peers_ring_each_other)
 {
-	uint64_t set[IVSHMEM_VECTOR_SET_WORDS] = { 1 << 1 }, count;
+	uint64_t set[IVSHMEM_VECTOR_WORDS] = { 1 << 1 }, count;
 	struct ivshmem *a, *b;
 	struct server s;
 	int efd;
@@ -159,7 +160,7 @@ TEST(shared_memory_is_shared_with_the_file)
 
 TEST(host_peer_errors)
 {
-	uint64_t set[IVSHMEM_VECTOR_SET_WORDS] = { 0 };
+	uint64_t set[IVSHMEM_VECTOR_WORDS] = { 0 };
 	struct ivshmem *a;
 	struct server s;
 	char longpath[200];
@@ -245,39 +246,16 @@ TEST(netlink_needs_the_driver)
 /* Run ivshmem-ctl with @args (space-separated); its exit status, stdout in @out. */
 static int run_ctl(char *out, size_t len, const char *args)
 {
-	char line[512], *argv[16], *save = NULL;
-	size_t got = 0;
-	int argc = 0, pfd[2], status;
-	ssize_t n;
-	pid_t pid;
+	struct spawn sp;
 
-	snprintf(line, sizeof(line), "%s", args);
-	argv[argc++] = (char *)ctl_path;
-	for (char *t = strtok_r(line, " ", &save); t && argc < 15; t = strtok_r(NULL, " ", &save))
-		argv[argc++] = t;
-	argv[argc] = NULL;
-	if (pipe(pfd) < 0)
+	if (spawn_start(&sp, ctl_path, NULL, args))
 		return -1;
-	pid = fork();
-	if (pid == 0) {
-		dup2(pfd[1], 1);
-		close(pfd[0]);
-		execv(ctl_path, argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	while (got + 1 < len && (n = read(pfd[0], out + got, len - got - 1)) > 0)
-		got += (size_t)n;
-	out[got] = '\0';
-	close(pfd[0]);
-	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
+	return spawn_finish(&sp, out, len, NULL, 0);
 }
 
 TEST(ctl_as_a_host_peer)
 {
-	uint64_t set[IVSHMEM_VECTOR_SET_WORDS] = { 1 << 1 };
+	uint64_t set[IVSHMEM_VECTOR_WORDS] = { 1 << 1 };
 	char out[4096], args[256];
 	struct ivshmem *a;
 	struct server s;

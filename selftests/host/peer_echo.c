@@ -25,7 +25,7 @@ static int fail(const char *what, int err)
 
 int main(int argc, char **argv)
 {
-	uint64_t set[IVSHMEM_VECTOR_SET_WORDS] = { 1 };
+	uint64_t set[IVSHMEM_VECTOR_WORDS] = { 1 };
 	struct ivshmem_dev_info info;
 	struct ivshmem *dev;
 	char *mbox;

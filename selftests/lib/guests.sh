@@ -14,6 +14,7 @@ make_initramfs() {
 	cp "$2" "$root/lib/modules/"
 	cp "$TOP/selftests/guest/init" "$root/init"
 	find "$BUILD/selftests" -maxdepth 1 -type f -name '*_test' -exec cp {} "$root/tests/" \;
+	cp "$BUILD/selftests/bench" "$root/tests/"
 	cp "$BUILD/guest-bin/ivshmem-demo" "$root/tests/"
 	(cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$out"
 	echo "$out"

@@ -73,10 +73,20 @@ suite_kernel() {
 		cat "$(debug_kernel_dir)/include/config/kernel.release"
 		return
 	fi
-	v=$(in_suite "$1" apt-cache depends linux-headers-amd64 2>/dev/null |
-		awk '/Depends: linux-headers-[0-9]/ { sub("linux-headers-", "", $2); print $2; exit }')
+	v=$(suite_metapackage_target "$1")
+	# A fresh host may have no package lists yet.
+	if [ -z "$v" ] && [ "$1" = "$HOST_SUITE" ]; then
+		apt_updated
+		v=$(suite_metapackage_target "$1")
+	fi
 	[ -n "$v" ] || die "cannot resolve linux-headers-amd64 in $1"
 	echo "$v"
+}
+
+# suite_metapackage_target SUITE: the version linux-headers-amd64 depends on.
+suite_metapackage_target() {
+	in_suite "$1" apt-cache depends linux-headers-amd64 2>/dev/null |
+		awk '/Depends: linux-headers-[0-9]/ { sub("linux-headers-", "", $2); print $2; exit }'
 }
 
 # fetch_kernel SUITE KVER: unpack the kernel image of linux-image-KVER into

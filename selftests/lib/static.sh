@@ -40,22 +40,18 @@ check_module_log() {
 	fi
 }
 
-# checkpatch.pl from the host's linux-source package, which carries the
-# kernel's scripts, unpacked once into the cache; prints its path.
+# checkpatch.pl from the host's linux-source package (which the debug
+# kernel is built from too), unpacked once into the cache; prints its path.
 fetch_checkpatch() {
 	local dir=$CACHE/checkpatch pkg
 	if [ ! -f "$dir/checkpatch.pl" ]; then
-		pkg=$(apt-cache depends linux-source 2>/dev/null |
-			awk '/Depends: linux-source-/ { print $2; exit }')
-		[ -n "$pkg" ] || die "cannot resolve the linux-source package"
+		need_packages linux-source
+		pkg=$(apt-cache depends linux-source | awk '/Depends: linux-source-/ { print $2; exit }')
 		mkdir -p "$dir"
-		(cd "$dir" && apt-get download "$pkg" >/dev/null 2>&1) || die "cannot download $pkg"
-		dpkg-deb --fsys-tarfile "$dir/$pkg"_*.deb |
-			tar -xO "./usr/src/$pkg.tar.xz" |
-			tar -xJ -C "$dir" --wildcards --strip-components=2 '*/scripts/checkpatch.pl' \
-				'*/scripts/spelling.txt' '*/scripts/const_structs.checkpatch' ||
-			die "cannot unpack checkpatch.pl from $pkg"
-		rm -f "$dir"/*.deb
+		tar -xJf "/usr/src/$pkg.tar.xz" -C "$dir" --wildcards --strip-components=2 \
+			'*/scripts/checkpatch.pl' '*/scripts/spelling.txt' \
+			'*/scripts/const_structs.checkpatch' ||
+			die "cannot unpack checkpatch.pl from /usr/src/$pkg.tar.xz"
 	fi
 	echo "$dir/checkpatch.pl"
 }

@@ -106,7 +106,7 @@ static int send_to(const struct demo *d, enum part to, const char *text)
 
 static int receive(const struct demo *d)
 {
-	uint64_t set[IVSHMEM_VECTOR_SET_WORDS] = { 1 };
+	uint64_t set[IVSHMEM_VECTOR_WORDS] = { 1 };
 	int ret;
 
 	say(d, "waiting for a doorbell on vector 0");

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "libivshmem.h"
+#include "../common/size.h"
 
 #define EXIT_USAGE	2
 #define EXIT_TIMEOUT	3
@@ -51,24 +52,9 @@ static int usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
-/* Parse a number with an optional K/M/G suffix. */
 static bool parse_u64(const char *s, uint64_t *out)
 {
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *s == '-')
-		return false;
-	switch (*end) {
-	case 'K': case 'k': v <<= 10; end++; break;
-	case 'M': case 'm': v <<= 20; end++; break;
-	case 'G': case 'g': v <<= 30; end++; break;
-	default: break;
-	}
-	*out = v;
-	return !*end;
+	return ivs_parse_size(s, out) == 0;
 }
 
 static bool parse_int(const char *s, long min, long max, long *out)
@@ -230,7 +216,7 @@ static int cmd_ring(struct ctl *ctl, int argc, char **argv)
 
 static int cmd_wait(struct ctl *ctl, int argc, char **argv)
 {
-	uint64_t set[IVSHMEM_VECTOR_SET_WORDS] = { 0 };
+	uint64_t set[IVSHMEM_VECTOR_WORDS] = { 0 };
 	long timeout = -1, v;
 	struct ivshmem *dev;
 	int opt, ret;

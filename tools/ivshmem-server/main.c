@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "server.h"
+#include "../common/size.h"
 #include "server-proto.h"
 
 #define DEFAULT_SOCKET		"/tmp/ivshmem_socket"
@@ -65,32 +66,6 @@ static void __attribute__((noreturn, format(printf, 1, 2))) usage_error(const ch
 	va_end(ap);
 	fputs("\nTry 'ivshmem-server --help'.\n", stderr);
 	exit(2);
-}
-
-/* "4M" -> 4194304.  Binary suffixes, as QEMU's contrib server takes them. */
-static int parse_size(const char *s, uint64_t *out)
-{
-	static const char suffixes[] = "KMGT";
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *s == '-')
-		return -1;
-	if (*end) {
-		const char *p = strchr(suffixes, *end & ~0x20);
-
-		if (!p || end[1])
-			return -1;
-		for (int shift = 10 * (int)(p - suffixes + 1); shift; shift -= 10) {
-			if (v > (UINT64_MAX >> 10))
-				return -1;
-			v <<= 10;
-		}
-	}
-	*out = v;
-	return 0;
 }
 
 static unsigned int parse_uint(const char *s, const char *what, unsigned int min,
@@ -194,7 +169,7 @@ int main(int argc, char **argv)
 			cfg.shm_path = optarg;
 			break;
 		case 'l':
-			if (parse_size(optarg, &cfg.shm_size) < 0)
+			if (ivs_parse_size(optarg, &cfg.shm_size) < 0)
 				usage_error("size '%s': expected a number with an optional K, M, G or T suffix",
 					    optarg);
 			/* BAR2 is a PCI BAR: a power of two, and at least a page. */

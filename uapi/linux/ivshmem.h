@@ -182,8 +182,9 @@ struct ivshmem_wait {
  * Generic netlink family IVSHMEM_GENL_NAME: what the devices are, and events.
  *
  * IVSHMEM_CMD_GET with IVSHMEM_ATTR_INDEX replies with that device; as a dump
- * (NLM_F_DUMP) it replies with every device.  A reply carries every
- * IVSHMEM_ATTR_* below except IVSHMEM_ATTR_PAD.
+ * (NLM_F_DUMP) it replies with every device, in index order, and ignores
+ * IVSHMEM_ATTR_INDEX.  A reply carries every IVSHMEM_ATTR_* below except
+ * IVSHMEM_ATTR_PAD.
  *
  * IVSHMEM_CMD_RESET_STATS with IVSHMEM_ATTR_INDEX zeroes the counters
  * IVSHMEM_ATTR_IRQ_COUNTS and IVSHMEM_ATTR_DOORBELLS_SENT report.  It needs

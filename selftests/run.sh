@@ -234,6 +234,9 @@ run_server_tests() {
 	local asan=(env ASAN_OPTIONS=exitcode=99 UBSAN_OPTIONS=print_stacktrace=1)
 	local valgrind=(valgrind -q --error-exitcode=99 --leak-check=full
 		--errors-for-leak-kinds=definite,indirect)
+	note "number parser of the tools"
+	run_host_ktap number "${valgrind[@]}" "$BUILD/selftests/host/number_test"
+	run_host_ktap number-asan "${asan[@]}" "$BUILD/selftests/asan/number_test"
 	note "ivshmem-server host tests, under valgrind"
 	run_host_ktap server-valgrind env IVT_VALGRIND=1 "$BUILD/selftests/host/server_test" \
 		"$BUILD/ivshmem-server"

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "libivshmem.h"
-#include "../common/size.h"
+#include "../common/number.h"
 
 #define EXIT_USAGE	2
 #define EXIT_TIMEOUT	3

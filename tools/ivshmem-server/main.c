@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "server.h"
-#include "../common/size.h"
+#include "../common/number.h"
 #include "server-proto.h"
 
 #define DEFAULT_SOCKET		"/tmp/ivshmem_socket"
@@ -71,12 +71,9 @@ static void __attribute__((noreturn, format(printf, 1, 2))) usage_error(const ch
 static unsigned int parse_uint(const char *s, const char *what, unsigned int min,
 			       unsigned int max)
 {
-	unsigned long v;
-	char *end;
+	uint64_t v;
 
-	errno = 0;
-	v = strtoul(s, &end, 0);
-	if (errno || end == s || *end || *s == '-' || v < min || v > max)
+	if (ivs_parse_u64(s, max, &v) < 0 || v < min)
 		usage_error("%s '%s': expected a number from %u to %u", what, s, min, max);
 	return (unsigned int)v;
 }

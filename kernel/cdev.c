@@ -22,7 +22,7 @@ static int ivshmem_open(struct inode *inode, struct file *filp)
 	struct ivshmem_file *file;
 	unsigned int v;
 
-	file = kzalloc(struct_size(file, seen, idev->nvectors), GFP_KERNEL);
+	file = kzalloc(struct_size(file, seen, idev->nvectors), GFP_KERNEL_ACCOUNT);
 	if (!file)
 		return -ENOMEM;
 	spin_lock_init(&file->lock);
@@ -58,6 +58,7 @@ static long ivshmem_get_info(struct ivshmem_file *file, void __user *arg)
 		.irq_mode = idev->irq_mode,
 		.revision = idev->revision,
 		.index = idev->index,
+		.device_vectors = idev->device_vectors,
 	};
 
 	if (ivshmem_dead(idev))
@@ -66,16 +67,22 @@ static long ivshmem_get_info(struct ivshmem_file *file, void __user *arg)
 		info.flags |= IVSHMEM_INFO_READY;
 	if (idev->irq_mode != IVSHMEM_IRQ_NONE)
 		info.flags |= IVSHMEM_INFO_DOORBELL;
+	if (idev->uncached)
+		info.flags |= IVSHMEM_INFO_UNCACHED;
 
 	return copy_to_user(arg, &info, sizeof(info)) ? -EFAULT : 0;
 }
 
-static long ivshmem_ring(struct ivshmem_file *file, void __user *arg)
+static long ivshmem_ring(struct file *filp, void __user *arg)
 {
+	struct ivshmem_file *file = filp->private_data;
 	struct ivshmem_dev *idev = file->idev;
 	struct ivshmem_ring ring;
 	long ret = 0;
 
+	/* Interrupting other machines is writing: a read-only open may not. */
+	if (!(filp->f_mode & FMODE_WRITE))
+		return -EBADF;
 	if (copy_from_user(&ring, arg, sizeof(ring)))
 		return -EFAULT;
 	/* Reserved fields are checked so that they can gain a meaning later. */
@@ -121,12 +128,17 @@ static long ivshmem_ioctl_set_eventfd(struct ivshmem_file *file, void __user *ar
 static long ivshmem_ioctl_wait_ready(struct ivshmem_file *file, void __user *arg)
 {
 	struct ivshmem_wait_ready req;
+	long ret;
 
 	if (copy_from_user(&req, arg, sizeof(req)))
 		return -EFAULT;
 	if (req.flags || req.padding || req.timeout_ms < -1)
 		return -EINVAL;
-	return ivshmem_wait_ready(file->idev, req.timeout_ms);
+	ret = ivshmem_wait_ready(file->idev, &req.timeout_ms);
+	/* Interrupted: the time left is what a restart waits for. */
+	if (ret == -ERESTARTNOHAND && copy_to_user(arg, &req, sizeof(req)))
+		return -EFAULT;
+	return ret;
 }
 
 static long ivshmem_ioctl_wait(struct ivshmem_file *file, void __user *arg)
@@ -151,8 +163,10 @@ static long ivshmem_ioctl_wait(struct ivshmem_file *file, void __user *arg)
 	    IVSHMEM_MAX_VECTORS)
 		return -EINVAL;
 
-	ret = ivshmem_wait_vectors(file, vectors, req.timeout_ms);
-	bitmap_to_arr64(req.vectors, vectors, IVSHMEM_MAX_VECTORS);
+	ret = ivshmem_wait_vectors(file, vectors, &req.timeout_ms);
+	/* Interrupted, the request stays as it was but for the time left. */
+	if (ret != -ERESTARTNOHAND)
+		bitmap_to_arr64(req.vectors, vectors, IVSHMEM_MAX_VECTORS);
 	if (copy_to_user(arg, &req, sizeof(req)))
 		return -EFAULT;
 	return ret;
@@ -167,7 +181,7 @@ static long ivshmem_ioctl(struct file *filp, unsigned int cmd, unsigned long arg
 	case IVSHMEM_IOCTL_GET_INFO:
 		return ivshmem_get_info(file, argp);
 	case IVSHMEM_IOCTL_RING:
-		return ivshmem_ring(file, argp);
+		return ivshmem_ring(filp, argp);
 	case IVSHMEM_IOCTL_SET_EVENTFD:
 		return ivshmem_ioctl_set_eventfd(file, argp);
 	case IVSHMEM_IOCTL_WAIT_READY:
@@ -184,7 +198,7 @@ static __poll_t ivshmem_poll(struct file *filp, poll_table *wait)
 	struct ivshmem_file *file = filp->private_data;
 	struct ivshmem_dev *idev = file->idev;
 
-	poll_wait(filp, &idev->wq, wait);
+	ivshmem_poll_wait(filp, file, wait);
 	if (ivshmem_dead(idev))
 		return EPOLLHUP | EPOLLERR;
 	if (ivshmem_file_pending(file))

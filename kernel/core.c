@@ -119,6 +119,13 @@ static ssize_t vectors_show(struct device *dev, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(vectors);
 
+static ssize_t device_vectors_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", dev_to_idev(dev)->device_vectors);
+}
+static DEVICE_ATTR_RO(device_vectors);
+
 static const char * const ivshmem_irq_mode_names[] = {
 	[IVSHMEM_IRQ_NONE] = "none",
 	[IVSHMEM_IRQ_MSIX] = "msix",
@@ -151,6 +158,7 @@ static struct attribute *ivshmem_attrs[] = {
 	&dev_attr_size.attr,
 	&dev_attr_peer_id.attr,
 	&dev_attr_vectors.attr,
+	&dev_attr_device_vectors.attr,
 	&dev_attr_irq_mode.attr,
 	&dev_attr_revision.attr,
 	&dev_attr_ready.attr,
@@ -189,23 +197,29 @@ static int ivshmem_map_bars(struct ivshmem_dev *idev)
 		return -ENOMEM;
 
 	/*
-	 * QEMU backs BAR2 with host RAM.  Mapping it write-back here records
-	 * the write-back memory type for the range, so that the PFNs the
-	 * fault handler inserts for user space are write-back too rather than
-	 * uncached, which is many times slower.
+	 * This kernel mapping is what makes the user mapping write-back.  QEMU
+	 * backs BAR2 with host RAM; mapping it write-back here records the
+	 * write-back memory type for the range (x86 PAT), and the PFNs the
+	 * fault handler inserts for user space inherit it.  Without it they
+	 * would be uncached, many times slower.  It also serves debuggers
+	 * (ivshmem_vm_access()).
+	 *
+	 * If it cannot be had (a BAR too large for a 32-bit kernel's address
+	 * space, or a conflicting memory type already reserved), the memory
+	 * is still usable, uncached: say so rather than fail.
 	 */
 	idev->shm = memremap(idev->shm_phys, idev->shm_size, MEMREMAP_WB);
 	if (!idev->shm) {
-		dev_err(&pdev->dev, "cannot map BAR2 write-back\n");
-		pci_iounmap(pdev, idev->regs);
-		return -ENOMEM;
+		idev->uncached = true;
+		dev_warn(&pdev->dev, "cannot map BAR2 write-back: shared memory is uncached, and slow\n");
 	}
 	return 0;
 }
 
 static void ivshmem_unmap_bars(struct ivshmem_dev *idev)
 {
-	memunmap(idev->shm);
+	if (idev->shm)
+		memunmap(idev->shm);
 	pci_iounmap(idev->pdev, idev->regs);
 }
 
@@ -275,11 +289,11 @@ static int ivshmem_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		goto err_ready;
 	}
 
-	dev_info(&pdev->dev, "%s: %llu MiB shared memory, revision %u, %s with %u vector(s)\n",
+	dev_info(&pdev->dev, "%s: %llu MiB shared memory, revision %u, %s with %u of %u vector(s)\n",
 		 idev->name, idev->shm_size >> 20, idev->revision,
 		 idev->irq_mode == IVSHMEM_IRQ_MSIX ? "MSI-X" :
 		 idev->irq_mode == IVSHMEM_IRQ_INTX ? "INTx" : "no interrupts",
-		 idev->nvectors);
+		 idev->nvectors, idev->device_vectors);
 	set_bit(IVSHMEM_FLAG_REGISTERED, &idev->flags);
 	ivshmem_genl_notify(idev, IVSHMEM_CMD_ADDED);
 	ivshmem_announce_ready(idev);
@@ -305,26 +319,54 @@ static void ivshmem_remove(struct pci_dev *pdev)
 {
 	struct ivshmem_dev *idev = pci_get_drvdata(pdev);
 
-	/* No new opens or lookups; those holding @idev keep it alive. */
+	/* No new opens; those holding @idev keep it alive. */
 	misc_deregister(&idev->misc);
+	/* No READY after REMOVED. */
+	ivshmem_ready_stop(idev);
+
+	/*
+	 * REMOVED goes out while the index is still taken, so that no new
+	 * device can announce ADDED under it first; lookups stop at once.
+	 */
+	clear_bit(IVSHMEM_FLAG_REGISTERED, &idev->flags);
+	ivshmem_genl_notify(idev, IVSHMEM_CMD_REMOVED);
 	xa_erase(&ivshmem_devs, idev->index);
 
-	/* Wait for every user of the hardware, then shut them out for good. */
+	/*
+	 * Wait for every user of the hardware, revoke every mapping, and only
+	 * then mark the device dead: whoever sees it dead, with or without the
+	 * lock, can no longer reach the old memory.
+	 */
 	down_write(&idev->lock);
-	WRITE_ONCE(idev->dead, true);
+	ivshmem_revoke_mappings(idev);
+	smp_store_release(&idev->dead, true);
 	up_write(&idev->lock);
 
-	wake_up_all(&idev->wq);
-	ivshmem_revoke_mappings(idev);
-	ivshmem_ready_stop(idev);
 	ivshmem_irq_teardown(idev);
+	/* Now wake the waiters and signal the eventfds. */
+	ivshmem_irq_notify_removal(idev);
 	ivshmem_unmap_bars(idev);
 	pci_release_regions(pdev);
 	pci_disable_device(pdev);
-
-	ivshmem_genl_notify(idev, IVSHMEM_CMD_REMOVED);
 	ivshmem_dev_put(idev);
 }
+
+static void ivshmem_reset_done(struct pci_dev *pdev)
+{
+	ivshmem_irq_restore(pci_get_drvdata(pdev));
+}
+
+static const struct pci_error_handlers ivshmem_err_handlers = {
+	.reset_done = ivshmem_reset_done,
+};
+
+static int ivshmem_resume(struct device *dev)
+{
+	ivshmem_irq_restore(pci_get_drvdata(to_pci_dev(dev)));
+	return 0;
+}
+
+static DEFINE_SIMPLE_DEV_PM_OPS(ivshmem_pm_ops, NULL, ivshmem_resume);
 
 static const struct pci_device_id ivshmem_ids[] = {
 	{ PCI_DEVICE(PCI_VENDOR_ID_IVSHMEM, PCI_DEVICE_ID_IVSHMEM) },
@@ -337,6 +379,8 @@ static struct pci_driver ivshmem_driver = {
 	.id_table = ivshmem_ids,
 	.probe = ivshmem_probe,
 	.remove = ivshmem_remove,
+	.err_handler = &ivshmem_err_handlers,
+	.driver.pm = pm_sleep_ptr(&ivshmem_pm_ops),
 };
 
 static int __init ivshmem_init(void)

@@ -18,8 +18,12 @@
 
 #include "ivshmem.h"
 
-/* How often revision 0 devices are polled for their peer ID. */
-#define IVSHMEM_READY_POLL_MS	20
+/*
+ * Revision 0 devices are polled for their peer ID, first every 20 ms, then
+ * less and less often: a device whose server never speaks costs little.
+ */
+#define IVSHMEM_READY_POLL_MIN_MS	20
+#define IVSHMEM_READY_POLL_MAX_MS	1000
 
 struct ivshmem_eventfd_binding {
 	struct list_head node;
@@ -36,7 +40,7 @@ static void ivshmem_vector_fire(struct ivshmem_vector *vec)
 	list_for_each_entry(binding, &vec->eventfds, node)
 		ivshmem_eventfd_signal(binding->ctx);
 	spin_unlock(&vec->lock);
-	wake_up_all(&vec->idev->wq);
+	wake_up_poll(&vec->wq, EPOLLIN | EPOLLRDNORM);
 }
 
 static irqreturn_t ivshmem_msix_handler(int irq, void *data)
@@ -48,9 +52,12 @@ static irqreturn_t ivshmem_msix_handler(int irq, void *data)
 static irqreturn_t ivshmem_intx_handler(int irq, void *data)
 {
 	struct ivshmem_dev *idev = data;
+	u32 status;
 
 	/* Reading IntrStatus clears it and deasserts the line. */
-	if (!(ioread32(idev->regs + IVSHMEM_REG_INTR_STATUS) & IVSHMEM_INTR_PEER))
+	status = ioread32(idev->regs + IVSHMEM_REG_INTR_STATUS);
+	/* All ones: the device is gone (surprise removal), not a doorbell. */
+	if (status == ~0U || !(status & IVSHMEM_INTR_PEER))
 		return IRQ_NONE;
 	ivshmem_vector_fire(&idev->vectors[0]);
 	return IRQ_HANDLED;
@@ -69,36 +76,58 @@ static int ivshmem_alloc_vectors(struct ivshmem_dev *idev, unsigned int n)
 		atomic64_set(&idev->vectors[i].stats_base, 0);
 		spin_lock_init(&idev->vectors[i].lock);
 		INIT_LIST_HEAD(&idev->vectors[i].eventfds);
+		init_waitqueue_head(&idev->vectors[i].wq);
 	}
 	idev->nvectors = n;
 	return 0;
 }
 
+static void ivshmem_free_vectors(struct ivshmem_dev *idev)
+{
+	kfree(idev->vectors);
+	idev->vectors = NULL;
+	idev->nvectors = 0;
+}
+
+/*
+ * Take as many MSI-X vectors as the system grants, up to what the device
+ * offers.  Returns 0 with irq_mode MSIX, 0 with irq_mode NONE when no vector
+ * could be had (the shared memory stays usable), or -ENOMEM.
+ */
 static int ivshmem_setup_msix(struct ivshmem_dev *idev, int count)
 {
 	struct pci_dev *pdev = idev->pdev;
-	unsigned int n, i;
-	int ret;
+	unsigned int want, i;
+	int got, ret;
 
 	/* Vectors past what the Doorbell register addresses are unreachable. */
-	n = min_t(unsigned int, count, IVSHMEM_MAX_VECTORS);
-	ret = ivshmem_alloc_vectors(idev, n);
-	if (ret)
-		return ret;
+	want = min_t(unsigned int, count, IVSHMEM_MAX_VECTORS);
+	if (count > IVSHMEM_MAX_VECTORS)
+		dev_warn(&pdev->dev, "device offers %d vectors; doorbells reach only %u, using those\n",
+			 count, want);
 
-	ret = pci_alloc_irq_vectors(pdev, n, n, PCI_IRQ_MSIX);
-	if (ret < 0) {
-		dev_err(&pdev->dev, "cannot allocate %u MSI-X vectors: %d\n", n, ret);
-		return ret;
+	got = pci_alloc_irq_vectors(pdev, 1, want, PCI_IRQ_MSIX);
+	if (got < 0) {
+		dev_warn(&pdev->dev, "no MSI-X vectors (%d): doorbells disabled, shared memory only\n",
+			 got);
+		return 0;
 	}
+	if (got < want)
+		dev_warn(&pdev->dev, "only %d of %u MSI-X vectors granted; using %d\n",
+			 got, want, got);
+
+	ret = ivshmem_alloc_vectors(idev, got);
+	if (ret)
+		goto err_irq_vectors;
 	/* MSI-X messages are memory writes: the device must be bus master. */
 	pci_set_master(pdev);
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < idev->nvectors; i++) {
 		ret = request_irq(pci_irq_vector(pdev, i), ivshmem_msix_handler, 0,
 				  idev->name, &idev->vectors[i]);
 		if (ret) {
-			dev_err(&pdev->dev, "cannot request vector %u: %d\n", i, ret);
+			dev_warn(&pdev->dev, "cannot request vector %u (%d): doorbells disabled, shared memory only\n",
+				 i, ret);
 			goto err_free;
 		}
 	}
@@ -108,6 +137,10 @@ static int ivshmem_setup_msix(struct ivshmem_dev *idev, int count)
 err_free:
 	while (i--)
 		free_irq(pci_irq_vector(pdev, i), &idev->vectors[i]);
+	pci_clear_master(pdev);
+	ivshmem_free_vectors(idev);
+	ret = ret == -ENOMEM ? ret : 0;
+err_irq_vectors:
 	pci_free_irq_vectors(pdev);
 	return ret;
 }
@@ -123,8 +156,10 @@ static int ivshmem_setup_intx(struct ivshmem_dev *idev)
 	ret = request_irq(pdev->irq, ivshmem_intx_handler, IRQF_SHARED,
 			  idev->name, idev);
 	if (ret) {
-		dev_err(&pdev->dev, "cannot request INTx %u: %d\n", pdev->irq, ret);
-		return ret;
+		dev_warn(&pdev->dev, "cannot request INTx %u (%d): doorbells disabled, shared memory only\n",
+			 pdev->irq, ret);
+		ivshmem_free_vectors(idev);
+		return ret == -ENOMEM ? ret : 0;
 	}
 	idev->irq_mode = IVSHMEM_IRQ_INTX;
 	iowrite32(IVSHMEM_INTR_PEER, idev->regs + IVSHMEM_REG_INTR_MASK);
@@ -135,19 +170,59 @@ static int ivshmem_setup_intx(struct ivshmem_dev *idev)
  * Work out the interrupt mode.  ivshmem-doorbell has MSI-X; a revision 0
  * device without MSI-X signals peers through IntrStatus and INTx (it cannot
  * tell whether it has a server at all, so it is assumed to); anything else
- * is ivshmem-plain and has no interrupts.
+ * is ivshmem-plain and has no interrupts.  Failing to get interrupts is not
+ * fatal: the device is then bound without them.  Only -ENOMEM fails.
  */
 int ivshmem_irq_setup(struct ivshmem_dev *idev)
 {
 	struct pci_dev *pdev = idev->pdev;
 	int count = pci_msix_vec_count(pdev);
 
-	if (count > 0)
-		return ivshmem_setup_msix(idev, count);
-	if (idev->revision == 0 && pdev->irq)
-		return ivshmem_setup_intx(idev);
 	idev->irq_mode = IVSHMEM_IRQ_NONE;
+	if (count > 0) {
+		idev->device_vectors = count;
+		return ivshmem_setup_msix(idev, count);
+	}
+	if (idev->revision == 0 && pdev->irq) {
+		idev->device_vectors = 1;
+		return ivshmem_setup_intx(idev);
+	}
 	return 0;
+}
+
+/*
+ * A PCI reset or a resume clears IntrMask; without it, a revision 0 device
+ * never raises its line again.
+ */
+void ivshmem_irq_restore(struct ivshmem_dev *idev)
+{
+	down_read(&idev->lock);
+	if (!idev->dead && idev->irq_mode == IVSHMEM_IRQ_INTX)
+		iowrite32(IVSHMEM_INTR_PEER, idev->regs + IVSHMEM_REG_INTR_MASK);
+	up_read(&idev->lock);
+}
+
+/*
+ * Tell everyone who waits that the device is gone; called once the mappings
+ * are revoked.  Every bound eventfd is signalled once, so that a program
+ * blocked in read() on it wakes and finds the device dead (ENODEV).
+ */
+void ivshmem_irq_notify_removal(struct ivshmem_dev *idev)
+{
+	struct ivshmem_eventfd_binding *binding;
+	unsigned long flags;
+	unsigned int v;
+
+	for (v = 0; v < idev->nvectors; v++) {
+		struct ivshmem_vector *vec = &idev->vectors[v];
+
+		spin_lock_irqsave(&vec->lock, flags);
+		list_for_each_entry(binding, &vec->eventfds, node)
+			ivshmem_eventfd_signal(binding->ctx);
+		spin_unlock_irqrestore(&vec->lock, flags);
+		wake_up_all(&vec->wq);
+	}
+	wake_up_all(&idev->wq);
 }
 
 void ivshmem_irq_teardown(struct ivshmem_dev *idev)
@@ -200,17 +275,20 @@ static void ivshmem_ready_work(struct work_struct *work)
 			 idev->name, idev->peer_id);
 		ivshmem_announce_ready(idev);
 	} else if (!ivshmem_dead(idev)) {
+		idev->ready_poll_ms = min(idev->ready_poll_ms * 2,
+					  IVSHMEM_READY_POLL_MAX_MS);
 		schedule_delayed_work(&idev->ready_work,
-				      msecs_to_jiffies(IVSHMEM_READY_POLL_MS));
+				      msecs_to_jiffies(idev->ready_poll_ms));
 	}
 }
 
 void ivshmem_ready_start(struct ivshmem_dev *idev)
 {
 	INIT_DELAYED_WORK(&idev->ready_work, ivshmem_ready_work);
+	idev->ready_poll_ms = IVSHMEM_READY_POLL_MIN_MS;
 	if (!ivshmem_read_peer_id(idev))
 		schedule_delayed_work(&idev->ready_work,
-				      msecs_to_jiffies(IVSHMEM_READY_POLL_MS));
+				      msecs_to_jiffies(idev->ready_poll_ms));
 }
 
 void ivshmem_ready_stop(struct ivshmem_dev *idev)
@@ -218,10 +296,19 @@ void ivshmem_ready_stop(struct ivshmem_dev *idev)
 	cancel_delayed_work_sync(&idev->ready_work);
 }
 
-/* Interrupts on @vec since statistics were last reset. */
+/*
+ * Interrupts on @vec since statistics were last reset.  The base is read
+ * before the count, which only grows, so a reset in between cannot make the
+ * difference negative; the clamp covers what the memory model leaves open.
+ */
 u64 ivshmem_vector_stat(struct ivshmem_vector *vec)
 {
-	return atomic64_read(&vec->count) - atomic64_read(&vec->stats_base);
+	u64 base = atomic64_read(&vec->stats_base);
+	u64 count;
+
+	smp_rmb();	/* pairs with smp_mb() in ivshmem_reset_stats() */
+	count = atomic64_read(&vec->count);
+	return count > base ? count - base : 0;
 }
 
 /*
@@ -231,10 +318,13 @@ u64 ivshmem_vector_stat(struct ivshmem_vector *vec)
 void ivshmem_reset_stats(struct ivshmem_dev *idev)
 {
 	unsigned int v;
+	u64 count;
 
-	for (v = 0; v < idev->nvectors; v++)
-		atomic64_set(&idev->vectors[v].stats_base,
-			     atomic64_read(&idev->vectors[v].count));
+	for (v = 0; v < idev->nvectors; v++) {
+		count = atomic64_read(&idev->vectors[v].count);
+		smp_mb();	/* the count read before the base written */
+		atomic64_set(&idev->vectors[v].stats_base, count);
+	}
 	atomic64_set(&idev->doorbells_sent, 0);
 }
 
@@ -249,27 +339,35 @@ static long ivshmem_timeout(int timeout_ms)
 }
 
 /*
- * Turn the result of wait_event_interruptible_timeout() into an errno.  A
- * signal ends the wait with EINTR rather than a restart, because the
- * restarted call would wait its whole timeout again.
+ * A wait ended by a signal restarts unless a handler ran (-ERESTARTNOHAND,
+ * as the kernel's own sleeps do): a stop and continue, the freezer or a
+ * ptrace attach is not an error.  The caller writes the time left back to
+ * user space first, so the restarted call waits only for the rest.
  */
-static int ivshmem_wait_result(struct ivshmem_dev *idev, long ret)
+static int ivshmem_interrupted(int *timeout_ms, unsigned long deadline)
 {
-	if (ivshmem_dead(idev))
-		return -ENODEV;
-	if (ret < 0)
-		return -EINTR;
-	return ret ? 0 : -ETIMEDOUT;
+	if (*timeout_ms > 0)
+		*timeout_ms = time_before(jiffies, deadline) ?
+			      jiffies_to_msecs(deadline - jiffies) : 0;
+	return -ERESTARTNOHAND;
 }
 
-int ivshmem_wait_ready(struct ivshmem_dev *idev, int timeout_ms)
+int ivshmem_wait_ready(struct ivshmem_dev *idev, int *timeout_ms)
 {
+	long timeout = ivshmem_timeout(*timeout_ms);
+	unsigned long deadline = jiffies + timeout;
 	long ret;
 
 	ret = wait_event_interruptible_timeout(idev->wq,
 					       ivshmem_is_ready(idev) || ivshmem_dead(idev),
-					       ivshmem_timeout(timeout_ms));
-	return ivshmem_wait_result(idev, ret);
+					       timeout);
+	if (ivshmem_dead(idev))
+		return -ENODEV;
+	if (ivshmem_is_ready(idev))
+		return 0;
+	if (ret < 0)
+		return ivshmem_interrupted(timeout_ms, deadline);
+	return -ETIMEDOUT;
 }
 
 /*
@@ -297,24 +395,80 @@ static bool ivshmem_consume(struct ivshmem_file *file, const unsigned long *want
 	return any;
 }
 
+/*
+ * Sleep on the wait queue of every vector in @vectors, and on the device's
+ * for removal, so that an interrupt wakes only those waiting for it.  On
+ * return @vectors holds the vectors that fired, unless the wait was
+ * interrupted (-ERESTARTNOHAND), when it is left alone for the restart.
+ */
 int ivshmem_wait_vectors(struct ivshmem_file *file, unsigned long *vectors,
-			 int timeout_ms)
+			 int *timeout_ms)
 {
 	struct ivshmem_dev *idev = file->idev;
+	unsigned int n = bitmap_weight(vectors, idev->nvectors) + 1;
+	long timeout = ivshmem_timeout(*timeout_ms);
+	unsigned long deadline = jiffies + timeout;
 	DECLARE_BITMAP(fired, IVSHMEM_MAX_VECTORS);
-	long ret;
+	struct wait_queue_entry *entries;
+	unsigned int v, i = 0;
+	int ret;
+
+	entries = kcalloc(n, sizeof(*entries), GFP_KERNEL_ACCOUNT);
+	if (!entries)
+		return -ENOMEM;
+	for_each_set_bit(v, vectors, idev->nvectors) {
+		init_waitqueue_entry(&entries[i], current);
+		add_wait_queue(&idev->vectors[v].wq, &entries[i++]);
+	}
+	init_waitqueue_entry(&entries[i], current);
+	add_wait_queue(&idev->wq, &entries[i]);
 
 	bitmap_zero(fired, IVSHMEM_MAX_VECTORS);
-	ret = wait_event_interruptible_timeout(idev->wq,
-					       ivshmem_consume(file, vectors, fired) ||
-					       ivshmem_dead(idev),
-					       ivshmem_timeout(timeout_ms));
-	bitmap_copy(vectors, fired, IVSHMEM_MAX_VECTORS);
-	if (!bitmap_empty(fired, IVSHMEM_MAX_VECTORS))
-		return 0;
-	return ivshmem_wait_result(idev, ret);
+	for (;;) {
+		set_current_state(TASK_INTERRUPTIBLE);
+		if (ivshmem_consume(file, vectors, fired)) {
+			ret = 0;
+			break;
+		}
+		if (ivshmem_dead(idev)) {
+			ret = -ENODEV;
+			break;
+		}
+		if (!timeout) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		if (signal_pending(current)) {
+			ret = ivshmem_interrupted(timeout_ms, deadline);
+			break;
+		}
+		timeout = schedule_timeout(timeout);
+	}
+	__set_current_state(TASK_RUNNING);
+
+	i = 0;
+	for_each_set_bit(v, vectors, idev->nvectors)
+		remove_wait_queue(&idev->vectors[v].wq, &entries[i++]);
+	remove_wait_queue(&idev->wq, &entries[i]);
+	kfree(entries);
+
+	if (ret != -ERESTARTNOHAND)
+		bitmap_copy(vectors, fired, IVSHMEM_MAX_VECTORS);
+	return ret;
 }
 
+void ivshmem_poll_wait(struct file *filp, struct ivshmem_file *file,
+		       poll_table *wait)
+{
+	struct ivshmem_dev *idev = file->idev;
+	unsigned int v;
+
+	poll_wait(filp, &idev->wq, wait);
+	for (v = 0; v < idev->nvectors; v++)
+		poll_wait(filp, &idev->vectors[v].wq, wait);
+}
+
+/* Is an interrupt pending on a vector that this file has no eventfd on? */
 bool ivshmem_file_pending(struct ivshmem_file *file)
 {
 	struct ivshmem_dev *idev = file->idev;
@@ -323,7 +477,8 @@ bool ivshmem_file_pending(struct ivshmem_file *file)
 
 	spin_lock(&file->lock);
 	for (v = 0; v < idev->nvectors && !pending; v++)
-		pending = atomic64_read(&idev->vectors[v].count) != file->seen[v];
+		pending = !test_bit(v, file->bound) &&
+			  atomic64_read(&idev->vectors[v].count) != file->seen[v];
 	spin_unlock(&file->lock);
 	return pending;
 }
@@ -339,7 +494,10 @@ ivshmem_find_binding(struct ivshmem_vector *vec, struct ivshmem_file *file)
 	return NULL;
 }
 
-/* Bind @fd to @vector for @file, replacing its old binding; -1 unbinds. */
+/*
+ * Bind @fd to @vector for @file, replacing its old binding; -1 unbinds.  A
+ * file has at most one binding per vector, so at most IVSHMEM_MAX_VECTORS.
+ */
 int ivshmem_set_eventfd(struct ivshmem_file *file, unsigned int vector, int fd)
 {
 	struct ivshmem_vector *vec = &file->idev->vectors[vector];
@@ -348,7 +506,7 @@ int ivshmem_set_eventfd(struct ivshmem_file *file, unsigned int vector, int fd)
 	unsigned long flags;
 
 	if (fd >= 0) {
-		binding = kzalloc(sizeof(*binding), GFP_KERNEL);
+		binding = kzalloc(sizeof(*binding), GFP_KERNEL_ACCOUNT);
 		if (!binding)
 			return -ENOMEM;
 		binding->ctx = eventfd_ctx_fdget(fd);
@@ -368,6 +526,12 @@ int ivshmem_set_eventfd(struct ivshmem_file *file, unsigned int vector, int fd)
 	if (binding)
 		list_add_tail(&binding->node, &vec->eventfds);
 	spin_unlock_irqrestore(&vec->lock, flags);
+
+	/* What the eventfd delivers no longer makes poll() readable. */
+	if (binding)
+		set_bit(vector, file->bound);
+	else
+		clear_bit(vector, file->bound);
 
 	if (old) {
 		old_ctx = old->ctx;

@@ -4,12 +4,16 @@
  *
  * Lifetime: struct ivshmem_dev is created at probe and reference counted.
  * The PCI binding holds one reference and every open file holds one, so the
- * structure outlives the PCI device.  Removal marks it dead under @lock
- * (written), after which nothing touches the hardware again; everything that
- * touches the hardware holds @lock for reading and checks @dead first.
+ * structure outlives the PCI device.  Removal revokes every user mapping and
+ * marks it dead, both under @lock (written), after which nothing touches the
+ * hardware or the shared memory again; everything that does holds @lock for
+ * reading and checks @dead first.  Because @dead is only ever set after the
+ * revocation, whoever sees it (even without @lock) can no longer reach the
+ * old memory; only then are waiters woken.
  *
- * Lock order: mmap_lock -> ivshmem_dev.lock -> ivshmem_vector.lock.  Nothing
- * copies to or from user space while holding ivshmem_dev.lock.
+ * Lock order: mmap_lock -> ivshmem_dev.lock -> i_mmap_rwsem (removal revokes
+ * under ivshmem_dev.lock), and ivshmem_dev.lock -> ivshmem_vector.lock.
+ * Nothing copies to or from user space while holding ivshmem_dev.lock.
  */
 #ifndef IVSHMEM_PRIV_H
 #define IVSHMEM_PRIV_H
@@ -18,6 +22,7 @@
 #include <linux/list.h>
 #include <linux/miscdevice.h>
 #include <linux/pci.h>
+#include <linux/poll.h>
 #include <linux/rwsem.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
@@ -54,6 +59,8 @@ struct ivshmem_vector {
 	atomic64_t stats_base;
 	spinlock_t lock;		/* protects @eventfds, taken in hardirq */
 	struct list_head eventfds;	/* struct ivshmem_eventfd_binding */
+	/* WAIT and poll() sleepers interested in this vector. */
+	wait_queue_head_t wq;
 };
 
 struct ivshmem_dev {
@@ -76,26 +83,32 @@ struct ivshmem_dev {
 	bool dead;
 
 	void __iomem *regs;
-	void *shm;			/* kernel mapping, see ivshmem_probe() */
+	/* Write-back kernel mapping, see ivshmem_map_bars(); NULL if uncached. */
+	void *shm;
+	bool uncached;
 	phys_addr_t shm_phys;
 	u64 shm_size;
 	u8 revision;
 
 	enum ivshmem_irq_mode irq_mode;
-	unsigned int nvectors;
+	unsigned int nvectors;		/* in use */
+	unsigned int device_vectors;	/* offered by the device */
 	struct ivshmem_vector *vectors;
 	atomic64_t doorbells_sent;
 
 	int peer_id;			/* -1 until ready */
 	struct delayed_work ready_work;	/* polls IVPosition on revision 0 */
+	unsigned int ready_poll_ms;	/* grows while the peer ID is unknown */
 
-	/* Woken on interrupts, readiness and removal. */
+	/* Woken on readiness and removal; interrupts wake the vectors' queues. */
 	wait_queue_head_t wq;
 };
 
 /* One open file of /dev/ivshmemN. */
 struct ivshmem_file {
 	struct ivshmem_dev *idev;
+	/* Vectors with an eventfd of this file: they do not make poll() readable. */
+	DECLARE_BITMAP(bound, IVSHMEM_MAX_VECTORS);
 	spinlock_t lock;		/* protects @seen */
 	u64 seen[];			/* per vector: interrupts consumed */
 };
@@ -116,10 +129,14 @@ int ivshmem_irq_setup(struct ivshmem_dev *idev);
 void ivshmem_irq_teardown(struct ivshmem_dev *idev);
 void ivshmem_ready_start(struct ivshmem_dev *idev);
 void ivshmem_ready_stop(struct ivshmem_dev *idev);
+void ivshmem_irq_restore(struct ivshmem_dev *idev);
+void ivshmem_irq_notify_removal(struct ivshmem_dev *idev);
 bool ivshmem_is_ready(struct ivshmem_dev *idev);
-int ivshmem_wait_ready(struct ivshmem_dev *idev, int timeout_ms);
+int ivshmem_wait_ready(struct ivshmem_dev *idev, int *timeout_ms);
 int ivshmem_wait_vectors(struct ivshmem_file *file, unsigned long *vectors,
-			 int timeout_ms);
+			 int *timeout_ms);
+void ivshmem_poll_wait(struct file *filp, struct ivshmem_file *file,
+		       poll_table *wait);
 bool ivshmem_file_pending(struct ivshmem_file *file);
 int ivshmem_set_eventfd(struct ivshmem_file *file, unsigned int vector, int fd);
 void ivshmem_file_release_eventfds(struct ivshmem_file *file);
@@ -139,9 +156,13 @@ struct inode *ivshmem_inode_new(void);
 int ivshmem_mmap(struct file *filp, struct vm_area_struct *vma);
 void ivshmem_revoke_mappings(struct ivshmem_dev *idev);
 
+/*
+ * Whether the device is gone, for checks made without @lock.  Pairs with the
+ * release in ivshmem_remove(): true only once every mapping is revoked.
+ */
 static inline bool ivshmem_dead(struct ivshmem_dev *idev)
 {
-	return READ_ONCE(idev->dead);
+	return smp_load_acquire(&idev->dead);
 }
 
 #endif /* IVSHMEM_PRIV_H */

@@ -57,12 +57,18 @@ void ivshmem_revoke_mappings(struct ivshmem_dev *idev)
 	unmap_mapping_range(idev->inode->i_mapping, 0, 0, 1);
 }
 
-static vm_fault_t ivshmem_insert(struct vm_area_struct *vma, unsigned long addr,
-				 unsigned long base_pfn)
+/*
+ * Insert the page at @pgoff of the shared memory at @addr.  Offsets past the
+ * end cannot come from a VMA mmap() accepted (it is VM_DONTEXPAND), but
+ * they are refused here anyway rather than map whatever follows the BAR.
+ */
+static vm_fault_t ivshmem_insert(struct ivshmem_dev *idev,
+				 struct vm_area_struct *vma, unsigned long addr,
+				 pgoff_t pgoff)
 {
-	unsigned long pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
-
-	return vmf_insert_pfn(vma, addr, base_pfn + pgoff);
+	if (pgoff >= idev->shm_size >> PAGE_SHIFT)
+		return VM_FAULT_SIGBUS;
+	return vmf_insert_pfn(vma, addr, PHYS_PFN(idev->shm_phys) + pgoff);
 }
 
 static vm_fault_t ivshmem_vm_fault(struct vm_fault *vmf)
@@ -70,26 +76,75 @@ static vm_fault_t ivshmem_vm_fault(struct vm_fault *vmf)
 	struct vm_area_struct *vma = vmf->vma;
 	struct ivshmem_dev *idev = vma->vm_private_data;
 	unsigned long block = IVSHMEM_FAULT_PAGES * PAGE_SIZE;
-	unsigned long base_pfn, addr, start, end;
+	unsigned long fault_addr = vmf->address & PAGE_MASK;
+	unsigned long addr, start, end;
 	vm_fault_t ret = VM_FAULT_SIGBUS;
 
 	down_read(&idev->lock);
 	if (idev->dead)
 		goto out;
 
-	base_pfn = PHYS_PFN(idev->shm_phys);
-	ret = ivshmem_insert(vma, vmf->address & PAGE_MASK, base_pfn);
+	ret = ivshmem_insert(idev, vma, fault_addr, vmf->pgoff);
 	if (ret & VM_FAULT_ERROR)
 		goto out;
 
 	/* Map the neighbours too; a failure there only costs a later fault. */
-	start = max(vma->vm_start, ALIGN_DOWN(vmf->address, block));
+	start = max(vma->vm_start, ALIGN_DOWN(fault_addr, block));
 	end = min(vma->vm_end, start + block);
-	for (addr = start; addr < end; addr += PAGE_SIZE)
-		if (addr != (vmf->address & PAGE_MASK) &&
-		    (ivshmem_insert(vma, addr, base_pfn) & VM_FAULT_ERROR))
+	for (addr = start; addr < end; addr += PAGE_SIZE) {
+		pgoff_t pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
+
+		if (addr != fault_addr &&
+		    (ivshmem_insert(idev, vma, addr, pgoff) & VM_FAULT_ERROR))
 			break;
+	}
 	ret = VM_FAULT_NOPAGE;
+out:
+	up_read(&idev->lock);
+	return ret;
+}
+
+/*
+ * ptrace and /proc/PID/mem: get_user_pages() cannot follow a PFN mapping, so
+ * the core asks us.  Unlike generic_access_phys(), this reaches pages that
+ * were never faulted in, through the kernel mapping the device already has,
+ * and it refuses once the device is gone, as a fault would.  At most the
+ * rest of one page per call: the caller loops.
+ */
+static int ivshmem_vm_access(struct vm_area_struct *vma, unsigned long addr,
+			     void *buf, int len, int write)
+{
+	struct ivshmem_dev *idev = vma->vm_private_data;
+	u64 offset = ((u64)vma->vm_pgoff << PAGE_SHIFT) + (addr - vma->vm_start);
+	void __iomem *io;
+	int ret;
+
+	if (write && !(vma->vm_flags & VM_WRITE))
+		return -EACCES;
+	len = min_t(unsigned long, len, PAGE_SIZE - offset_in_page(addr));
+	if (len <= 0 || offset >= idev->shm_size)
+		return -EINVAL;
+
+	down_read(&idev->lock);
+	ret = -EIO;
+	if (idev->dead)
+		goto out;
+	if (idev->shm) {
+		if (write)
+			memcpy(idev->shm + offset, buf, len);
+		else
+			memcpy(buf, idev->shm + offset, len);
+	} else {
+		io = ioremap(idev->shm_phys + offset, len);
+		if (!io)
+			goto out;
+		if (write)
+			memcpy_toio(io, buf, len);
+		else
+			memcpy_fromio(buf, io, len);
+		iounmap(io);
+	}
+	ret = len;
 out:
 	up_read(&idev->lock);
 	return ret;
@@ -97,6 +152,7 @@ out:
 
 static const struct vm_operations_struct ivshmem_vm_ops = {
 	.fault = ivshmem_vm_fault,
+	.access = ivshmem_vm_access,
 };
 
 int ivshmem_mmap(struct file *filp, struct vm_area_struct *vma)
@@ -120,6 +176,13 @@ int ivshmem_mmap(struct file *filp, struct vm_area_struct *vma)
 	/* mprotect() must not make a read-only open's mapping writable. */
 	if (!(filp->f_mode & FMODE_WRITE))
 		vm_flags_clear(vma, VM_MAYWRITE);
+	/*
+	 * The memory is shared with the host, so a confidential guest (SEV,
+	 * TDX) must map it unencrypted, as VFIO and DRM do for theirs.
+	 */
+	vma->vm_page_prot = pgprot_decrypted(vma->vm_page_prot);
+	if (idev->uncached)
+		vma->vm_page_prot = pgprot_noncached(vma->vm_page_prot);
 	vma->vm_ops = &ivshmem_vm_ops;
 	vma->vm_private_data = idev;
 	return 0;

@@ -272,6 +272,110 @@ TEST(wait_is_interrupted_by_signal)
 	close(fd);
 }
 
+TEST(ring_needs_write_access)
+{
+	int rw = dev_open(O_RDWR), ro = dev_open(O_RDONLY), id = self_id(rw);
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	uint64_t mask = 1ULL << 1;
+
+	/* A read-only open may watch, never interrupt anybody. */
+	EXPECT_ERRNO(dev_ring(ro, id, 1), EBADF);
+	EXPECT_ERRNO(dev_ring(ro, IVSHMEM_MAX_PEER_ID, 0), EBADF);
+	/* ... but it receives: WAIT and eventfds work on it. */
+	ASSERT_OK(dev_set_eventfd(ro, 0, efd));
+	ASSERT_OK(dev_ring(rw, id, 1));
+	EXPECT_EQ(dev_wait(ro, &mask, DELIVERY_MS), 0);
+	EXPECT_EQ(mask, 1ULL << 1);
+	ASSERT_OK(dev_ring(rw, id, 0));
+	EXPECT_TRUE(fd_readable(efd, DELIVERY_MS));
+	close(efd);
+	close(ro);
+	close(rw);
+}
+
+TEST(poll_ignores_vectors_delivered_by_eventfd)
+{
+	int fd = dev_open(O_RDWR), id = self_id(fd);
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	uint64_t count;
+
+	ASSERT_OK(dev_set_eventfd(fd, 0, efd));
+	ASSERT_OK(dev_ring(fd, id, 0));
+	ASSERT_TRUE(fd_readable(efd, DELIVERY_MS));
+	ASSERT_EQ(read(efd, &count, sizeof(count)), sizeof(count));
+	/* Delivered through the eventfd: the file must not stay readable. */
+	EXPECT_EQ(poll(&pfd, 1, QUIET_MS), 0);
+	/* A vector without an eventfd still makes it readable. */
+	ASSERT_OK(dev_ring(fd, id, 1));
+	EXPECT_EQ(poll(&pfd, 1, DELIVERY_MS), 1);
+	EXPECT_EQ(pfd.revents, POLLIN);
+	/* Unbound again, vector 0 counts for poll() once more. */
+	ASSERT_OK(dev_set_eventfd(fd, 0, -1));
+	count = 3;
+	ASSERT_OK(dev_wait(fd, &count, 0));
+	EXPECT_EQ(poll(&pfd, 1, 0), 0);
+	ASSERT_OK(dev_ring(fd, id, 0));
+	EXPECT_EQ(poll(&pfd, 1, DELIVERY_MS), 1);
+	close(efd);
+	close(fd);
+}
+
+/* Is @pid still running (not exited, not stopped) after @ms? */
+static bool still_blocked(pid_t pid, int ms)
+{
+	int status;
+
+	usleep(ms * 1000);
+	return waitpid(pid, &status, WNOHANG | WUNTRACED) == 0;
+}
+
+TEST(stop_and_continue_is_not_an_error)
+{
+	int fd = dev_open(O_RDWR), id = self_id(fd), status;
+	pid_t pid = fork();
+
+	ASSERT_OK(pid);
+	if (pid == 0) {
+		uint64_t mask = 1ULL << 2;
+
+		_exit(dev_wait(fd, &mask, -1) == 0 && mask == 1ULL << 2 ? 0 : 1);
+	}
+	ASSERT_TRUE(still_blocked(pid, 200));
+	ASSERT_OK(kill(pid, SIGSTOP));
+	ASSERT_EQ(waitpid(pid, &status, WUNTRACED), pid);
+	EXPECT_TRUE(WIFSTOPPED(status));
+	ASSERT_OK(kill(pid, SIGCONT));
+	/* Continued, the child is back in WAIT, not out with EINTR. */
+	EXPECT_TRUE(still_blocked(pid, QUIET_MS));
+	ASSERT_OK(dev_ring(fd, id, 2));
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(fd);
+}
+
+TEST(interrupted_wait_reports_time_left)
+{
+	int fd = dev_open(O_RDWR);
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct ivshmem_wait req = { .timeout_ms = 20000 };
+
+	req.vectors[0] = 1ULL << 3;
+	sigaction(SIGUSR1, &sa, NULL);
+	if (fork() == 0) {
+		usleep(500 * 1000);
+		kill(getppid(), SIGUSR1);
+		_exit(0);
+	}
+	EXPECT_ERRNO(ioctl(fd, IVSHMEM_IOCTL_WAIT, &req), EINTR);
+	wait(NULL);
+	/* The request is as it was, but for the time that was left. */
+	EXPECT_EQ(req.vectors[0], 1ULL << 3);
+	EXPECT_TRUE(req.timeout_ms > 0 && req.timeout_ms < 20000);
+	TH_LOG("time left: %d ms of 20000", req.timeout_ms);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	nvec = (unsigned int)env_long("ivt_vectors", 0);

@@ -187,6 +187,44 @@ TEST(guest_writes_for_host)
 	close(fd);
 }
 
+/*
+ * What gdb does: read and write the mapping through /proc/PID/mem, on pages
+ * faulted in and on pages never touched.
+ */
+TEST(debugger_reads_and_writes_the_mapping)
+{
+	int fd = dev_open(O_RDWR), ro = dev_open(O_RDONLY);
+	int mem = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	size_t off = shm_size() / 4 + 64 * page;
+	uint8_t *p = map(fd, 4 * page, PROT_READ | PROT_WRITE, MAP_SHARED, (off_t)off);
+	uint8_t *q = map(ro, page, PROT_READ, MAP_SHARED, (off_t)off);
+	uint8_t buf[64], want[64];
+
+	ASSERT_OK(mem);
+	/* Page 0 faulted in; page 2 never touched before the debugger writes it. */
+	pattern_fill(p, page, 21, off);
+	ASSERT_EQ(pread(mem, buf, sizeof(buf), (off_t)(uintptr_t)(p + 100)), sizeof(buf));
+	EXPECT_EQ(pattern_check(buf, sizeof(buf), 21, off + 100), (size_t)-1);
+	for (size_t i = 0; i < sizeof(want); i++)
+		want[i] = (uint8_t)(i * 7 + 1);
+	ASSERT_EQ(pwrite(mem, want, sizeof(want), (off_t)(uintptr_t)(p + 2 * page + 8)),
+		  sizeof(want));
+	EXPECT_EQ(memcmp(p + 2 * page + 8, want, sizeof(want)), 0);
+	/* Page 3 never touched at all: read through the debugger first. */
+	ASSERT_EQ(pread(mem, buf, sizeof(buf), (off_t)(uintptr_t)(p + 3 * page)), sizeof(buf));
+	EXPECT_EQ(memcmp(buf, p + 3 * page, sizeof(buf)), 0);
+	/* A read-only mapping can be read, not written. */
+	ASSERT_EQ(pread(mem, buf, sizeof(buf), (off_t)(uintptr_t)(q + 100)), sizeof(buf));
+	EXPECT_EQ(pattern_check(buf, sizeof(buf), 21, off + 100), (size_t)-1);
+	EXPECT_TRUE(pwrite(mem, want, sizeof(want), (off_t)(uintptr_t)q) < 0);
+	EXPECT_EQ(pattern_check(q, page, 21, off), (size_t)-1);
+	close(mem);
+	munmap(q, page);
+	munmap(p, 4 * page);
+	close(ro);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	page = (size_t)sysconf(_SC_PAGESIZE);

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <poll.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -149,6 +150,117 @@ TEST_TIMEOUT(remove_and_rescan_reuses_index, 60)
 	EXPECT_TRUE(info.flags & IVSHMEM_INFO_READY);
 	close(fd);
 	close(other);
+}
+
+/* Wait up to @ms for @pid; its status, or -1 (and it is killed) on timeout. */
+static int child_status_within(pid_t pid, int ms)
+{
+	int status;
+
+	for (int waited = 0; waited < ms; waited += 10) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		usleep(10 * 1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+TEST_TIMEOUT(eventfd_reader_wakes_on_removal, 60)
+{
+	int fd = dev_open(O_RDWR), efd = eventfd(0, EFD_CLOEXEC), status;
+	char addr[32];
+	pid_t pid;
+
+	ASSERT_OK(dev_pci_addr(dev_name(), addr, sizeof(addr)));
+	ASSERT_OK(dev_set_eventfd(fd, 1, efd));
+	pid = fork();
+	ASSERT_OK(pid);
+	if (pid == 0) {
+		struct ivshmem_info info;
+		uint64_t count;
+
+		/* What a user of ivshmem_vector_fd() does: block in read(). */
+		if (read(efd, &count, sizeof(count)) != sizeof(count))
+			_exit(2);
+		/* Woken by the removal, the device file says it is gone. */
+		_exit(ioctl(fd, IVSHMEM_IOCTL_GET_INFO, &info) == -1 && errno == ENODEV ? 0 : 3);
+	}
+	usleep(300 * 1000);	/* let it block */
+	ASSERT_OK(sysfs_write(DRIVER_DIR "/unbind", addr));
+	status = child_status_within(pid, GONE_MS);
+	EXPECT_NE(status, -1);
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(efd);
+	close(fd);
+	ASSERT_OK(sysfs_write(DRIVER_DIR "/bind", addr));
+	EXPECT_EQ(wait_path(dev_path(), true, GONE_MS), 0);
+}
+
+enum wake_mode { WAKE_BY_POLL, WAKE_BY_WAIT };
+
+/*
+ * Block in poll() or WAIT and, the moment removal wakes us, write to the
+ * mapping.  The write must fault (SIGBUS): exiting means it went through.
+ */
+static void write_on_wake(int fd, uint8_t *p, enum wake_mode mode)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	uint64_t mask = 1;
+
+	if (mode == WAKE_BY_POLL)
+		poll(&pfd, 1, 10000);
+	else
+		dev_wait(fd, &mask, 10000);
+	*(volatile uint8_t *)p = 0x5a;
+	_exit(1);
+}
+
+static void removal_race(enum wake_mode mode, int iterations)
+{
+	int went_through = 0, other = 0;
+	char addr[32];
+
+	ASSERT_OK(dev_pci_addr(dev_name(), addr, sizeof(addr)));
+	for (int i = 0; i < iterations; i++) {
+		int fd = dev_open(O_RDWR), status;
+		uint8_t *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		pid_t pid;
+
+		ASSERT_TRUE(p != MAP_FAILED);
+		*(volatile uint8_t *)p = 0;	/* the PTE exists */
+		pid = fork();
+		ASSERT_OK(pid);
+		if (pid == 0)
+			write_on_wake(fd, p, mode);
+		/* Sometimes the child is asleep, sometimes still on its way. */
+		usleep((i % 4) * 2000);
+		ASSERT_OK(sysfs_write(DRIVER_DIR "/unbind", addr));
+		status = child_status_within(pid, GONE_MS);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 1)
+			went_through++;
+		else if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGBUS)
+			other++;
+		munmap(p, page);
+		close(fd);
+		ASSERT_OK(sysfs_write(DRIVER_DIR "/bind", addr));
+		ASSERT_EQ(wait_path(dev_path(), true, GONE_MS), 0);
+	}
+	TH_LOG("%d iterations: %d writes went through, %d other outcomes",
+	       iterations, went_through, other);
+	EXPECT_EQ(went_through, 0);
+	EXPECT_EQ(other, 0);
+}
+
+TEST_TIMEOUT(removal_revokes_before_waking_poll, 600)
+{
+	removal_race(WAKE_BY_POLL, 200);
+}
+
+TEST_TIMEOUT(removal_revokes_before_waking_wait, 600)
+{
+	removal_race(WAKE_BY_WAIT, 200);
 }
 
 TEST(unbind_with_nothing_open)

@@ -89,12 +89,13 @@ check_kernel_log() {
 	fi
 }
 
-# start_server NAME MEMFILE: an ivshmem-server on MEMFILE for VECTORS vectors.
+# start_server NAME MEMFILE [N]: an ivshmem-server on MEMFILE for N vectors
+# (default VECTORS).
 start_server() {
 	local name=$1 mem=$2 dir=$LOGS/$RUN/$1
 	mkdir -p "$dir"
 	SOCK=$dir/server.sock
-	"$BUILD/ivshmem-server" -F -S "$SOCK" -m "$mem" -l $SHM_SIZE -n $VECTORS --keep-shm \
+	"$BUILD/ivshmem-server" -F -S "$SOCK" -m "$mem" -l $SHM_SIZE -n "${3:-$VECTORS}" --keep-shm \
 		>"$dir/server.log" 2>&1 &
 	SERVER_PID=$!
 	wait_until test -S "$SOCK" ||

@@ -7,26 +7,49 @@
  *
  *  - mmap() of the shared memory (BAR2).  Only MAP_SHARED; the offset must
  *    be page aligned and offset + length must lie inside the region.  The
- *    mapping is write-back cacheable.  Errors: EINVAL for MAP_PRIVATE, an
- *    unaligned offset or a range past the end; EACCES for a writable mapping
- *    of a file opened read-only; ENODEV once the device is gone.  When the
- *    PCI device is removed, every mapping is revoked: a later access raises
- *    SIGBUS.
+ *    mapping is write-back cacheable, unless IVSHMEM_INFO_UNCACHED says the
+ *    driver could not map the BAR write-back.  Errors: EINVAL for
+ *    MAP_PRIVATE, an unaligned offset or a range past the end; EACCES for a
+ *    writable mapping of a file opened read-only; ENODEV once the device is
+ *    gone.  Debuggers can read and write the mapping through ptrace and
+ *    /proc/PID/mem, pages faulted in or not.
  *
- *  - poll(): EPOLLIN | EPOLLRDNORM while an interrupt has arrived on any
- *    vector since this open file last consumed it with IVSHMEM_IOCTL_WAIT;
- *    EPOLLHUP | EPOLLERR once the device is gone.
+ *  - poll(): EPOLLIN | EPOLLRDNORM while an interrupt has arrived, since this
+ *    open file last consumed it with IVSHMEM_IOCTL_WAIT, on a vector this
+ *    file has not bound an eventfd to (interrupts on bound vectors are
+ *    delivered through the eventfd only, so a file that uses eventfds alone
+ *    never becomes readable for ever); EPOLLHUP | EPOLLERR once the device is
+ *    gone.
  *
  *  - the ioctls below.  Every ioctl fails with ENOTTY when the command is
  *    unknown, EFAULT when its argument cannot be read or written, EINVAL when
  *    a flags or reserved field is not zero, and ENODEV once the PCI device
  *    has been removed (the file stays open until closed, but is dead).
  *
+ * Removal of the PCI device (unbind, hot-unplug, PCI remove) first revokes
+ * every mapping, so that a later access raises SIGBUS, and only then tells
+ * anyone: blocked WAIT and WAIT_READY calls return ENODEV, poll() reports
+ * EPOLLHUP | EPOLLERR, and every eventfd bound to a vector is signalled once.
+ * So a program blocked in read() on such an eventfd wakes, and the ioctls on
+ * the device file (IVSHMEM_IOCTL_GET_INFO, say) then answer ENODEV.  Whoever
+ * has seen the removal can no longer reach the old memory.
+ *
+ * Waits and signals: IVSHMEM_IOCTL_WAIT and IVSHMEM_IOCTL_WAIT_READY sleep
+ * interruptibly.  A signal that runs a handler ends them with EINTR; one
+ * that does not (SIGSTOP and SIGCONT, the freezer, a ptrace attach)
+ * restarts them transparently.  Either way their timeout_ms is first
+ * updated to the time that was left, so a restarted call never waits longer
+ * than the original one would have.
+ *
  * Interrupt modes (struct ivshmem_info.irq_mode):
  *  - IVSHMEM_IRQ_NONE: ivshmem-plain, shared memory only.  Doorbells and
  *    interrupt waits fail with EOPNOTSUPP.
  *  - IVSHMEM_IRQ_MSIX: ivshmem-doorbell, one MSI-X vector per interrupt
- *    vector the device offers.
+ *    vector.  If the system grants fewer MSI-X vectors than the device offers
+ *    (at most 256 are ever used, see below), the driver uses those it got and
+ *    says so in the kernel log; struct ivshmem_info tells both numbers.  If it
+ *    grants none (pci=nomsi, say), the device is still bound, with
+ *    IVSHMEM_IRQ_NONE, so that the shared memory stays usable.
  *  - IVSHMEM_IRQ_INTX: revision 0 devices without MSI-X.  All doorbells
  *    arrive on vector 0 (the legacy interrupt cannot tell vectors apart).
  *
@@ -59,6 +82,11 @@ enum ivshmem_irq_mode {
 #define IVSHMEM_INFO_READY		_BITULL(0)
 /* The device can ring and receive doorbells (irq_mode != IVSHMEM_IRQ_NONE). */
 #define IVSHMEM_INFO_DOORBELL		_BITULL(1)
+/*
+ * The shared memory is mapped uncached: the BAR could not be mapped
+ * write-back (see the README, "Memory type").  Correct, but much slower.
+ */
+#define IVSHMEM_INFO_UNCACHED		_BITULL(2)
 
 /**
  * struct ivshmem_info - what the device is (IVSHMEM_IOCTL_GET_INFO)
@@ -69,6 +97,9 @@ enum ivshmem_irq_mode {
  * @irq_mode:	enum ivshmem_irq_mode
  * @revision:	PCI revision of the device (0 or 1)
  * @index:	N of /dev/ivshmemN
+ * @device_vectors: interrupt vectors the device offers (its MSI-X table
+ *		size; 1 for INTx, 0 without interrupts); more than @vectors when
+ *		the system granted fewer, or the device offers more than 256
  * @padding:	always zero
  *
  * All fields are outputs.
@@ -81,7 +112,8 @@ struct ivshmem_info {
 	__u32 irq_mode;
 	__u32 revision;
 	__u32 index;
-	__u32 padding[7];
+	__u32 device_vectors;
+	__u32 padding[6];
 };
 
 /**
@@ -91,9 +123,11 @@ struct ivshmem_info {
  * @flags:	must be zero
  * @padding:	must be zero
  *
- * All fields are inputs.  Errors: EINVAL for an out-of-range peer_id or
- * vector; EOPNOTSUPP on a device without interrupts; EAGAIN while the device
- * is not ready (its peer ID is not yet known).
+ * All fields are inputs.  Errors: EBADF when the file was not opened for
+ * writing (a read-only open may watch and receive, never interrupt other
+ * machines); EINVAL for an out-of-range peer_id or vector; EOPNOTSUPP on a
+ * device without interrupts; EAGAIN while the device is not ready (its peer
+ * ID is not yet known).
  */
 struct ivshmem_ring {
 	__u32 peer_id;
@@ -112,9 +146,11 @@ struct ivshmem_ring {
  * All fields are inputs.  An open file holds at most one eventfd per vector:
  * binding again replaces the previous one.  Several open files may bind the
  * same vector; each is signalled.  The bindings of a file end when it is
- * closed.  Errors: EINVAL for an out-of-range vector or an fd that is not an
- * eventfd (EBADF if it is not an open fd at all); EOPNOTSUPP on a device
- * without interrupts.
+ * closed, so a file holds at most one binding per vector in use (256).  The
+ * binding's memory is charged to the caller's memory cgroup.  Errors:
+ * EINVAL for an out-of-range vector or an fd that is not an eventfd (EBADF
+ * if it is not an open fd at all); EOPNOTSUPP on a device without
+ * interrupts; ENOMEM.
  */
 struct ivshmem_eventfd {
 	__u32 vector;
@@ -125,13 +161,15 @@ struct ivshmem_eventfd {
 
 /**
  * struct ivshmem_wait_ready - wait until the device is ready (IVSHMEM_IOCTL_WAIT_READY)
- * @timeout_ms:	in: how long to wait; 0 only checks, -1 waits forever
+ * @timeout_ms:	in: how long to wait; 0 only checks, -1 waits forever;
+ *		out: the time that was left when a signal interrupted the wait
+ *		(unchanged otherwise), see "Waits and signals" above
  * @flags:	must be zero
  * @padding:	must be zero
  *
  * Returns 0 once the device has its peer ID (revision 0 doorbell devices
  * learn it from the server some time after reset; others are ready at once).
- * Errors: ETIMEDOUT when the time ran out, EINTR when a signal arrived,
+ * Errors: ETIMEDOUT when the time ran out, EINTR when a signal handler ran,
  * EINVAL for a timeout below -1.
  */
 struct ivshmem_wait_ready {
@@ -145,8 +183,11 @@ struct ivshmem_wait_ready {
 /**
  * struct ivshmem_wait - wait for interrupts (IVSHMEM_IOCTL_WAIT)
  * @vectors:	in: bitmap of own vectors to wait for (bit v of word v / 64);
- *		out: the subset of those that fired, now consumed
- * @timeout_ms:	in: how long to wait; 0 only checks, -1 waits forever
+ *		out: the subset of those that fired, now consumed (unchanged
+ *		when a signal interrupted the wait)
+ * @timeout_ms:	in: how long to wait; 0 only checks, -1 waits forever;
+ *		out: the time that was left when a signal interrupted the wait
+ *		(unchanged otherwise)
  * @flags:	must be zero
  * @padding:	must be zero
  *
@@ -154,7 +195,7 @@ struct ivshmem_wait_ready {
  * from its arrival until that file consumes it here.  Several interrupts on
  * one vector before the wait count as one.  Returns 0 with at least one bit
  * set in @vectors.  Errors: ETIMEDOUT when none fired in time (vectors is
- * then all zero), EINTR when a signal arrived, EINVAL for an empty bitmap, a
+ * then all zero), EINTR when a signal handler ran, EINVAL for an empty bitmap, a
  * bit at or above the vector count or a timeout below -1, EOPNOTSUPP on a
  * device without interrupts.
  */
@@ -165,7 +206,11 @@ struct ivshmem_wait {
 	__u64 padding;
 };
 
-#define IVSHMEM_IOCTL_MAGIC	0xB8
+/*
+ * 0xB9: free in Documentation/userspace-api/ioctl/ioctl-number.rst of Linux
+ * 7.2 (0xB8, used before ABI 1.0, belongs to mshv and mrvl_cn10k_dpi).
+ */
+#define IVSHMEM_IOCTL_MAGIC	0xB9
 
 /* Read what the device is.  Out: struct ivshmem_info. */
 #define IVSHMEM_IOCTL_GET_INFO	_IOR(IVSHMEM_IOCTL_MAGIC, 0x00, struct ivshmem_info)
@@ -173,8 +218,8 @@ struct ivshmem_wait {
 #define IVSHMEM_IOCTL_RING	_IOW(IVSHMEM_IOCTL_MAGIC, 0x01, struct ivshmem_ring)
 /* Bind or unbind an eventfd.  In: struct ivshmem_eventfd. */
 #define IVSHMEM_IOCTL_SET_EVENTFD _IOW(IVSHMEM_IOCTL_MAGIC, 0x02, struct ivshmem_eventfd)
-/* Wait until ready.  In: struct ivshmem_wait_ready. */
-#define IVSHMEM_IOCTL_WAIT_READY _IOW(IVSHMEM_IOCTL_MAGIC, 0x03, struct ivshmem_wait_ready)
+/* Wait until ready.  In/out: struct ivshmem_wait_ready. */
+#define IVSHMEM_IOCTL_WAIT_READY _IOWR(IVSHMEM_IOCTL_MAGIC, 0x03, struct ivshmem_wait_ready)
 /* Wait for interrupts.  In/out: struct ivshmem_wait. */
 #define IVSHMEM_IOCTL_WAIT	_IOWR(IVSHMEM_IOCTL_MAGIC, 0x04, struct ivshmem_wait)
 
@@ -188,17 +233,26 @@ struct ivshmem_wait {
  *
  * IVSHMEM_CMD_RESET_STATS with IVSHMEM_ATTR_INDEX zeroes the counters
  * IVSHMEM_ATTR_IRQ_COUNTS and IVSHMEM_ATTR_DOORBELLS_SENT report.  It needs
- * CAP_NET_ADMIN.
+ * CAP_NET_ADMIN (GENL_ADMIN_PERM), checked in the user namespace that owns
+ * the network namespace, as for every generic netlink family that changes
+ * state, devlink and ethtool among them: it is the capability a netlink
+ * request is vetted with, and CAP_SYS_ADMIN would grant far more for a
+ * statistics reset.  Reading needs no capability.
  *
  * The multicast group IVSHMEM_GENL_MCGRP_EVENTS carries IVSHMEM_CMD_ADDED
  * (a device was bound), IVSHMEM_CMD_READY (it learned its peer ID) and
  * IVSHMEM_CMD_REMOVED (it was unbound), each with the attributes of
  * IVSHMEM_CMD_GET as they were at the time.
  *
+ * Every event of a device reaches the group before its index can be given
+ * to another device: per index, ADDED and REMOVED strictly alternate.
+ *
  * Requests are validated strictly: unknown attributes and flags are refused.
  * Errors: EINVAL (with an extended ack message) for a missing or malformed
  * attribute, ENODEV for an index no device has, EPERM without the
- * capability, EOPNOTSUPP for an unknown command.
+ * capability, EOPNOTSUPP for an unknown command, EMSGSIZE when a device's
+ * description does not fit a netlink message (a dump then fails rather than
+ * end early; no device of a 4 KiB-page system reaches that size).
  */
 #define IVSHMEM_GENL_NAME		"ivshmem"
 #define IVSHMEM_GENL_VERSION		1

@@ -110,7 +110,7 @@ run_guest_suite() {
 
 	# Topology 1: ivshmem-plain on a host file the host checks.
 	mem_plain=$(new_memfile plain $seed) || exit 1
-	boot_guest plain "ivt_run=uapi_test,mmap_test ivt_mode=none ivt_vectors=0 $(common_append $seed)" \
+	boot_guest plain "ivt_run=uapi_test,uapi_test32,mmap_test ivt_mode=none ivt_vectors=0 $(common_append $seed)" \
 		-object memory-backend-file,id=shm,size=$SHM_SIZE,share=on,mem-path="$mem_plain" \
 		-device ivshmem-plain,memdev=shm,addr=4 $(small_device plain) &
 	pid_plain=$!
@@ -122,7 +122,7 @@ run_guest_suite() {
 	start_server doorbell "$mem_door"
 	srv_door=$SERVER_PID
 	start_host_peer doorbell
-	boot_guest doorbell "ivt_run=uapi_test,mmap_test,doorbell_test,lib_test,ctl_test,bench,fuzz_test,remove_test,module_test ivt_mode=msix ivt_vectors=$VECTORS ivt_host_peer=$HOST_PEER_ID $(common_append $seed)" \
+	boot_guest doorbell "ivt_run=uapi_test,uapi_test32,mmap_test,doorbell_test,doorbell_test32,lib_test,ctl_test,bench,fuzz_test,remove_test,genl_test,module_test ivt_mode=msix ivt_vectors=$VECTORS ivt_host_peer=$HOST_PEER_ID $(common_append $seed)" \
 		-chardev socket,id=ivs,path="$SOCK" \
 		-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,addr=4 $(small_device doorbell) &
 	pid_door=$!
@@ -151,6 +151,31 @@ run_guest_suite() {
 	stop_server $srv_pair
 	collect_guest pair-a
 	collect_guest pair-b
+
+	# Topology 4: probe gives up no more than it must.  Without MSI
+	# (pci=nomsi) a doorbell device keeps its shared memory, with no
+	# interrupts; a device with 64 vectors gets and rings every one.
+	local mem_nomsi mem_many srv_nomsi srv_many
+	mem_nomsi=$(new_memfile nomsi $seed) || exit 1
+	start_server nomsi "$mem_nomsi"
+	srv_nomsi=$SERVER_PID
+	boot_guest nomsi "pci=nomsi ivt_run=uapi_test,mmap_test ivt_mode=none ivt_vectors=0 ivt_device_vectors=-1 ivt_doorbell_device=1 $(common_append $seed)" \
+		-chardev socket,id=ivs,path="$SOCK" \
+		-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,addr=4 &
+	pids=($!)
+	mem_many=$(new_memfile many $seed) || exit 1
+	start_server many "$mem_many" 64
+	srv_many=$SERVER_PID
+	boot_guest many "ivt_run=uapi_test,doorbell_test ivt_mode=msix ivt_vectors=64 $(common_append $seed)" \
+		-chardev socket,id=ivs,path="$SOCK" \
+		-device ivshmem-doorbell,chardev=ivs,vectors=64,addr=4 &
+	pids+=($!)
+	wait "${pids[@]}"
+	stop_server $srv_nomsi
+	stop_server $srv_many
+	collect_guest nomsi
+	check_host_side nomsi "$mem_nomsi" $seed
+	collect_guest many
 	rm -f "$LOGS/$RUN"/*.mem "$LOGS/$RUN"/*.small
 }
 
@@ -262,7 +287,7 @@ main() {
 		QEMU_SUITES=${IVSHMEM_QEMUS:-$HOST_SUITE}
 	fi
 
-	need_packages qemu-system-x86 busybox-static cpio gzip gcc g++ make libc6-dev valgrind \
+	need_packages qemu-system-x86 busybox-static cpio gzip gcc g++ gcc-multilib make libc6-dev valgrind \
 		kmod sparse cppcheck clang-tidy pkg-config libnl-3-dev libnl-genl-3-dev perl
 	build_userspace
 

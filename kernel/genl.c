@@ -45,6 +45,22 @@ static int ivshmem_genl_put_counts(struct sk_buff *skb, struct ivshmem_dev *idev
 	return 0;
 }
 
+/* The payload ivshmem_genl_fill() puts for @idev, so that it always fits. */
+static size_t ivshmem_genl_msg_size(struct ivshmem_dev *idev)
+{
+	return nla_total_size(sizeof(u32)) +			/* INDEX */
+	       nla_total_size(sizeof(idev->name)) +		/* NAME */
+	       nla_total_size(sizeof(idev->pci_addr)) +	/* PCI_ADDR */
+	       2 * nla_total_size(sizeof(u32)) +		/* REVISION, IRQ_MODE */
+	       nla_total_size_64bit(sizeof(u64)) +		/* SIZE */
+	       nla_total_size(sizeof(s32)) +			/* PEER_ID */
+	       nla_total_size(sizeof(u32)) +			/* VECTORS */
+	       nla_total_size(sizeof(u8)) +			/* READY */
+	       nla_total_size(0) +				/* IRQ_COUNTS */
+	       idev->nvectors * nla_total_size_64bit(sizeof(u64)) +
+	       nla_total_size_64bit(sizeof(u64));		/* DOORBELLS_SENT */
+}
+
 /* One message describing @idev; the caller owns @skb. */
 static int ivshmem_genl_fill(struct sk_buff *skb, struct ivshmem_dev *idev,
 			     u8 cmd, u32 portid, u32 seq, int flags)
@@ -99,7 +115,7 @@ static int ivshmem_genl_get_doit(struct sk_buff *skb, struct genl_info *info)
 	idev = ivshmem_genl_lookup(info);
 	if (IS_ERR(idev))
 		return PTR_ERR(idev);
-	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	msg = genlmsg_new(ivshmem_genl_msg_size(idev), GFP_KERNEL);
 	if (!msg) {
 		ivshmem_dev_put(idev);
 		return -ENOMEM;
@@ -131,8 +147,12 @@ static int ivshmem_genl_get_dumpit(struct sk_buff *skb, struct netlink_callback 
 		index++;
 	}
 	cb->args[0] = index;
-	/* A full skb ends this part of the dump; the next part resumes. */
-	if (ret && ret != -EMSGSIZE)
+	/*
+	 * A full skb ends this part of the dump and the next part resumes,
+	 * unless not even one device fitted: then the dump fails, rather
+	 * than end as if it were complete.
+	 */
+	if (ret && (ret != -EMSGSIZE || !skb->len))
 		return ret;
 	return skb->len;
 }
@@ -181,7 +201,7 @@ void ivshmem_genl_notify(struct ivshmem_dev *idev, u8 cmd)
 
 	if (!genl_has_listeners(&ivshmem_genl_family, &init_net, IVSHMEM_GROUP_EVENTS))
 		return;
-	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	msg = genlmsg_new(ivshmem_genl_msg_size(idev), GFP_KERNEL);
 	if (!msg)
 		return;
 	if (ivshmem_genl_fill(msg, idev, cmd, 0, 0, 0)) {

@@ -339,6 +339,7 @@ static void ivshmem_remove(struct pci_dev *pdev)
 	 */
 	down_write(&idev->lock);
 	ivshmem_revoke_mappings(idev);
+	/* Pairs with ivshmem_dead(): seen dead means seen revoked. */
 	smp_store_release(&idev->dead, true);
 	up_write(&idev->lock);
 

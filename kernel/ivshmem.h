@@ -156,12 +156,10 @@ struct inode *ivshmem_inode_new(void);
 int ivshmem_mmap(struct file *filp, struct vm_area_struct *vma);
 void ivshmem_revoke_mappings(struct ivshmem_dev *idev);
 
-/*
- * Whether the device is gone, for checks made without @lock.  Pairs with the
- * release in ivshmem_remove(): true only once every mapping is revoked.
- */
+/* Whether the device is gone, for checks made without @lock. */
 static inline bool ivshmem_dead(struct ivshmem_dev *idev)
 {
+	/* Pairs with the release in ivshmem_remove(): true only once revoked. */
 	return smp_load_acquire(&idev->dead);
 }
 

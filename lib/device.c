@@ -25,7 +25,10 @@ static struct ivshmem *ivshmem_alloc(bool host, int fd)
 	dev->host = host;
 	dev->fd = fd;
 	dev->shm_fd = -1;
+	dev->epoll_fd = -1;
+	dev->pending_fd = -1;
 	dev->id = -1;
+	dev->max_vectors = IVSHMEM_MAX_VECTORS;
 	for (unsigned int v = 0; v < IVSHMEM_MAX_VECTORS; v++) {
 		dev->vector_fds[v] = -1;
 		dev->own_fds[v] = -1;
@@ -125,7 +128,7 @@ IVSHMEM_EXPORT void ivshmem_close(struct ivshmem *dev)
 	free(dev);
 }
 
-IVSHMEM_EXPORT int ivshmem_info(struct ivshmem *dev, struct ivshmem_dev_info *info)
+static int ivshmem_fill_info(struct ivshmem *dev, struct ivshmem_dev_info *info)
 {
 	struct ivshmem_info raw;
 
@@ -145,6 +148,72 @@ IVSHMEM_EXPORT int ivshmem_info(struct ivshmem *dev, struct ivshmem_dev_info *in
 	return 0;
 }
 
+IVSHMEM_EXPORT int ivshmem_get_info(struct ivshmem *dev, struct ivshmem_dev_info **out)
+{
+	struct ivshmem_dev_info *info = malloc(sizeof(*info));
+	int ret;
+
+	if (!info)
+		return -ENOMEM;
+	ret = ivshmem_fill_info(dev, info);
+	if (ret) {
+		free(info);
+		return ret;
+	}
+	*out = info;
+	return 0;
+}
+
+IVSHMEM_EXPORT void ivshmem_dev_info_free(struct ivshmem_dev_info *info)
+{
+	free(info);
+}
+
+IVSHMEM_EXPORT uint64_t ivshmem_dev_info_get_size(const struct ivshmem_dev_info *info)
+{
+	return info->size;
+}
+
+IVSHMEM_EXPORT int32_t ivshmem_dev_info_get_peer_id(const struct ivshmem_dev_info *info)
+{
+	return info->peer_id;
+}
+
+IVSHMEM_EXPORT uint32_t ivshmem_dev_info_get_vectors(const struct ivshmem_dev_info *info)
+{
+	return info->vectors;
+}
+
+IVSHMEM_EXPORT uint32_t ivshmem_dev_info_get_irq_mode(const struct ivshmem_dev_info *info)
+{
+	return info->irq_mode;
+}
+
+IVSHMEM_EXPORT uint32_t ivshmem_dev_info_get_revision(const struct ivshmem_dev_info *info)
+{
+	return info->revision;
+}
+
+IVSHMEM_EXPORT int32_t ivshmem_dev_info_get_index(const struct ivshmem_dev_info *info)
+{
+	return info->index;
+}
+
+IVSHMEM_EXPORT bool ivshmem_dev_info_is_ready(const struct ivshmem_dev_info *info)
+{
+	return info->ready;
+}
+
+IVSHMEM_EXPORT bool ivshmem_dev_info_has_doorbell(const struct ivshmem_dev_info *info)
+{
+	return info->doorbell;
+}
+
+IVSHMEM_EXPORT bool ivshmem_dev_info_is_host_peer(const struct ivshmem_dev_info *info)
+{
+	return info->host_peer;
+}
+
 IVSHMEM_EXPORT int ivshmem_map(struct ivshmem *dev, uint64_t offset, size_t length,
 			       int prot, void **addr)
 {
@@ -152,7 +221,7 @@ IVSHMEM_EXPORT int ivshmem_map(struct ivshmem *dev, uint64_t offset, size_t leng
 	void *p;
 	int ret;
 
-	ret = ivshmem_info(dev, &info);
+	ret = ivshmem_fill_info(dev, &info);
 	if (ret)
 		return ret;
 	if (offset >= info.size || length > info.size - offset ||
@@ -232,7 +301,7 @@ IVSHMEM_EXPORT int ivshmem_wait_ready(struct ivshmem *dev, int timeout_ms)
 
 	/* A host peer has its ID from the moment it joined. */
 	if (dev->host)
-		return 0;
+		return ivshmem_host_wait_ready(dev);
 	return ioctl(dev->fd, IVSHMEM_IOCTL_WAIT_READY, &req) ? ivshmem_neg_errno() : 0;
 }
 

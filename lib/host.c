@@ -2,13 +2,17 @@
 /*
  * Host peers: libivshmem handles that are clients of an ivshmem-server, as
  * QEMU's ivshmem-doorbell device is.  The server's messages (see
- * server-proto.h) are read when the peer joins and then whenever the handle
- * is used, so the table of peers stays current without a thread.
+ * server-proto.h) are read when the peer joins and then by ivshmem_wait(),
+ * ivshmem_get_info() and ivshmem_read_peer_event(), so the table of peers
+ * stays current without a thread.  ivshmem_ring() reads none: a doorbell
+ * costs one write(2), as on a raw eventfd.
  */
 #define _GNU_SOURCE
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -18,9 +22,63 @@
 #include "internal.h"
 #include "server-proto.h"
 
-/* How long joining waits for the server's greeting, and for more of it. */
-#define HOST_GREETING_MS	5000
+#define HOST_TIMEOUT_MS		5000
+/* Without a stated vector count, the greeting ends when the server is quiet. */
 #define HOST_GREETING_GAP_MS	200
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What is left of @timeout_ms started at @start (-1 stays -1). */
+static int time_left(int64_t start, int timeout_ms)
+{
+	int64_t left;
+
+	if (timeout_ms < 0)
+		return -1;
+	left = start + timeout_ms - now_ms();
+	return left < 0 ? 0 : (int)left;
+}
+
+IVSHMEM_EXPORT int ivshmem_server_opts_new(struct ivshmem_server_opts **out)
+{
+	struct ivshmem_server_opts *opts = malloc(sizeof(*opts));
+
+	if (!opts)
+		return -ENOMEM;
+	opts->vectors = -1;
+	opts->timeout_ms = HOST_TIMEOUT_MS;
+	*out = opts;
+	return 0;
+}
+
+IVSHMEM_EXPORT void ivshmem_server_opts_free(struct ivshmem_server_opts *opts)
+{
+	free(opts);
+}
+
+IVSHMEM_EXPORT int ivshmem_server_opts_set_vectors(struct ivshmem_server_opts *opts,
+						   unsigned int vectors)
+{
+	if (vectors > IVSHMEM_MAX_VECTORS)
+		return -EINVAL;
+	opts->vectors = (int)vectors;
+	return 0;
+}
+
+IVSHMEM_EXPORT int ivshmem_server_opts_set_timeout(struct ivshmem_server_opts *opts,
+						   int timeout_ms)
+{
+	if (timeout_ms == 0 || timeout_ms < -1)
+		return -EINVAL;
+	opts->timeout_ms = timeout_ms;
+	return 0;
+}
 
 static struct ivshmem_host_peer *host_find_peer(struct ivshmem *dev, unsigned int id)
 {
@@ -37,6 +95,41 @@ static void host_drop_peer(struct ivshmem *dev, struct ivshmem_host_peer *peer)
 	*peer = dev->peers[--dev->npeers];
 }
 
+/* Queue a peer event; pending_fd tells poll() that one waits. */
+static void host_event(struct ivshmem *dev, enum ivshmem_peer_event_type type, unsigned int id)
+{
+	const uint64_t one = 1;
+	size_t i;
+
+	if (!dev->events)
+		dev->events = malloc(IVSHMEM_PEER_EVENTS_MAX * sizeof(*dev->events));
+	if (!dev->events || dev->nevents == IVSHMEM_PEER_EVENTS_MAX) {
+		dev->events_lost = true;
+		return;
+	}
+	i = (dev->event_head + dev->nevents++) % IVSHMEM_PEER_EVENTS_MAX;
+	dev->events[i] = (struct ivshmem_peer_event){ .type = type, .peer_id = id };
+	if (dev->pending_fd >= 0 && dev->nevents == 1 &&
+	    write(dev->pending_fd, &one, sizeof(one)) != sizeof(one))
+		dev->events_lost = true;
+}
+
+/* The server closed the connection, or broke the protocol: we are out. */
+static void host_gone(struct ivshmem *dev)
+{
+	if (dev->gone)
+		return;
+	host_event(dev, IVSHMEM_PEER_DISCONNECTED, (unsigned int)dev->id);
+	dev->gone = true;
+	dev->id = -1;
+	while (dev->npeers)
+		host_drop_peer(dev, &dev->peers[0]);
+	/* A closed socket stays readable: keep it out of ivshmem_peer_fd(). */
+	if (dev->epoll_fd >= 0)
+		epoll_ctl(dev->epoll_fd, EPOLL_CTL_DEL, dev->fd, NULL);
+	shutdown(dev->fd, SHUT_RDWR);
+}
+
 /* Take in one server message; the handle owns @fd afterwards. */
 static int host_handle(struct ivshmem *dev, int64_t value, int fd)
 {
@@ -48,18 +141,21 @@ static int host_handle(struct ivshmem *dev, int64_t value, int fd)
 		return -EPROTO;
 	}
 	if (value == dev->id) {
-		if (fd < 0 || dev->nvectors == IVSHMEM_MAX_VECTORS) {
-			if (fd >= 0)
-				close(fd);
+		if (fd < 0)
 			return -EPROTO;
-		}
-		dev->own_fds[dev->nvectors++] = fd;
+		/* More vectors than the device has: QEMU drops them too. */
+		if (dev->nvectors == dev->max_vectors)
+			close(fd);
+		else
+			dev->own_fds[dev->nvectors++] = fd;
 		return 0;
 	}
 	peer = host_find_peer(dev, (unsigned int)value);
 	if (fd < 0) {			/* the peer left */
-		if (peer)
+		if (peer) {
 			host_drop_peer(dev, peer);
+			host_event(dev, IVSHMEM_PEER_LEFT, (unsigned int)value);
+		}
 		return 0;
 	}
 	if (!peer) {
@@ -72,6 +168,7 @@ static int host_handle(struct ivshmem *dev, int64_t value, int fd)
 		peer = &dev->peers[dev->npeers++];
 		peer->id = (unsigned int)value;
 		peer->nfds = 0;
+		host_event(dev, IVSHMEM_PEER_JOINED, (unsigned int)value);
 	}
 	if (peer->nfds == IVSHMEM_MAX_VECTORS) {
 		close(fd);
@@ -81,38 +178,57 @@ static int host_handle(struct ivshmem *dev, int64_t value, int fd)
 	return 0;
 }
 
-/* Handle the next message if one arrives within @timeout_ms: 1 if it did. */
+/*
+ * Handle the next message if one arrives within @timeout_ms: 1 if it did,
+ * 0 if none came.  The end of the connection or a broken message makes the
+ * peer gone, and -ECONNRESET.
+ */
 static int host_handle_next(struct ivshmem *dev, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = dev->fd, .events = POLLIN };
 	int64_t value;
 	int fd, ret;
 
+	if (dev->gone)
+		return -ECONNRESET;
 	ret = poll(&pfd, 1, timeout_ms);
-	if (ret <= 0)
-		return ret < 0 ? ivshmem_neg_errno() : 0;
-	if (ivshmem_proto_recv(dev->fd, &value, &fd) < 0)
+	if (ret < 0)
 		return ivshmem_neg_errno();
+	if (!ret)
+		return 0;
+	if (ivshmem_proto_recv(dev->fd, &value, &fd) < 0) {
+		if (errno == EINTR || errno == EAGAIN)
+			return 0;
+		host_gone(dev);
+		return -ECONNRESET;
+	}
 	ret = host_handle(dev, value, fd);
+	if (ret == -EPROTO) {
+		host_gone(dev);
+		return -ECONNRESET;
+	}
 	return ret ? ret : 1;
 }
 
-/* Handle messages for as long as each arrives within @timeout_ms. */
-static int host_drain(struct ivshmem *dev, int timeout_ms)
+/* Handle every message already there. */
+static int host_drain(struct ivshmem *dev)
 {
 	int ret;
 
-	while ((ret = host_handle_next(dev, timeout_ms)) == 1)
+	while ((ret = host_handle_next(dev, 0)) == 1)
 		;
 	return ret;
 }
 
-/* Expect one message without an fd, or with one if @want_fd. */
-static int host_expect(int sock, int64_t *value, int *fd, bool want_fd)
+/* Expect one message within @timeout_ms: without an fd, or with one if @want_fd. */
+static int host_expect(int sock, int timeout_ms, int64_t *value, int *fd, bool want_fd)
 {
 	struct pollfd pfd = { .fd = sock, .events = POLLIN };
+	int ret = poll(&pfd, 1, timeout_ms);
 
-	if (poll(&pfd, 1, HOST_GREETING_MS) != 1)
+	if (ret < 0)
+		return ivshmem_neg_errno();
+	if (!ret)
 		return -ETIMEDOUT;
 	if (ivshmem_proto_recv(sock, value, fd) < 0)
 		return ivshmem_neg_errno();
@@ -124,13 +240,13 @@ static int host_expect(int sock, int64_t *value, int *fd, bool want_fd)
 	return 0;
 }
 
-static int host_join(struct ivshmem *dev)
+static int host_join(struct ivshmem *dev, int vectors, int64_t start, int timeout_ms)
 {
 	struct stat st;
 	int64_t value;
 	int fd, ret;
 
-	ret = host_expect(dev->fd, &value, &fd, false);
+	ret = host_expect(dev->fd, time_left(start, timeout_ms), &value, &fd, false);
 	/* A full server closes new connections at once. */
 	if (ret == -ECONNRESET)
 		return -EAGAIN;
@@ -138,13 +254,13 @@ static int host_join(struct ivshmem *dev)
 		return ret;
 	if (value != IVSHMEM_PROTOCOL_VERSION)
 		return -EPROTO;
-	ret = host_expect(dev->fd, &value, &fd, false);
+	ret = host_expect(dev->fd, time_left(start, timeout_ms), &value, &fd, false);
 	if (ret)
 		return ret;
 	if (value < 0 || value > IVSHMEM_PROTO_MAX_ID)
 		return -EPROTO;
 	dev->id = (int32_t)value;
-	ret = host_expect(dev->fd, &value, &dev->shm_fd, true);
+	ret = host_expect(dev->fd, time_left(start, timeout_ms), &value, &dev->shm_fd, true);
 	if (ret)
 		return ret;
 	if (value != IVSHMEM_PROTO_SHM_MSG || fstat(dev->shm_fd, &st) < 0)
@@ -152,20 +268,66 @@ static int host_join(struct ivshmem *dev)
 	dev->size = (uint64_t)st.st_size;
 
 	/*
-	 * Then the other peers' eventfds and our own, which end the greeting.
-	 * The vector count is not announced: take what arrives together.
+	 * Then the other peers' eventfds, and our own, which end the greeting.
+	 * The protocol does not announce how many vectors there are: either
+	 * the caller knows, or the greeting ends when the server is quiet.
 	 */
-	while (!dev->nvectors) {
-		ret = host_handle_next(dev, HOST_GREETING_MS);
-		if (ret <= 0)
-			return ret ? ret : -ETIMEDOUT;
+	if (vectors >= 0) {
+		dev->max_vectors = (unsigned int)vectors;
+		while (dev->nvectors < dev->max_vectors) {
+			ret = host_handle_next(dev, time_left(start, timeout_ms));
+			if (ret <= 0)
+				return ret ? ret : -ETIMEDOUT;
+		}
+		ret = host_drain(dev);
+	} else {
+		int gap;
+
+		do {
+			gap = time_left(start, timeout_ms);
+			if (gap < 0 || gap > HOST_GREETING_GAP_MS)
+				gap = HOST_GREETING_GAP_MS;
+		} while ((ret = host_handle_next(dev, gap)) == 1);
 	}
-	return host_drain(dev, HOST_GREETING_GAP_MS);
+	if (ret < 0)
+		return ret;
+	/* Peers present at joining are not news. */
+	dev->nevents = 0;
+	dev->events_lost = false;
+	return 0;
 }
 
-IVSHMEM_EXPORT int ivshmem_open_server(const char *socket_path, struct ivshmem **out)
+/*
+ * connect(2) on a UNIX socket whose listen backlog is full waits for room,
+ * forever unless the socket has a send timeout; non-blocking, it fails at
+ * once with EAGAIN instead of EINPROGRESS, so poll() cannot help.
+ */
+static int host_connect(int sock, const struct sockaddr_un *addr, int timeout_ms)
+{
+	struct timeval tv = { 0 };
+	int ret;
+
+	if (timeout_ms > 0) {
+		tv.tv_sec = timeout_ms / 1000;
+		tv.tv_usec = (timeout_ms % 1000) * 1000;
+		if (!tv.tv_sec && !tv.tv_usec)
+			tv.tv_usec = 1;
+	}
+	if (setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		return ivshmem_neg_errno();
+	ret = connect(sock, (const struct sockaddr *)addr, sizeof(*addr));
+	if (ret < 0)
+		return errno == EAGAIN ? -ETIMEDOUT : ivshmem_neg_errno();
+	return 0;
+}
+
+IVSHMEM_EXPORT int ivshmem_open_server(const char *socket_path,
+				       const struct ivshmem_server_opts *opts,
+				       struct ivshmem **out)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int timeout_ms = opts ? opts->timeout_ms : HOST_TIMEOUT_MS;
+	int64_t start = now_ms();
 	struct ivshmem *dev;
 	int sock, ret;
 
@@ -177,8 +339,8 @@ IVSHMEM_EXPORT int ivshmem_open_server(const char *socket_path, struct ivshmem *
 	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (sock < 0)
 		return ivshmem_neg_errno();
-	if (connect(sock, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		ret = ivshmem_neg_errno();
+	ret = host_connect(sock, &addr, timeout_ms);
+	if (ret) {
 		close(sock);
 		return ret;
 	}
@@ -187,7 +349,7 @@ IVSHMEM_EXPORT int ivshmem_open_server(const char *socket_path, struct ivshmem *
 		close(sock);
 		return -ENOMEM;
 	}
-	ret = host_join(dev);
+	ret = host_join(dev, opts ? opts->vectors : -1, start, timeout_ms);
 	if (ret) {
 		ivshmem_close(dev);
 		return ret;
@@ -201,28 +363,27 @@ void ivshmem_host_close(struct ivshmem *dev)
 	while (dev->npeers)
 		host_drop_peer(dev, &dev->peers[0]);
 	free(dev->peers);
+	free(dev->events);
 	for (unsigned int v = 0; v < dev->nvectors; v++)
 		close(dev->own_fds[v]);
 	if (dev->shm_fd >= 0)
 		close(dev->shm_fd);
-}
-
-/* Catch up with the server; a server that went away leaves things as they are. */
-static void host_update(struct ivshmem *dev)
-{
-	host_drain(dev, 0);
+	if (dev->epoll_fd >= 0)
+		close(dev->epoll_fd);
+	if (dev->pending_fd >= 0)
+		close(dev->pending_fd);
 }
 
 int ivshmem_host_info(struct ivshmem *dev, struct ivshmem_dev_info *info)
 {
 	pthread_mutex_lock(&dev->lock);
-	host_update(dev);
+	host_drain(dev);
 	info->size = dev->size;
 	info->peer_id = dev->id;
 	info->vectors = dev->nvectors;
 	info->irq_mode = IVSHMEM_IRQ_HOST_EVENTFD;
 	info->index = -1;
-	info->ready = true;
+	info->ready = !dev->gone;
 	info->doorbell = true;
 	info->host_peer = true;
 	pthread_mutex_unlock(&dev->lock);
@@ -236,7 +397,6 @@ int ivshmem_host_ring(struct ivshmem *dev, unsigned int peer_id, unsigned int ve
 	int fd = -1, ret = 0;
 
 	pthread_mutex_lock(&dev->lock);
-	host_update(dev);
 	if (peer_id == (unsigned int)dev->id) {
 		if (vector < dev->nvectors)
 			fd = dev->own_fds[vector];
@@ -245,7 +405,9 @@ int ivshmem_host_ring(struct ivshmem *dev, unsigned int peer_id, unsigned int ve
 		if (peer && vector < peer->nfds)
 			fd = peer->fds[vector];
 	}
-	if (fd < 0)
+	if (dev->gone)
+		ret = -ECONNRESET;
+	else if (fd < 0)
 		ret = -ENXIO;
 	else if (write(fd, &one, sizeof(one)) != sizeof(one))
 		ret = ivshmem_neg_errno();
@@ -258,44 +420,59 @@ int ivshmem_host_vector_fd(struct ivshmem *dev, unsigned int vector)
 	int ret;
 
 	pthread_mutex_lock(&dev->lock);
-	host_update(dev);
-	ret = vector < dev->nvectors ? dev->own_fds[vector] : -EINVAL;
+	if (dev->gone)
+		ret = -ECONNRESET;
+	else
+		ret = vector < dev->nvectors ? dev->own_fds[vector] : -EINVAL;
 	pthread_mutex_unlock(&dev->lock);
 	return ret;
 }
 
-static int64_t now_ms(void)
+int ivshmem_host_wait_ready(struct ivshmem *dev)
 {
-	struct timespec ts;
+	int ret;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	pthread_mutex_lock(&dev->lock);
+	ret = dev->gone ? -ECONNRESET : 0;
+	pthread_mutex_unlock(&dev->lock);
+	return ret;
 }
 
+/*
+ * One poll() of the wanted eventfds and the server's socket, then a read()
+ * of each that fired: the same system calls as a raw eventfd with a timeout.
+ */
 int ivshmem_host_wait(struct ivshmem *dev, uint64_t *vectors, int timeout_ms)
 {
 	struct pollfd pfds[IVSHMEM_MAX_VECTORS + 1];
 	unsigned int vec[IVSHMEM_MAX_VECTORS];
-	int64_t deadline = now_ms() + timeout_ms;
-	unsigned int n = 0, v;
+	int64_t start = 0;
+	unsigned int n = 0;
 	bool any = false;
 	uint64_t count;
 	int ret;
 
 	if (timeout_ms < -1)
 		return -EINVAL;
+	if (timeout_ms > 0)
+		start = now_ms();
 	/* Own eventfds never change once received, so poll them unlocked. */
 	pthread_mutex_lock(&dev->lock);
-	host_update(dev);
-	for (v = 0; v < IVSHMEM_MAX_VECTORS; v++) {
-		if (!(vectors[v / 64] & (1ULL << (v % 64))))
-			continue;
-		if (v >= dev->nvectors) {
-			pthread_mutex_unlock(&dev->lock);
-			return -EINVAL;
+	if (dev->gone) {
+		pthread_mutex_unlock(&dev->lock);
+		return -ECONNRESET;
+	}
+	for (unsigned int w = 0; w < IVSHMEM_VECTOR_WORDS; w++) {
+		for (uint64_t bits = vectors[w]; bits; bits &= bits - 1) {
+			unsigned int v = w * 64 + (unsigned int)__builtin_ctzll(bits);
+
+			if (v >= dev->nvectors) {
+				pthread_mutex_unlock(&dev->lock);
+				return -EINVAL;
+			}
+			pfds[n] = (struct pollfd){ .fd = dev->own_fds[v], .events = POLLIN };
+			vec[n++] = v;
 		}
-		pfds[n] = (struct pollfd){ .fd = dev->own_fds[v], .events = POLLIN };
-		vec[n++] = v;
 	}
 	pthread_mutex_unlock(&dev->lock);
 	if (!n)
@@ -304,12 +481,10 @@ int ivshmem_host_wait(struct ivshmem *dev, uint64_t *vectors, int timeout_ms)
 
 	memset(vectors, 0, IVSHMEM_VECTOR_WORDS * sizeof(*vectors));
 	for (;;) {
-		int left = timeout_ms < 0 ? -1 : (int)(deadline - now_ms());
-
-		ret = poll(pfds, n + 1, timeout_ms < 0 ? -1 : left < 0 ? 0 : left);
+		ret = poll(pfds, n + 1, time_left(start, timeout_ms));
 		if (ret < 0)
 			return ivshmem_neg_errno();
-		for (unsigned int i = 0; i < n; i++) {
+		for (unsigned int i = 0; i < n && ret; i++) {
 			if (!(pfds[i].revents & POLLIN) ||
 			    read(pfds[i].fd, &count, sizeof(count)) != sizeof(count))
 				continue;
@@ -318,15 +493,120 @@ int ivshmem_host_wait(struct ivshmem *dev, uint64_t *vectors, int timeout_ms)
 		}
 		if (any)
 			return 0;
-		if (pfds[n].revents & (POLLIN | POLLHUP)) {
+		if (pfds[n].revents) {
 			pthread_mutex_lock(&dev->lock);
-			host_update(dev);
+			ret = host_drain(dev);
 			pthread_mutex_unlock(&dev->lock);
-			/* The server left: nothing will announce more, keep waiting. */
-			if (pfds[n].revents & POLLHUP)
-				pfds[n].fd = -1;
+			if (ret == -ECONNRESET)
+				return ret;
 		}
-		if (!ret || (timeout_ms >= 0 && now_ms() >= deadline))
+		if (!time_left(start, timeout_ms))
 			return -ETIMEDOUT;
+	}
+}
+
+IVSHMEM_EXPORT int ivshmem_peer_fd(struct ivshmem *dev)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ret;
+
+	if (!dev->host)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&dev->lock);
+	if (dev->epoll_fd < 0) {
+		dev->pending_fd = eventfd(dev->nevents ? 1 : 0, EFD_CLOEXEC | EFD_NONBLOCK);
+		dev->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+		if (dev->pending_fd < 0 || dev->epoll_fd < 0 ||
+		    epoll_ctl(dev->epoll_fd, EPOLL_CTL_ADD, dev->pending_fd, &ev) < 0 ||
+		    (!dev->gone && epoll_ctl(dev->epoll_fd, EPOLL_CTL_ADD, dev->fd, &ev) < 0)) {
+			ret = ivshmem_neg_errno();
+			if (dev->pending_fd >= 0)
+				close(dev->pending_fd);
+			if (dev->epoll_fd >= 0)
+				close(dev->epoll_fd);
+			dev->pending_fd = dev->epoll_fd = -1;
+			pthread_mutex_unlock(&dev->lock);
+			return ret;
+		}
+	}
+	ret = dev->epoll_fd;
+	pthread_mutex_unlock(&dev->lock);
+	return ret;
+}
+
+/* The oldest event, if any: its type (> 0), or 0. */
+static int host_pop_event(struct ivshmem *dev, unsigned int *peer_id)
+{
+	struct ivshmem_peer_event *ev;
+	uint64_t count;
+
+	if (dev->events_lost) {
+		dev->events_lost = false;
+		return -ENOBUFS;
+	}
+	if (!dev->nevents)
+		return 0;
+	ev = &dev->events[dev->event_head];
+	dev->event_head = (dev->event_head + 1) % IVSHMEM_PEER_EVENTS_MAX;
+	if (!--dev->nevents && dev->pending_fd >= 0 &&
+	    read(dev->pending_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		dev->events_lost = true;
+	*peer_id = ev->peer_id;
+	return (int)ev->type;
+}
+
+IVSHMEM_EXPORT int ivshmem_read_peer_event(struct ivshmem *dev, unsigned int *peer_id,
+					   int timeout_ms)
+{
+	int64_t start = timeout_ms > 0 ? now_ms() : 0;
+	struct pollfd pfd = { .events = POLLIN };
+	int ret;
+
+	if (!dev->host)
+		return -EOPNOTSUPP;
+	if (timeout_ms < -1)
+		return -EINVAL;
+	pthread_mutex_lock(&dev->lock);
+	for (;;) {
+		/* Take in everything there first: a join's eventfds come together. */
+		ret = host_drain(dev);
+		if (ret < 0 && ret != -ECONNRESET)
+			break;
+		ret = host_pop_event(dev, peer_id);
+		if (ret)
+			break;
+		if (dev->gone) {
+			ret = -ECONNRESET;
+			break;
+		}
+		if (!time_left(start, timeout_ms)) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		/* Wait for the server unlocked: ring and wait go on meanwhile. */
+		pfd.fd = dev->fd;
+		pthread_mutex_unlock(&dev->lock);
+		ret = poll(&pfd, 1, time_left(start, timeout_ms));
+		pthread_mutex_lock(&dev->lock);
+		if (ret < 0) {
+			ret = ivshmem_neg_errno();
+			break;
+		}
+	}
+	pthread_mutex_unlock(&dev->lock);
+	return ret;
+}
+
+IVSHMEM_EXPORT const char *ivshmem_peer_event_name(enum ivshmem_peer_event_type type)
+{
+	switch (type) {
+	case IVSHMEM_PEER_JOINED:
+		return "joined";
+	case IVSHMEM_PEER_LEFT:
+		return "left";
+	case IVSHMEM_PEER_DISCONNECTED:
+		return "disconnected";
+	default:
+		return "unknown";
 	}
 }

@@ -10,12 +10,62 @@
 
 #define IVSHMEM_EXPORT __attribute__((visibility("default")))
 
+/* The opaque objects of libivshmem.h. */
+struct ivshmem_dev_info {
+	uint64_t size;
+	int32_t peer_id;
+	uint32_t vectors;
+	uint32_t irq_mode;
+	uint32_t revision;
+	int32_t index;
+	bool ready;
+	bool doorbell;
+	bool host_peer;
+};
+
+struct ivshmem_dev_desc {
+	uint32_t index;
+	char name[16];
+	char pci_addr[16];
+	uint32_t revision;
+	uint32_t irq_mode;
+	uint64_t size;
+	int32_t peer_id;
+	uint32_t vectors;
+	bool ready;
+	uint64_t doorbells_sent;
+	uint64_t irq_counts[IVSHMEM_MAX_VECTORS];
+};
+
+struct ivshmem_dev_list {
+	size_t count;
+	struct ivshmem_dev_desc *descs;
+};
+
+struct ivshmem_event {
+	enum ivshmem_event_type type;
+	struct ivshmem_dev_desc desc;
+};
+
+struct ivshmem_server_opts {
+	int vectors;		/* -1: detect */
+	int timeout_ms;		/* -1: forever */
+};
+
 /* A peer of a host peer, as the server announced it. */
 struct ivshmem_host_peer {
 	unsigned int id;
 	unsigned int nfds;
 	int fds[IVSHMEM_MAX_VECTORS];	/* eventfd per vector */
 };
+
+/* A peer event not yet read. */
+struct ivshmem_peer_event {
+	enum ivshmem_peer_event_type type;
+	unsigned int peer_id;
+};
+
+#define IVSHMEM_PEER_EVENTS_MAX	1024
 
 struct ivshmem {
 	bool host;
@@ -27,11 +77,20 @@ struct ivshmem {
 	pthread_mutex_t lock;
 	int shm_fd;
 	uint64_t size;
-	int32_t id;
+	int32_t id;			/* -1 once the connection is gone */
+	bool gone;			/* the server closed the connection */
 	unsigned int nvectors;
+	unsigned int max_vectors;	/* own eventfds taken, the rest closed */
 	int own_fds[IVSHMEM_MAX_VECTORS];
 	struct ivshmem_host_peer *peers;
 	size_t npeers;
+	/* Peer events, a ring of IVSHMEM_PEER_EVENTS_MAX. */
+	struct ivshmem_peer_event *events;
+	size_t event_head, nevents;
+	bool events_lost;
+	/* ivshmem_peer_fd(): an epoll of the socket and of pending_fd, which
+	 * is readable while events wait; both -1 until asked for. */
+	int epoll_fd, pending_fd;
 };
 
 /* device.c */
@@ -42,7 +101,11 @@ int ivshmem_host_info(struct ivshmem *dev, struct ivshmem_dev_info *info);
 int ivshmem_host_ring(struct ivshmem *dev, unsigned int peer_id, unsigned int vector);
 int ivshmem_host_vector_fd(struct ivshmem *dev, unsigned int vector);
 int ivshmem_host_wait(struct ivshmem *dev, uint64_t *vectors, int timeout_ms);
+int ivshmem_host_wait_ready(struct ivshmem *dev);
 void ivshmem_host_close(struct ivshmem *dev);
+
+/* netlink.c: the errno for a libnl error code (NLE_*, either sign). */
+int ivshmem_nl_errno(int nl_error);
 
 /* The negative errno of a failed call. */
 static inline int ivshmem_neg_errno(void)

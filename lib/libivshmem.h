@@ -31,23 +31,17 @@
 extern "C" {
 #endif
 
-/* struct ivshmem_dev_info.irq_mode of a host peer: server eventfds. */
+/* ivshmem_dev_info_get_irq_mode() of a host peer: server eventfds. */
 #define IVSHMEM_IRQ_HOST_EVENTFD	0x100
 
 struct ivshmem;
 
-/* What an open handle is. */
-struct ivshmem_dev_info {
-	uint64_t size;		/* bytes of shared memory */
-	int32_t peer_id;	/* own peer ID, -1 while not ready */
-	uint32_t vectors;	/* own interrupt vectors */
-	uint32_t irq_mode;	/* enum ivshmem_irq_mode or IVSHMEM_IRQ_HOST_EVENTFD */
-	uint32_t revision;	/* PCI revision; 0 for a host peer */
-	int32_t index;		/* N of /dev/ivshmemN; -1 for a host peer */
-	bool ready;		/* peer_id is known */
-	bool doorbell;		/* can ring and be rung */
-	bool host_peer;		/* a client of ivshmem-server */
-};
+/*
+ * The objects below (device information, descriptions, events and the
+ * options of ivshmem_open_server()) are opaque and read through getters, so
+ * that they can grow without breaking callers.  Each comes with its own
+ * _free() function, which accepts NULL.
+ */
 
 /**
  * ivshmem_open() - open a guest device by path, e.g. "/dev/ivshmem0"
@@ -69,23 +63,76 @@ int ivshmem_open_index(unsigned int index, struct ivshmem **out);
  */
 int ivshmem_open_pci(const char *pci_addr, struct ivshmem **out);
 
+/* How ivshmem_open_server() joins. */
+struct ivshmem_server_opts;
+
+/** ivshmem_server_opts_new() - default options: vectors detected, 5 s timeout. */
+int ivshmem_server_opts_new(struct ivshmem_server_opts **out);
+
+void ivshmem_server_opts_free(struct ivshmem_server_opts *opts);
+
+/**
+ * ivshmem_server_opts_set_vectors() - the number of own vectors the server
+ * gives each peer (its -n), as QEMU's ivshmem-doorbell vectors= property.
+ *
+ * Joining is then complete as soon as that many eventfds arrived.  Without
+ * it, the vectors are detected: joining waits until the server has been
+ * quiet for 200 ms.  -EINVAL above IVSHMEM_MAX_VECTORS.
+ */
+int ivshmem_server_opts_set_vectors(struct ivshmem_server_opts *opts, unsigned int vectors);
+
+/**
+ * ivshmem_server_opts_set_timeout() - how long connecting and the server's
+ * greeting may take together, in ms (default 5000); -1 waits forever.
+ * -EINVAL for 0 or less than -1.
+ */
+int ivshmem_server_opts_set_timeout(struct ivshmem_server_opts *opts, int timeout_ms);
+
 /**
  * ivshmem_open_server() - join an ivshmem-server as a host peer
  * @socket_path:	the server's UNIX socket
+ * @opts:		options, or NULL for the defaults
  * @out:		the new handle
  *
  * Receives the peer ID, the shared memory and the eventfds of every vector
  * of this peer and of the others.  -EPROTO if the server does not speak
  * QEMU's protocol version 0, -ECONNREFUSED/-ENOENT from connect(2), -EAGAIN
- * if the server closed the connection at once (it is full).
+ * if the server closed the connection at once (it is full), -ETIMEDOUT if
+ * connecting (a full listen backlog) or the greeting took longer than the
+ * timeout, which includes a server that sends fewer vectors than stated.
+ * Own eventfds beyond the stated count are closed unused, as QEMU does.
  */
-int ivshmem_open_server(const char *socket_path, struct ivshmem **out);
+int ivshmem_open_server(const char *socket_path, const struct ivshmem_server_opts *opts,
+			struct ivshmem **out);
 
 /** ivshmem_close() - release a handle; its mappings stay valid until unmapped. */
 void ivshmem_close(struct ivshmem *dev);
 
-/** ivshmem_info() - what the handle is. */
-int ivshmem_info(struct ivshmem *dev, struct ivshmem_dev_info *info);
+/* What an open handle is, as of one call of ivshmem_get_info(). */
+struct ivshmem_dev_info;
+
+/** ivshmem_get_info() - what the handle is now; free with ivshmem_dev_info_free(). */
+int ivshmem_get_info(struct ivshmem *dev, struct ivshmem_dev_info **info);
+
+void ivshmem_dev_info_free(struct ivshmem_dev_info *info);
+/* Bytes of shared memory. */
+uint64_t ivshmem_dev_info_get_size(const struct ivshmem_dev_info *info);
+/* Own peer ID; -1 while not ready, and for a host peer that lost its server. */
+int32_t ivshmem_dev_info_get_peer_id(const struct ivshmem_dev_info *info);
+/* Own interrupt vectors. */
+uint32_t ivshmem_dev_info_get_vectors(const struct ivshmem_dev_info *info);
+/* enum ivshmem_irq_mode, or IVSHMEM_IRQ_HOST_EVENTFD. */
+uint32_t ivshmem_dev_info_get_irq_mode(const struct ivshmem_dev_info *info);
+/* PCI revision; 0 for a host peer. */
+uint32_t ivshmem_dev_info_get_revision(const struct ivshmem_dev_info *info);
+/* N of /dev/ivshmemN; -1 for a host peer. */
+int32_t ivshmem_dev_info_get_index(const struct ivshmem_dev_info *info);
+/* The peer ID is known (and, for a host peer, the server still there). */
+bool ivshmem_dev_info_is_ready(const struct ivshmem_dev_info *info);
+/* Can ring and be rung. */
+bool ivshmem_dev_info_has_doorbell(const struct ivshmem_dev_info *info);
+/* A client of ivshmem-server rather than a guest device. */
+bool ivshmem_dev_info_is_host_peer(const struct ivshmem_dev_info *info);
 
 /**
  * ivshmem_map() - map part of the shared memory
@@ -102,13 +149,25 @@ int ivshmem_map(struct ivshmem *dev, uint64_t offset, size_t length, int prot,
 /** ivshmem_unmap() - release a mapping of @length bytes made by ivshmem_map(). */
 int ivshmem_unmap(void *addr, size_t length);
 
+/*
+ * Host peers and the server's messages: joins and leaves of other peers,
+ * and the end of the connection, change which peers can be rung.  They are
+ * taken in by ivshmem_wait() (which watches the server while it waits),
+ * ivshmem_get_info() and ivshmem_read_peer_event().  ivshmem_ring() makes
+ * no system call but the doorbell's write, and uses the peers as last taken
+ * in.  Once the server closed the connection (it stopped, or dropped this
+ * peer), ivshmem_ring(), ivshmem_wait(), ivshmem_vector_fd() and
+ * ivshmem_wait_ready() return -ECONNRESET, and ivshmem_get_info() reports
+ * not ready with peer ID -1.
+ */
+
 /**
  * ivshmem_ring() - interrupt @vector of peer @peer_id (which may be oneself)
  *
  * -EINVAL for peer IDs above 65535 or vectors above 255, -EOPNOTSUPP
  * without interrupts, -EAGAIN while not ready.  A guest cannot know whether
  * the peer exists; a host peer can, and returns -ENXIO if it does not or
- * has no such vector.
+ * has no such vector, and -ECONNRESET once its server is gone.
  */
 int ivshmem_ring(struct ivshmem *dev, unsigned int peer_id, unsigned int vector);
 
@@ -128,50 +187,104 @@ int ivshmem_vector_fd(struct ivshmem *dev, unsigned int vector);
  * @timeout_ms:	0 only checks, -1 waits forever
  *
  * -ETIMEDOUT if none fired in time, -EINTR on a signal, -EINVAL for an
- * empty set or a vector out of range.  A host peer's interrupts are the
- * server's eventfds themselves, which this reads: use either ivshmem_wait()
- * or ivshmem_vector_fd() for a vector, not both.
+ * empty set or a vector out of range, -ECONNRESET for a host peer whose
+ * server closed the connection.  A host peer's interrupts are the server's
+ * eventfds themselves, which this reads: use either ivshmem_wait() or
+ * ivshmem_vector_fd() for a vector, not both.
  */
 int ivshmem_wait(struct ivshmem *dev, uint64_t vectors[IVSHMEM_VECTOR_WORDS],
 		 int timeout_ms);
 
-/** ivshmem_wait_ready() - wait until the peer ID is known; -ETIMEDOUT. */
+/**
+ * ivshmem_wait_ready() - wait until the peer ID is known; -ETIMEDOUT.
+ * A host peer is ready from the moment it joined until -ECONNRESET.
+ */
 int ivshmem_wait_ready(struct ivshmem *dev, int timeout_ms);
 
-/* Guest devices as the driver's netlink family describes them. */
-struct ivshmem_dev_desc {
-	uint32_t index;
-	char name[16];
-	char pci_addr[16];
-	uint32_t revision;
-	uint32_t irq_mode;
-	uint64_t size;
-	int32_t peer_id;
-	uint32_t vectors;
-	bool ready;
-	uint64_t doorbells_sent;
-	uint64_t irq_counts[IVSHMEM_MAX_VECTORS];	/* per own vector */
+/* What ivshmem_read_peer_event() reports. */
+enum ivshmem_peer_event_type {
+	IVSHMEM_PEER_JOINED = 1,	/* a new peer: its eventfds are known */
+	IVSHMEM_PEER_LEFT,		/* a peer left: it can no longer be rung */
+	IVSHMEM_PEER_DISCONNECTED,	/* the server closed our connection */
 };
 
 /**
- * ivshmem_list() - every device of the driver, in index order
- * @descs:	a malloc'ed array, to be released with free()
- * @count:	its length
+ * ivshmem_peer_fd() - for poll(): readable when server messages or peer
+ * events wait for ivshmem_read_peer_event().
  *
- * -ENOENT if the driver is not loaded.
+ * Host peers only (-EOPNOTSUPP for a guest device).  The handle owns the fd.
+ * After IVSHMEM_PEER_DISCONNECTED has been read it never becomes readable
+ * again.
  */
-int ivshmem_list(struct ivshmem_dev_desc **descs, size_t *count);
+int ivshmem_peer_fd(struct ivshmem *dev);
 
 /**
- * ivshmem_describe() - one device by index; -ENODEV if there is none,
- * -ENOENT if the driver is not loaded.
+ * ivshmem_read_peer_event() - take in the server's messages and return the
+ * next peer event (enum ivshmem_peer_event_type, > 0)
+ * @peer_id:	the peer concerned (own former ID for DISCONNECTED)
+ * @timeout_ms:	0 only checks, -1 waits forever
+ *
+ * Events since the handle was opened are kept, the oldest first, up to
+ * 1024 of them: -ENOBUFS tells once that later ones were dropped.
+ * -ETIMEDOUT if none came in time, -ECONNRESET after DISCONNECTED,
+ * -EOPNOTSUPP for a guest device.
  */
-int ivshmem_describe(unsigned int index, struct ivshmem_dev_desc *desc);
+int ivshmem_read_peer_event(struct ivshmem *dev, unsigned int *peer_id, int timeout_ms);
+
+/** ivshmem_peer_event_name() - "joined", "left", "disconnected" or "unknown". */
+const char *ivshmem_peer_event_name(enum ivshmem_peer_event_type type);
+
+/* A guest device as the driver's netlink family describes it. */
+struct ivshmem_dev_desc;
+
+uint32_t ivshmem_dev_desc_get_index(const struct ivshmem_dev_desc *desc);
+/* "ivshmemN" */
+const char *ivshmem_dev_desc_get_name(const struct ivshmem_dev_desc *desc);
+/* "0000:00:04.0", or "" if unknown */
+const char *ivshmem_dev_desc_get_pci_addr(const struct ivshmem_dev_desc *desc);
+uint32_t ivshmem_dev_desc_get_revision(const struct ivshmem_dev_desc *desc);
+uint32_t ivshmem_dev_desc_get_irq_mode(const struct ivshmem_dev_desc *desc);
+uint64_t ivshmem_dev_desc_get_size(const struct ivshmem_dev_desc *desc);
+/* -1 while not ready */
+int32_t ivshmem_dev_desc_get_peer_id(const struct ivshmem_dev_desc *desc);
+uint32_t ivshmem_dev_desc_get_vectors(const struct ivshmem_dev_desc *desc);
+bool ivshmem_dev_desc_is_ready(const struct ivshmem_dev_desc *desc);
+uint64_t ivshmem_dev_desc_get_doorbells_sent(const struct ivshmem_dev_desc *desc);
+/* Interrupts counted on own vector @vector; 0 for vectors it does not have. */
+uint64_t ivshmem_dev_desc_get_irq_count(const struct ivshmem_dev_desc *desc,
+					unsigned int vector);
+void ivshmem_dev_desc_free(struct ivshmem_dev_desc *desc);
+
+/* Every device of the driver, in index order. */
+struct ivshmem_dev_list;
+
+/**
+ * ivshmem_list() - every device of the driver, in index order; free the
+ * list with ivshmem_dev_list_free().  -ENOENT if the driver is not loaded.
+ */
+int ivshmem_list(struct ivshmem_dev_list **list);
+
+size_t ivshmem_dev_list_count(const struct ivshmem_dev_list *list);
+/* The @i-th device, owned by the list; NULL past the end. */
+const struct ivshmem_dev_desc *ivshmem_dev_list_get(const struct ivshmem_dev_list *list,
+						    size_t i);
+void ivshmem_dev_list_free(struct ivshmem_dev_list *list);
+
+/**
+ * ivshmem_describe() - one device by index, to be freed with
+ * ivshmem_dev_desc_free(); -ENODEV if there is none, -ENOENT if the driver
+ * is not loaded.
+ */
+int ivshmem_describe(unsigned int index, struct ivshmem_dev_desc **desc);
 
 /**
  * ivshmem_reset_stats() - zero a device's counters (doorbells sent and the
  * interrupt counts of IVSHMEM_ATTR_IRQ_COUNTS); -EPERM without
  * CAP_NET_ADMIN, -ENODEV for an unknown index, -ENOENT without the driver.
+ *
+ * Netlink failures of these functions keep their meaning: -ENOMEM,
+ * -EPERM/-EACCES, -EAGAIN, -EINTR, -EBUSY, -EPROTO for malformed messages,
+ * and so on; -EIO only for failures libnl does not explain.
  */
 int ivshmem_reset_stats(unsigned int index);
 
@@ -181,10 +294,13 @@ enum ivshmem_event_type {
 	IVSHMEM_EVENT_REMOVED,
 };
 
-struct ivshmem_event {
-	enum ivshmem_event_type type;
-	struct ivshmem_dev_desc dev;	/* the device as it was then */
-};
+/* A device being added, ready or removed. */
+struct ivshmem_event;
+
+enum ivshmem_event_type ivshmem_event_get_type(const struct ivshmem_event *event);
+/* The device as it was then, owned by the event. */
+const struct ivshmem_dev_desc *ivshmem_event_get_desc(const struct ivshmem_event *event);
+void ivshmem_event_free(struct ivshmem_event *event);
 
 struct ivshmem_monitor;
 
@@ -198,13 +314,13 @@ int ivshmem_monitor_open(struct ivshmem_monitor **out);
 int ivshmem_monitor_fd(struct ivshmem_monitor *mon);
 
 /**
- * ivshmem_monitor_read() - the next event
+ * ivshmem_monitor_read() - the next event, to be freed with ivshmem_event_free()
  * @timeout_ms:	0 only checks, -1 waits forever
  *
  * -ETIMEDOUT if none came in time, -ENOBUFS if events were lost because
  * they were not read fast enough.
  */
-int ivshmem_monitor_read(struct ivshmem_monitor *mon, struct ivshmem_event *event,
+int ivshmem_monitor_read(struct ivshmem_monitor *mon, struct ivshmem_event **event,
 			 int timeout_ms);
 
 void ivshmem_monitor_close(struct ivshmem_monitor *mon);

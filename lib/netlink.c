@@ -26,6 +26,52 @@ struct ivs_nl_request {
 	int family;
 };
 
+/*
+ * libnl reports its own codes (NLE_*), which nl_syserr2nlerr() folded from
+ * errnos; unfold them here, the one place, so callers keep the meaning.
+ * NLE_FAILURE and codes unknown here say nothing more than -EIO.
+ */
+int ivshmem_nl_errno(int nl_error)
+{
+	switch (nl_error < 0 ? -nl_error : nl_error) {
+	case NLE_SUCCESS:		return 0;
+	case NLE_INTR:			return -EINTR;
+	case NLE_BAD_SOCK:		return -EBADF;
+	case NLE_AGAIN:			return -EAGAIN;
+	case NLE_NOMEM:			return -ENOMEM;
+	case NLE_EXIST:			return -EEXIST;
+	case NLE_INVAL:			return -EINVAL;
+	case NLE_RANGE:			return -ERANGE;
+	case NLE_MSGSIZE:		return -EMSGSIZE;
+	case NLE_OPNOTSUPP:		return -EOPNOTSUPP;
+	case NLE_AF_NOSUPPORT:		return -EAFNOSUPPORT;
+	case NLE_OBJ_NOTFOUND:		return -ENOENT;
+	case NLE_NOATTR:		return -ENODATA;
+	case NLE_MISSING_ATTR:		return -EPROTO;
+	case NLE_AF_MISMATCH:		return -EAFNOSUPPORT;
+	case NLE_SEQ_MISMATCH:		return -EPROTO;
+	case NLE_MSG_OVERFLOW:		return -EOVERFLOW;
+	case NLE_MSG_TRUNC:		return -EMSGSIZE;
+	case NLE_NOADDR:		return -EADDRNOTAVAIL;
+	case NLE_SRCRT_NOSUPPORT:	return -EOPNOTSUPP;
+	case NLE_MSG_TOOSHORT:		return -EPROTO;
+	case NLE_MSGTYPE_NOSUPPORT:	return -EOPNOTSUPP;
+	case NLE_OBJ_MISMATCH:		return -EINVAL;
+	case NLE_NOCACHE:		return -ENOENT;
+	case NLE_BUSY:			return -EBUSY;
+	case NLE_PROTO_MISMATCH:	return -EPROTONOSUPPORT;
+	case NLE_NOACCESS:		return -EACCES;
+	case NLE_PERM:			return -EPERM;
+	case NLE_PKTLOC_FILE:		return -ENOENT;
+	case NLE_PARSE_ERR:		return -EPROTO;
+	case NLE_NODEV:			return -ENODEV;
+	case NLE_IMMUTABLE:		return -EROFS;
+	case NLE_DUMP_INTR:		return -EAGAIN;	/* the dump changed under us: retry */
+	case NLE_ATTRSIZE:		return -EPROTO;
+	default:			return -EIO;
+	}
+}
+
 static int ivs_nl_desc(struct nl_msg *msg, struct ivshmem_dev_desc *d)
 {
 	struct nlattr *tb[IVSHMEM_ATTR_MAX + 1], *nest;
@@ -93,17 +139,21 @@ static int ivs_nl_error(struct sockaddr_nl *nla, struct nlmsgerr *err, void *arg
 static int ivs_nl_connect(struct nl_sock **out, int *family)
 {
 	struct nl_sock *sk = nl_socket_alloc();
+	int ret;
 
 	if (!sk)
 		return -ENOMEM;
-	if (genl_connect(sk) < 0) {
+	ret = genl_connect(sk);
+	if (ret < 0) {
 		nl_socket_free(sk);
-		return -EIO;
+		return ivshmem_nl_errno(ret);
 	}
+	/* NLE_OBJ_NOTFOUND, -ENOENT: the driver is not loaded. */
 	*family = genl_ctrl_resolve(sk, IVSHMEM_GENL_NAME);
 	if (*family < 0) {
+		ret = ivshmem_nl_errno(*family);
 		nl_socket_free(sk);
-		return -ENOENT;	/* the driver is not loaded */
+		return ret;
 	}
 	*out = sk;
 	return 0;
@@ -135,15 +185,18 @@ static int ivs_nl_request(uint8_t cmd, bool dump, unsigned int index, struct ivs
 	}
 	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, ivs_nl_collect, req);
 	nl_cb_err(cb, NL_CB_CUSTOM, ivs_nl_error, req);
-	if (nl_send_auto(sk, msg) < 0) {
-		ret = -EIO;
+	ret = nl_send_auto(sk, msg);
+	if (ret < 0) {
+		ret = ivshmem_nl_errno(ret);
 		goto out;
 	}
 	ret = nl_recvmsgs(sk, cb);
 	if (req->error)
 		ret = req->error;
 	else if (ret < 0)
-		ret = -EIO;
+		ret = ivshmem_nl_errno(ret);
+	else
+		ret = 0;
 	/* A successful GET answers with exactly its device. */
 	if (!ret && !dump && cmd == IVSHMEM_CMD_GET && !req->count)
 		ret = -EPROTO;
@@ -158,28 +211,116 @@ out:
 	return ret;
 }
 
-IVSHMEM_EXPORT int ivshmem_list(struct ivshmem_dev_desc **descs, size_t *count)
+IVSHMEM_EXPORT int ivshmem_list(struct ivshmem_dev_list **out)
 {
+	struct ivshmem_dev_list *list = malloc(sizeof(*list));
 	struct ivs_nl_request req;
-	int ret = ivs_nl_request(IVSHMEM_CMD_GET, true, 0, &req);
+	int ret;
 
-	if (ret)
+	if (!list)
+		return -ENOMEM;
+	ret = ivs_nl_request(IVSHMEM_CMD_GET, true, 0, &req);
+	if (ret) {
+		free(list);
 		return ret;
-	*descs = req.descs;
-	*count = req.count;
+	}
+	list->descs = req.descs;
+	list->count = req.count;
+	*out = list;
 	return 0;
 }
 
-IVSHMEM_EXPORT int ivshmem_describe(unsigned int index, struct ivshmem_dev_desc *desc)
+IVSHMEM_EXPORT size_t ivshmem_dev_list_count(const struct ivshmem_dev_list *list)
+{
+	return list->count;
+}
+
+IVSHMEM_EXPORT const struct ivshmem_dev_desc *
+ivshmem_dev_list_get(const struct ivshmem_dev_list *list, size_t i)
+{
+	return i < list->count ? &list->descs[i] : NULL;
+}
+
+IVSHMEM_EXPORT void ivshmem_dev_list_free(struct ivshmem_dev_list *list)
+{
+	if (!list)
+		return;
+	free(list->descs);
+	free(list);
+}
+
+IVSHMEM_EXPORT int ivshmem_describe(unsigned int index, struct ivshmem_dev_desc **desc)
 {
 	struct ivs_nl_request req;
 	int ret = ivs_nl_request(IVSHMEM_CMD_GET, false, index, &req);
 
 	if (ret)
 		return ret;
-	*desc = req.descs[0];
-	free(req.descs);
+	/* The first of the array is the whole allocation. */
+	*desc = req.descs;
 	return 0;
+}
+
+IVSHMEM_EXPORT void ivshmem_dev_desc_free(struct ivshmem_dev_desc *desc)
+{
+	free(desc);
+}
+
+IVSHMEM_EXPORT uint32_t ivshmem_dev_desc_get_index(const struct ivshmem_dev_desc *desc)
+{
+	return desc->index;
+}
+
+IVSHMEM_EXPORT const char *ivshmem_dev_desc_get_name(const struct ivshmem_dev_desc *desc)
+{
+	return desc->name;
+}
+
+IVSHMEM_EXPORT const char *ivshmem_dev_desc_get_pci_addr(const struct ivshmem_dev_desc *desc)
+{
+	return desc->pci_addr;
+}
+
+IVSHMEM_EXPORT uint32_t ivshmem_dev_desc_get_revision(const struct ivshmem_dev_desc *desc)
+{
+	return desc->revision;
+}
+
+IVSHMEM_EXPORT uint32_t ivshmem_dev_desc_get_irq_mode(const struct ivshmem_dev_desc *desc)
+{
+	return desc->irq_mode;
+}
+
+IVSHMEM_EXPORT uint64_t ivshmem_dev_desc_get_size(const struct ivshmem_dev_desc *desc)
+{
+	return desc->size;
+}
+
+IVSHMEM_EXPORT int32_t ivshmem_dev_desc_get_peer_id(const struct ivshmem_dev_desc *desc)
+{
+	return desc->peer_id;
+}
+
+IVSHMEM_EXPORT uint32_t ivshmem_dev_desc_get_vectors(const struct ivshmem_dev_desc *desc)
+{
+	return desc->vectors;
+}
+
+IVSHMEM_EXPORT bool ivshmem_dev_desc_is_ready(const struct ivshmem_dev_desc *desc)
+{
+	return desc->ready;
+}
+
+IVSHMEM_EXPORT uint64_t ivshmem_dev_desc_get_doorbells_sent(const struct ivshmem_dev_desc *desc)
+{
+	return desc->doorbells_sent;
+}
+
+IVSHMEM_EXPORT uint64_t ivshmem_dev_desc_get_irq_count(const struct ivshmem_dev_desc *desc,
+						       unsigned int vector)
+{
+	return vector < desc->vectors && vector < IVSHMEM_MAX_VECTORS ?
+	       desc->irq_counts[vector] : 0;
 }
 
 IVSHMEM_EXPORT int ivshmem_reset_stats(unsigned int index)
@@ -224,7 +365,7 @@ static int monitor_collect(struct nl_msg *msg, void *arg)
 	}
 	ev = &mon->queue[mon->queued];
 	ev->type = type;
-	if (ivs_nl_desc(msg, &ev->dev) == 0)
+	if (ivs_nl_desc(msg, &ev->desc) == 0)
 		mon->queued++;
 	return NL_OK;
 }
@@ -242,9 +383,12 @@ IVSHMEM_EXPORT int ivshmem_monitor_open(struct ivshmem_monitor **out)
 		return ret;
 	}
 	group = genl_ctrl_resolve_grp(mon->sk, IVSHMEM_GENL_NAME, IVSHMEM_GENL_MCGRP_EVENTS);
-	if (group < 0 || nl_socket_add_membership(mon->sk, group) < 0) {
+	/* A family without our group is not our driver. */
+	ret = group == -NLE_OBJ_NOTFOUND ? -EPROTO : group < 0 ? ivshmem_nl_errno(group) :
+	      ivshmem_nl_errno(nl_socket_add_membership(mon->sk, group));
+	if (ret) {
 		ivshmem_monitor_close(mon);
-		return -EPROTO;
+		return ret;
 	}
 	nl_socket_disable_seq_check(mon->sk);
 	nl_socket_modify_cb(mon->sk, NL_CB_VALID, NL_CB_CUSTOM, monitor_collect, mon);
@@ -258,9 +402,10 @@ IVSHMEM_EXPORT int ivshmem_monitor_fd(struct ivshmem_monitor *mon)
 }
 
 IVSHMEM_EXPORT int ivshmem_monitor_read(struct ivshmem_monitor *mon,
-					struct ivshmem_event *event, int timeout_ms)
+					struct ivshmem_event **event, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = nl_socket_get_fd(mon->sk), .events = POLLIN };
+	struct ivshmem_event *ev;
 	int ret;
 
 	while (!mon->queued) {
@@ -273,13 +418,17 @@ IVSHMEM_EXPORT int ivshmem_monitor_read(struct ivshmem_monitor *mon,
 		ret = nl_recvmsgs_default(mon->sk);
 		if (mon->error)
 			return mon->error;
-		/* The socket overran: events were dropped. */
+		/* libnl folds the socket's overrun, ENOBUFS, into NLE_NOMEM. */
 		if (ret == -NLE_NOMEM)
 			return -ENOBUFS;
 		if (ret < 0)
-			return -EIO;
+			return ivshmem_nl_errno(ret);
 	}
-	*event = mon->queue[0];
+	ev = malloc(sizeof(*ev));
+	if (!ev)
+		return -ENOMEM;
+	*ev = mon->queue[0];
+	*event = ev;
 	memmove(mon->queue, mon->queue + 1, --mon->queued * sizeof(*mon->queue));
 	return 0;
 }
@@ -291,6 +440,22 @@ IVSHMEM_EXPORT void ivshmem_monitor_close(struct ivshmem_monitor *mon)
 	nl_socket_free(mon->sk);
 	free(mon->queue);
 	free(mon);
+}
+
+IVSHMEM_EXPORT enum ivshmem_event_type ivshmem_event_get_type(const struct ivshmem_event *event)
+{
+	return event->type;
+}
+
+IVSHMEM_EXPORT const struct ivshmem_dev_desc *
+ivshmem_event_get_desc(const struct ivshmem_event *event)
+{
+	return &event->desc;
+}
+
+IVSHMEM_EXPORT void ivshmem_event_free(struct ivshmem_event *event)
+{
+	free(event);
 }
 
 IVSHMEM_EXPORT const char *ivshmem_event_name(enum ivshmem_event_type type)

@@ -76,7 +76,7 @@ TEST(help_and_usage_errors)
 
 TEST(list_json_agrees_with_the_driver)
 {
-	struct ivshmem_dev_info info;
+	struct ivshmem_dev_info *info;
 	struct ivshmem *dev;
 	struct json *j;
 
@@ -88,16 +88,18 @@ TEST(list_json_agrees_with_the_driver)
 		const struct json *d = j->items[i];
 
 		ASSERT_EQ(ivshmem_open_index((unsigned int)i, &dev), 0);
-		ASSERT_EQ(ivshmem_info(dev, &info), 0);
+		ASSERT_EQ(ivshmem_get_info(dev, &info), 0);
 		ivshmem_close(dev);
 		EXPECT_EQ(json_num(d, "index"), i);
-		EXPECT_EQ(json_num(d, "size"), info.size);
-		EXPECT_EQ(json_num(d, "peer_id"), info.peer_id);
-		EXPECT_EQ(json_num(d, "vectors"), info.vectors);
-		EXPECT_EQ(json_num(d, "revision"), info.revision);
-		EXPECT_TRUE(!strcmp(json_str(d, "irq_mode"), ivshmem_irq_mode_name(info.irq_mode)));
+		EXPECT_EQ(json_num(d, "size"), ivshmem_dev_info_get_size(info));
+		EXPECT_EQ(json_num(d, "peer_id"), ivshmem_dev_info_get_peer_id(info));
+		EXPECT_EQ(json_num(d, "vectors"), ivshmem_dev_info_get_vectors(info));
+		EXPECT_EQ(json_num(d, "revision"), ivshmem_dev_info_get_revision(info));
+		EXPECT_TRUE(!strcmp(json_str(d, "irq_mode"),
+				    ivshmem_irq_mode_name(ivshmem_dev_info_get_irq_mode(info))));
 		EXPECT_TRUE(json_get(d, "interrupts") &&
-			    json_get(d, "interrupts")->n == info.vectors);
+			    json_get(d, "interrupts")->n == ivshmem_dev_info_get_vectors(info));
+		ivshmem_dev_info_free(info);
 	}
 	json_free(j);
 	/* The table has a header and a line per device. */
@@ -136,22 +138,24 @@ TEST(info_json_by_index_path_and_pci_address)
 
 TEST(ring_wakes_wait)
 {
-	struct ivshmem_dev_info info;
+	struct ivshmem_dev_info *info;
 	struct ivshmem *dev;
 	struct pollfd pfd;
 	struct json *j;
 	struct spawn r;
-	int tries;
+	int tries, me;
 
 	ASSERT_EQ(ivshmem_open_index(0, &dev), 0);
-	ASSERT_EQ(ivshmem_info(dev, &info), 0);
+	ASSERT_EQ(ivshmem_get_info(dev, &info), 0);
+	me = ivshmem_dev_info_get_peer_id(info);
+	ivshmem_dev_info_free(info);
 	ivshmem_close(dev);
 
 	ctl_start(&r, NULL, "--json wait -t 10000 3 1");
 	/* The waiter sees interrupts from when it opened: ring until it wakes. */
 	pfd = (struct pollfd){ .fd = r.out, .events = POLLIN };
 	for (tries = 0; tries < 50 && poll(&pfd, 1, 100) == 0; tries++)
-		ASSERT_EQ(ctl(NULL, "ring %d 3", info.peer_id), 0);
+		ASSERT_EQ(ctl(NULL, "ring %d 3", me), 0);
 	ASSERT_EQ(ctl_finish(&r, output, sizeof(output)), 0);
 	j = json_parse(output);
 	ASSERT_TRUE(j && j->type == JSON_ARRAY);

@@ -22,115 +22,132 @@
 
 TEST(list_agrees_with_ioctl_info)
 {
-	struct ivshmem_dev_desc *descs;
-	struct ivshmem_dev_info info;
+	const struct ivshmem_dev_desc *d;
+	struct ivshmem_dev_list *list;
+	struct ivshmem_dev_info *info;
 	struct ivshmem *dev;
 	size_t n;
 
-	ASSERT_EQ(ivshmem_list(&descs, &n), 0);
+	ASSERT_EQ(ivshmem_list(&list), 0);
+	n = ivshmem_dev_list_count(list);
 	ASSERT_EQ(n, 2);
+	EXPECT_TRUE(ivshmem_dev_list_get(list, n) == NULL);
 	for (size_t i = 0; i < n; i++) {
-		EXPECT_EQ(descs[i].index, i);
-		ASSERT_EQ(ivshmem_open_index(descs[i].index, &dev), 0);
-		ASSERT_EQ(ivshmem_info(dev, &info), 0);
-		EXPECT_EQ(descs[i].size, info.size);
-		EXPECT_EQ(descs[i].peer_id, info.peer_id);
-		EXPECT_EQ(descs[i].vectors, info.vectors);
-		EXPECT_EQ(descs[i].irq_mode, info.irq_mode);
-		EXPECT_EQ(descs[i].revision, info.revision);
-		EXPECT_EQ(descs[i].ready, info.ready);
-		EXPECT_EQ(sysfs_attr_long(descs[i].name, "size"), (long)info.size);
+		d = ivshmem_dev_list_get(list, i);
+		EXPECT_EQ(ivshmem_dev_desc_get_index(d), i);
+		ASSERT_EQ(ivshmem_open_index(ivshmem_dev_desc_get_index(d), &dev), 0);
+		ASSERT_EQ(ivshmem_get_info(dev, &info), 0);
+		EXPECT_EQ(ivshmem_dev_desc_get_size(d), ivshmem_dev_info_get_size(info));
+		EXPECT_EQ(ivshmem_dev_desc_get_peer_id(d), ivshmem_dev_info_get_peer_id(info));
+		EXPECT_EQ(ivshmem_dev_desc_get_vectors(d), ivshmem_dev_info_get_vectors(info));
+		EXPECT_EQ(ivshmem_dev_desc_get_irq_mode(d), ivshmem_dev_info_get_irq_mode(info));
+		EXPECT_EQ(ivshmem_dev_desc_get_revision(d), ivshmem_dev_info_get_revision(info));
+		EXPECT_EQ(ivshmem_dev_desc_is_ready(d), ivshmem_dev_info_is_ready(info));
+		EXPECT_EQ(sysfs_attr_long(ivshmem_dev_desc_get_name(d), "size"),
+			  (long)ivshmem_dev_info_get_size(info));
+		ivshmem_dev_info_free(info);
 		ivshmem_close(dev);
 	}
-	EXPECT_EQ(descs[0].irq_mode, IVSHMEM_IRQ_MSIX);
-	EXPECT_EQ(descs[1].irq_mode, IVSHMEM_IRQ_NONE);
-	free(descs);
+	EXPECT_EQ(ivshmem_dev_desc_get_irq_mode(ivshmem_dev_list_get(list, 0)), IVSHMEM_IRQ_MSIX);
+	EXPECT_EQ(ivshmem_dev_desc_get_irq_mode(ivshmem_dev_list_get(list, 1)), IVSHMEM_IRQ_NONE);
+	ivshmem_dev_list_free(list);
 }
 
 TEST(describe_one_device_and_unknown_index)
 {
-	struct ivshmem_dev_desc desc;
+	struct ivshmem_dev_desc *desc;
 	char addr[32];
 
 	ASSERT_EQ(ivshmem_describe(1, &desc), 0);
-	EXPECT_EQ(desc.index, 1);
-	EXPECT_TRUE(!strcmp(desc.name, "ivshmem1"));
+	EXPECT_EQ(ivshmem_dev_desc_get_index(desc), 1);
+	EXPECT_TRUE(!strcmp(ivshmem_dev_desc_get_name(desc), "ivshmem1"));
 	ASSERT_OK(dev_pci_addr("ivshmem1", addr, sizeof(addr)));
-	EXPECT_TRUE(!strcmp(desc.pci_addr, addr));
+	EXPECT_TRUE(!strcmp(ivshmem_dev_desc_get_pci_addr(desc), addr));
+	ivshmem_dev_desc_free(desc);
 	EXPECT_EQ(ivshmem_describe(7, &desc), -ENODEV);
 }
 
 TEST(open_by_path_index_and_pci_address)
 {
-	struct ivshmem_dev_info info;
+	struct ivshmem_dev_info *info;
 	struct ivshmem *dev;
 	char addr[32];
 
 	ASSERT_OK(dev_pci_addr("ivshmem1", addr, sizeof(addr)));
 	ASSERT_EQ(ivshmem_open_pci(addr, &dev), 0);
-	ASSERT_EQ(ivshmem_info(dev, &info), 0);
-	EXPECT_EQ(info.index, 1);
+	ASSERT_EQ(ivshmem_get_info(dev, &info), 0);
+	EXPECT_EQ(ivshmem_dev_info_get_index(info), 1);
+	ivshmem_dev_info_free(info);
 	ivshmem_close(dev);
 	/* The domain may be left out. */
 	ASSERT_EQ(ivshmem_open_pci(addr + 5, &dev), 0);
 	ivshmem_close(dev);
 	ASSERT_EQ(ivshmem_open("/dev/ivshmem0", &dev), 0);
-	ASSERT_EQ(ivshmem_info(dev, &info), 0);
-	EXPECT_EQ(info.index, 0);
-	EXPECT_TRUE(!info.host_peer);
+	ASSERT_EQ(ivshmem_get_info(dev, &info), 0);
+	EXPECT_EQ(ivshmem_dev_info_get_index(info), 0);
+	EXPECT_TRUE(!ivshmem_dev_info_is_host_peer(info));
+	ivshmem_dev_info_free(info);
 	ivshmem_close(dev);
 }
 
 TEST(open_errors)
 {
 	struct ivshmem *dev;
+	unsigned int peer;
 
 	EXPECT_EQ(ivshmem_open("/dev/null", &dev), -ENOTTY);
 	EXPECT_EQ(ivshmem_open("/dev/ivshmem9", &dev), -ENOENT);
 	EXPECT_EQ(ivshmem_open_index(9, &dev), -ENOENT);
 	EXPECT_EQ(ivshmem_open_pci("0000:00:1f.0", &dev), -ENODEV);
 	EXPECT_EQ(ivshmem_open_pci("../../x", &dev), -EINVAL);
-	EXPECT_EQ(ivshmem_open_server("/nonexistent.sock", &dev), -ENOENT);
+	EXPECT_EQ(ivshmem_open_server("/nonexistent.sock", NULL, &dev), -ENOENT);
+	/* Host-peer calls on a guest device. */
+	ASSERT_EQ(ivshmem_open_index(0, &dev), 0);
+	EXPECT_EQ(ivshmem_peer_fd(dev), -EOPNOTSUPP);
+	EXPECT_EQ(ivshmem_read_peer_event(dev, &peer, 0), -EOPNOTSUPP);
+	ivshmem_close(dev);
 }
 
 TEST(map_whole_and_part)
 {
-	struct ivshmem_dev_info info;
+	struct ivshmem_dev_info *info;
 	struct ivshmem *dev;
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), size;
 	uint8_t *whole, *part;
 
 	ASSERT_EQ(ivshmem_open_index(1, &dev), 0);
-	ASSERT_EQ(ivshmem_info(dev, &info), 0);
+	ASSERT_EQ(ivshmem_get_info(dev, &info), 0);
+	size = (size_t)ivshmem_dev_info_get_size(info);
+	ivshmem_dev_info_free(info);
 	ASSERT_EQ(ivshmem_map(dev, 0, 0, PROT_READ | PROT_WRITE, (void **)&whole), 0);
 	ASSERT_EQ(ivshmem_map(dev, page, page, PROT_READ, (void **)&part), 0);
 	whole[page + 5] = 0x5a;
 	EXPECT_EQ(part[5], 0x5a);
 	EXPECT_EQ(ivshmem_map(dev, 1, page, PROT_READ, (void **)&part), -EINVAL);
-	EXPECT_EQ(ivshmem_map(dev, info.size, page, PROT_READ, (void **)&part), -EINVAL);
-	EXPECT_EQ(ivshmem_map(dev, 0, info.size + page, PROT_READ, (void **)&part), -EINVAL);
-	EXPECT_EQ(ivshmem_unmap(whole, info.size), 0);
+	EXPECT_EQ(ivshmem_map(dev, size, page, PROT_READ, (void **)&part), -EINVAL);
+	EXPECT_EQ(ivshmem_map(dev, 0, size + page, PROT_READ, (void **)&part), -EINVAL);
+	EXPECT_EQ(ivshmem_unmap(whole, size), 0);
 	ivshmem_close(dev);
 }
 
 TEST(ring_self_wakes_vector_fd_and_wait_and_counts)
 {
 	uint64_t set[IVSHMEM_VECTOR_WORDS] = { 0 }, count;
-	struct ivshmem_dev_desc before, after;
-	struct ivshmem_dev_info info;
+	struct ivshmem_dev_desc *before, *after;
+	struct ivshmem_dev_info *info;
 	struct ivshmem *dev;
 	int efd;
 
 	ASSERT_EQ(ivshmem_open_index(0, &dev), 0);
 	ASSERT_EQ(ivshmem_wait_ready(dev, 1000), 0);
-	ASSERT_EQ(ivshmem_info(dev, &info), 0);
+	ASSERT_EQ(ivshmem_get_info(dev, &info), 0);
 	ASSERT_EQ(ivshmem_describe(0, &before), 0);
 	efd = ivshmem_vector_fd(dev, 2);
 	ASSERT_GE(efd, 0);
 	EXPECT_EQ(ivshmem_vector_fd(dev, 2), efd);
-	EXPECT_EQ(ivshmem_vector_fd(dev, info.vectors), -EINVAL);
+	EXPECT_EQ(ivshmem_vector_fd(dev, ivshmem_dev_info_get_vectors(info)), -EINVAL);
 
-	ASSERT_EQ(ivshmem_ring(dev, (unsigned int)info.peer_id, 2), 0);
+	ASSERT_EQ(ivshmem_ring(dev, (unsigned int)ivshmem_dev_info_get_peer_id(info), 2), 0);
 	ASSERT_TRUE(fd_readable(efd, EVENT_MS));
 	ASSERT_EQ(read(efd, &count, sizeof(count)), sizeof(count));
 	set[0] = 1 << 2 | 1 << 1;
@@ -138,8 +155,13 @@ TEST(ring_self_wakes_vector_fd_and_wait_and_counts)
 	EXPECT_EQ(set[0], 1 << 2);
 
 	ASSERT_EQ(ivshmem_describe(0, &after), 0);
-	EXPECT_EQ(after.irq_counts[2], before.irq_counts[2] + 1);
-	EXPECT_EQ(after.doorbells_sent, before.doorbells_sent + 1);
+	EXPECT_EQ(ivshmem_dev_desc_get_irq_count(after, 2),
+		  ivshmem_dev_desc_get_irq_count(before, 2) + 1);
+	EXPECT_EQ(ivshmem_dev_desc_get_doorbells_sent(after),
+		  ivshmem_dev_desc_get_doorbells_sent(before) + 1);
+	ivshmem_dev_desc_free(before);
+	ivshmem_dev_desc_free(after);
+	ivshmem_dev_info_free(info);
 
 	set[0] = 1;
 	EXPECT_EQ(ivshmem_wait(dev, set, 50), -ETIMEDOUT);
@@ -164,7 +186,7 @@ TEST(plain_device_refuses_doorbells)
 
 TEST(reset_stats_zeroes_counters_for_admin_only)
 {
-	struct ivshmem_dev_desc desc;
+	struct ivshmem_dev_desc *desc;
 	struct ivshmem *dev;
 	int status;
 	pid_t pid;
@@ -173,7 +195,8 @@ TEST(reset_stats_zeroes_counters_for_admin_only)
 	ASSERT_EQ(ivshmem_ring(dev, 9, 0), 0);		/* nobody: only counted */
 	ivshmem_close(dev);
 	ASSERT_EQ(ivshmem_describe(0, &desc), 0);
-	ASSERT_GE(desc.doorbells_sent, 1);
+	ASSERT_GE(ivshmem_dev_desc_get_doorbells_sent(desc), 1);
+	ivshmem_dev_desc_free(desc);
 
 	/* Without CAP_NET_ADMIN: refused, counters kept. */
 	pid = fork();
@@ -182,13 +205,15 @@ TEST(reset_stats_zeroes_counters_for_admin_only)
 	ASSERT_EQ(waitpid(pid, &status, 0), pid);
 	EXPECT_EQ(status, 0);
 	ASSERT_EQ(ivshmem_describe(0, &desc), 0);
-	EXPECT_GE(desc.doorbells_sent, 1);
+	EXPECT_GE(ivshmem_dev_desc_get_doorbells_sent(desc), 1);
+	ivshmem_dev_desc_free(desc);
 
 	ASSERT_EQ(ivshmem_reset_stats(0), 0);
 	ASSERT_EQ(ivshmem_describe(0, &desc), 0);
-	EXPECT_EQ(desc.doorbells_sent, 0);
-	for (unsigned int v = 0; v < desc.vectors; v++)
-		EXPECT_EQ(desc.irq_counts[v], 0);
+	EXPECT_EQ(ivshmem_dev_desc_get_doorbells_sent(desc), 0);
+	for (unsigned int v = 0; v < ivshmem_dev_desc_get_vectors(desc); v++)
+		EXPECT_EQ(ivshmem_dev_desc_get_irq_count(desc, v), 0);
+	ivshmem_dev_desc_free(desc);
 	EXPECT_EQ(ivshmem_reset_stats(7), -ENODEV);
 }
 
@@ -229,18 +254,22 @@ TEST(bad_netlink_requests_are_rejected)
 static void expect_event(struct ivshmem_monitor *mon, enum ivshmem_event_type type,
 			 const char *name)
 {
-	struct ivshmem_event ev;
+	const struct ivshmem_dev_desc *d;
+	struct ivshmem_event *ev;
 
 	ASSERT_EQ(ivshmem_monitor_read(mon, &ev, EVENT_MS), 0);
-	TH_LOG("event %s %s %s", ivshmem_event_name(ev.type), ev.dev.name, ev.dev.pci_addr);
-	EXPECT_EQ(ev.type, type);
-	EXPECT_TRUE(!strcmp(ev.dev.name, name));
+	d = ivshmem_event_get_desc(ev);
+	TH_LOG("event %s %s %s", ivshmem_event_name(ivshmem_event_get_type(ev)),
+	       ivshmem_dev_desc_get_name(d), ivshmem_dev_desc_get_pci_addr(d));
+	EXPECT_EQ(ivshmem_event_get_type(ev), type);
+	EXPECT_TRUE(!strcmp(ivshmem_dev_desc_get_name(d), name));
+	ivshmem_event_free(ev);
 }
 
 TEST(monitor_sees_unbind_and_bind)
 {
 	struct ivshmem_monitor *mon;
-	struct ivshmem_event ev;
+	struct ivshmem_event *ev;
 	char addr[32];
 
 	ASSERT_OK(dev_pci_addr("ivshmem1", addr, sizeof(addr)));
@@ -265,22 +294,25 @@ TEST(host_peer_and_guest_ring_each_other)
 {
 	uint64_t set[IVSHMEM_VECTOR_WORDS] = { 1 << 1 };
 	long host = env_long("ivt_host_peer", -1);
-	struct ivshmem_dev_info info;
+	struct ivshmem_dev_info *info;
 	struct ivshmem *dev;
+	int32_t me;
 	char *mbox;
 
 	if (host < 0)
 		SKIP("no host peer in this topology");
 	ASSERT_EQ(ivshmem_open_index(0, &dev), 0);
-	ASSERT_EQ(ivshmem_info(dev, &info), 0);
+	ASSERT_EQ(ivshmem_get_info(dev, &info), 0);
+	me = ivshmem_dev_info_get_peer_id(info);
+	ivshmem_dev_info_free(info);
 	ASSERT_EQ(ivshmem_map(dev, PEER_ECHO_OFFSET, PEER_ECHO_SIZE, PROT_READ | PROT_WRITE,
 			      (void **)&mbox), 0);
-	snprintf(mbox, PEER_ECHO_SIZE, "ping from %d", info.peer_id);
+	snprintf(mbox, PEER_ECHO_SIZE, "ping from %d", me);
 	ASSERT_EQ(ivshmem_ring(dev, (unsigned int)host, 0), 0);
 	ASSERT_EQ(ivshmem_wait(dev, set, 20000), 0);
 	TH_LOG("host peer %ld answered: %s", host, mbox);
 	EXPECT_TRUE(!strncmp(mbox, "pong to ", 8));
-	EXPECT_EQ(strtol(mbox + 8, NULL, 10), info.peer_id);
+	EXPECT_EQ(strtol(mbox + 8, NULL, 10), me);
 	ivshmem_unmap(mbox, PEER_ECHO_SIZE);
 	ivshmem_close(dev);
 }

@@ -26,7 +26,7 @@ static int fail(const char *what, int err)
 int main(int argc, char **argv)
 {
 	uint64_t set[IVSHMEM_VECTOR_WORDS] = { 1 };
-	struct ivshmem_dev_info info;
+	struct ivshmem_dev_info *info;
 	struct ivshmem *dev;
 	char *mbox;
 	int ret, from;
@@ -35,13 +35,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: peer_echo SOCKET TIMEOUT_S\n");
 		return 2;
 	}
-	ret = ivshmem_open_server(argv[1], &dev);
+	ret = ivshmem_open_server(argv[1], NULL, &dev);
 	if (ret)
 		return fail("join", ret);
-	ret = ivshmem_info(dev, &info);
+	ret = ivshmem_get_info(dev, &info);
 	if (ret)
 		return fail("info", ret);
-	printf("peer_echo: id %d, %u vectors\n", info.peer_id, info.vectors);
+	printf("peer_echo: id %d, %u vectors\n", ivshmem_dev_info_get_peer_id(info),
+	       ivshmem_dev_info_get_vectors(info));
+	ivshmem_dev_info_free(info);
 	fflush(stdout);
 
 	ret = ivshmem_map(dev, PEER_ECHO_OFFSET, PEER_ECHO_SIZE, PROT_READ | PROT_WRITE,

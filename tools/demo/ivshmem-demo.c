@@ -47,7 +47,7 @@ struct board {
 struct demo {
 	enum part me;
 	struct ivshmem *dev;
-	struct ivshmem_dev_info info;
+	struct ivshmem_dev_info *info;
 	struct board *board;
 };
 
@@ -121,17 +121,19 @@ static int join(struct demo *d)
 {
 	if (d->me == HOST) {
 		memset(d->board, 0, sizeof(*d->board));
-		d->board->peer_plus_one[HOST] = (uint32_t)d->info.peer_id + 1;
+		d->board->peer_plus_one[HOST] = (uint32_t)ivshmem_dev_info_get_peer_id(d->info) + 1;
 		__atomic_store_n(&d->board->magic, BOARD_MAGIC, __ATOMIC_RELEASE);
 	} else {
 		if (peer_of(d, HOST) < 0)
 			return die(d, "the host never set up the board", -ETIMEDOUT);
-		__atomic_store_n(&d->board->peer_plus_one[d->me], (uint32_t)d->info.peer_id + 1,
-				 __ATOMIC_RELEASE);
+		__atomic_store_n(&d->board->peer_plus_one[d->me],
+				 (uint32_t)ivshmem_dev_info_get_peer_id(d->info) + 1, __ATOMIC_RELEASE);
 	}
-	say(d, "joined as peer %d: %llu MiB of shared memory, %u vectors (%s)", d->info.peer_id,
-	    (unsigned long long)(d->info.size >> 20), d->info.vectors,
-	    d->info.host_peer ? "host peer of ivshmem-server" : "guest driver");
+	say(d, "joined as peer %d: %llu MiB of shared memory, %u vectors (%s)",
+	    ivshmem_dev_info_get_peer_id(d->info),
+	    (unsigned long long)(ivshmem_dev_info_get_size(d->info) >> 20),
+	    ivshmem_dev_info_get_vectors(d->info),
+	    ivshmem_dev_info_is_host_peer(d->info) ? "host peer of ivshmem-server" : "guest driver");
 	return 0;
 }
 
@@ -179,12 +181,12 @@ int main(int argc, char **argv)
 	}
 	d.me = !strcmp(role, "host") ? HOST : !strcmp(role, "guest-a") ? GUEST_A : GUEST_B;
 
-	ret = server ? ivshmem_open_server(server, &d.dev) : ivshmem_open(device, &d.dev);
+	ret = server ? ivshmem_open_server(server, NULL, &d.dev) : ivshmem_open(device, &d.dev);
 	if (ret)
 		return die(&d, server ? server : device, ret);
 	ret = ivshmem_wait_ready(d.dev, TIMEOUT_MS);
 	if (!ret)
-		ret = ivshmem_info(d.dev, &d.info);
+		ret = ivshmem_get_info(d.dev, &d.info);
 	if (!ret)
 		ret = ivshmem_map(d.dev, 0, 4096, PROT_READ | PROT_WRITE, (void **)&d.board);
 	if (ret)
@@ -194,6 +196,7 @@ int main(int argc, char **argv)
 	if (!ret)
 		say(&d, "done");
 	ivshmem_unmap(d.board, 4096);
+	ivshmem_dev_info_free(d.info);
 	ivshmem_close(d.dev);
 	return ret;
 }

@@ -3,7 +3,8 @@
  * ivshmem-ctl: inspect and drive ivshmem devices from a guest, or take part
  * as a host peer of an ivshmem-server (--server).
  *
- * Exit status: 0 success, 1 failure, 2 bad usage, 3 timed out.
+ * Exit status: 0 success, 1 failure (including a failed write to stdout),
+ * 2 bad usage, 3 timed out.  Numbers are decimal or 0x hexadecimal.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -26,6 +27,7 @@
 struct ctl {
 	const char *device;	/* path, index or PCI address */
 	const char *server;	/* host peer of this server socket instead */
+	int vectors;		/* the server's vectors per peer, -1 to detect */
 	bool json;
 };
 
@@ -34,6 +36,7 @@ struct subcommand {
 	const char *args;
 	const char *help;
 	int (*run)(struct ctl *ctl, int argc, char **argv);
+	bool json;		/* has a JSON output */
 };
 
 static const struct subcommand subcommands[];
@@ -52,38 +55,49 @@ static int usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
-static bool parse_u64(const char *s, uint64_t *out)
+/* A size or offset: a number with an optional K, M, G or T suffix. */
+static bool parse_size(const char *s, uint64_t *out)
 {
 	return ivs_parse_size(s, out) == 0;
 }
 
-static bool parse_int(const char *s, long min, long max, long *out)
+/* A number from 0 to @max; timeouts also take -1 (forever) when @minus_one. */
+static bool parse_int(const char *s, uint64_t max, bool minus_one, long *out)
 {
-	char *end;
-	long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtol(s, &end, 0);
-	if (errno || end == s || *end || v < min || v > max)
+	if (minus_one && !strcmp(s, "-1")) {
+		*out = -1;
+		return true;
+	}
+	if (ivs_parse_u64(s, max, &v))
 		return false;
-	*out = v;
+	*out = (long)v;
 	return true;
 }
 
 static int open_device(struct ctl *ctl, struct ivshmem **dev)
 {
 	const char *d = ctl->device ? ctl->device : "0";
+	struct ivshmem_server_opts *opts;
 	long index;
 	int ret;
 
-	if (ctl->server)
-		ret = ivshmem_open_server(ctl->server, dev);
-	else if (strchr(d, '/'))
+	if (ctl->server) {
+		ret = ivshmem_server_opts_new(&opts);
+		if (!ret && ctl->vectors >= 0)
+			ret = ivshmem_server_opts_set_vectors(opts, (unsigned int)ctl->vectors);
+		if (!ret)
+			ret = ivshmem_open_server(ctl->server, opts, dev);
+		ivshmem_server_opts_free(opts);
+	} else if (strchr(d, '/')) {
 		ret = ivshmem_open(d, dev);
-	else if (parse_int(d, 0, INT32_MAX, &index))
+	} else if (parse_int(d, INT32_MAX, false, &index)) {
 		ret = ivshmem_open_index((unsigned int)index, dev);
-	else
+	}
+	else {
 		ret = ivshmem_open_pci(d, dev);
+	}
 	if (ret) {
 		fprintf(stderr, "ivshmem-ctl: cannot open %s: %s\n",
 			ctl->server ? ctl->server : d, strerror(-ret));
@@ -109,58 +123,70 @@ static void json_string(const char *s)
 
 static void print_desc_json(const struct ivshmem_dev_desc *d)
 {
-	printf("{\"index\":%" PRIu32 ",\"name\":", d->index);
-	json_string(d->name);
+	uint32_t vectors = ivshmem_dev_desc_get_vectors(d);
+
+	printf("{\"index\":%" PRIu32 ",\"name\":", ivshmem_dev_desc_get_index(d));
+	json_string(ivshmem_dev_desc_get_name(d));
 	printf(",\"pci_addr\":");
-	json_string(d->pci_addr);
+	json_string(ivshmem_dev_desc_get_pci_addr(d));
 	printf(",\"revision\":%" PRIu32 ",\"irq_mode\":\"%s\",\"size\":%" PRIu64
 	       ",\"peer_id\":%" PRId32 ",\"vectors\":%" PRIu32 ",\"ready\":%s"
 	       ",\"doorbells_sent\":%" PRIu64 ",\"interrupts\":[",
-	       d->revision, ivshmem_irq_mode_name(d->irq_mode), d->size, d->peer_id,
-	       d->vectors, d->ready ? "true" : "false", d->doorbells_sent);
-	for (uint32_t v = 0; v < d->vectors && v < IVSHMEM_MAX_VECTORS; v++)
-		printf("%s%" PRIu64, v ? "," : "", d->irq_counts[v]);
+	       ivshmem_dev_desc_get_revision(d),
+	       ivshmem_irq_mode_name(ivshmem_dev_desc_get_irq_mode(d)),
+	       ivshmem_dev_desc_get_size(d), ivshmem_dev_desc_get_peer_id(d), vectors,
+	       ivshmem_dev_desc_is_ready(d) ? "true" : "false",
+	       ivshmem_dev_desc_get_doorbells_sent(d));
+	for (uint32_t v = 0; v < vectors; v++)
+		printf("%s%" PRIu64, v ? "," : "", ivshmem_dev_desc_get_irq_count(d, v));
 	printf("]}");
 }
 
 static int cmd_list(struct ctl *ctl, int argc, char **argv)
 {
-	struct ivshmem_dev_desc *descs;
+	struct ivshmem_dev_list *list;
+	const struct ivshmem_dev_desc *d;
 	size_t n;
 	int ret;
 
 	(void)argv;
 	if (argc > 1)
 		return usage_error("list takes no arguments%s", "");
-	ret = ivshmem_list(&descs, &n);
+	ret = ivshmem_list(&list);
 	if (ret)
 		return fail("cannot list devices", ret);
+	n = ivshmem_dev_list_count(list);
 	if (ctl->json) {
 		putchar('[');
 		for (size_t i = 0; i < n; i++) {
 			if (i)
 				putchar(',');
-			print_desc_json(&descs[i]);
+			print_desc_json(ivshmem_dev_list_get(list, i));
 		}
 		printf("]\n");
 	} else {
 		printf("%-10s %-13s %3s %-5s %10s %7s %7s %s\n", "DEVICE", "PCI", "REV",
 		       "IRQ", "SIZE", "PEER", "VECTORS", "READY");
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
+			d = ivshmem_dev_list_get(list, i);
 			printf("%-10s %-13s %3" PRIu32 " %-5s %9" PRIu64 "M %7" PRId32
-			       " %7" PRIu32 " %s\n", descs[i].name, descs[i].pci_addr,
-			       descs[i].revision, ivshmem_irq_mode_name(descs[i].irq_mode),
-			       descs[i].size >> 20, descs[i].peer_id, descs[i].vectors,
-			       descs[i].ready ? "yes" : "no");
+			       " %7" PRIu32 " %s\n", ivshmem_dev_desc_get_name(d),
+			       ivshmem_dev_desc_get_pci_addr(d), ivshmem_dev_desc_get_revision(d),
+			       ivshmem_irq_mode_name(ivshmem_dev_desc_get_irq_mode(d)),
+			       ivshmem_dev_desc_get_size(d) >> 20, ivshmem_dev_desc_get_peer_id(d),
+			       ivshmem_dev_desc_get_vectors(d),
+			       ivshmem_dev_desc_is_ready(d) ? "yes" : "no");
+		}
 	}
-	free(descs);
+	ivshmem_dev_list_free(list);
 	return 0;
 }
 
 static int cmd_info(struct ctl *ctl, int argc, char **argv)
 {
-	struct ivshmem_dev_info info;
+	struct ivshmem_dev_info *info;
 	struct ivshmem *dev;
+	bool host_peer;
 	int ret;
 
 	(void)argv;
@@ -169,28 +195,36 @@ static int cmd_info(struct ctl *ctl, int argc, char **argv)
 	ret = open_device(ctl, &dev);
 	if (ret)
 		return ret;
-	ret = ivshmem_info(dev, &info);
+	ret = ivshmem_get_info(dev, &info);
 	ivshmem_close(dev);
 	if (ret)
 		return fail("info", ret);
+	host_peer = ivshmem_dev_info_is_host_peer(info);
 	if (ctl->json) {
 		printf("{\"host_peer\":%s,\"index\":%" PRId32 ",\"size\":%" PRIu64
 		       ",\"peer_id\":%" PRId32 ",\"vectors\":%" PRIu32 ",\"irq_mode\":\"%s\""
 		       ",\"revision\":%" PRIu32 ",\"ready\":%s,\"doorbell\":%s}\n",
-		       info.host_peer ? "true" : "false", info.index, info.size, info.peer_id,
-		       info.vectors, ivshmem_irq_mode_name(info.irq_mode), info.revision,
-		       info.ready ? "true" : "false", info.doorbell ? "true" : "false");
+		       host_peer ? "true" : "false", ivshmem_dev_info_get_index(info),
+		       ivshmem_dev_info_get_size(info), ivshmem_dev_info_get_peer_id(info),
+		       ivshmem_dev_info_get_vectors(info),
+		       ivshmem_irq_mode_name(ivshmem_dev_info_get_irq_mode(info)),
+		       ivshmem_dev_info_get_revision(info),
+		       ivshmem_dev_info_is_ready(info) ? "true" : "false",
+		       ivshmem_dev_info_has_doorbell(info) ? "true" : "false");
 	} else {
-		printf("kind:      %s\n", info.host_peer ? "host peer" : "guest device");
-		if (!info.host_peer)
-			printf("device:    /dev/ivshmem%" PRId32 "\n", info.index);
-		printf("size:      %" PRIu64 " bytes\n", info.size);
-		printf("peer id:   %" PRId32 "\n", info.peer_id);
-		printf("vectors:   %" PRIu32 "\n", info.vectors);
-		printf("irq mode:  %s\n", ivshmem_irq_mode_name(info.irq_mode));
-		printf("revision:  %" PRIu32 "\n", info.revision);
-		printf("ready:     %s\n", info.ready ? "yes" : "no");
+		printf("kind:      %s\n", host_peer ? "host peer" : "guest device");
+		if (!host_peer)
+			printf("device:    /dev/ivshmem%" PRId32 "\n",
+			       ivshmem_dev_info_get_index(info));
+		printf("size:      %" PRIu64 " bytes\n", ivshmem_dev_info_get_size(info));
+		printf("peer id:   %" PRId32 "\n", ivshmem_dev_info_get_peer_id(info));
+		printf("vectors:   %" PRIu32 "\n", ivshmem_dev_info_get_vectors(info));
+		printf("irq mode:  %s\n",
+		       ivshmem_irq_mode_name(ivshmem_dev_info_get_irq_mode(info)));
+		printf("revision:  %" PRIu32 "\n", ivshmem_dev_info_get_revision(info));
+		printf("ready:     %s\n", ivshmem_dev_info_is_ready(info) ? "yes" : "no");
 	}
+	ivshmem_dev_info_free(info);
 	return 0;
 }
 
@@ -202,9 +236,9 @@ static int cmd_ring(struct ctl *ctl, int argc, char **argv)
 
 	if (argc != 3)
 		return usage_error("ring needs PEER and VECTOR%s", "");
-	if (!parse_int(argv[1], 0, IVSHMEM_MAX_PEER_ID, &peer))
+	if (!parse_int(argv[1], IVSHMEM_MAX_PEER_ID, false, &peer))
 		return usage_error("bad peer ID '%s' (0..65535)", argv[1]);
-	if (!parse_int(argv[2], 0, IVSHMEM_MAX_VECTORS - 1, &vector))
+	if (!parse_int(argv[2], IVSHMEM_MAX_VECTORS - 1, false, &vector))
 		return usage_error("bad vector '%s' (0..255)", argv[2]);
 	ret = open_device(ctl, &dev);
 	if (ret)
@@ -226,13 +260,13 @@ static int cmd_wait(struct ctl *ctl, int argc, char **argv)
 	};
 
 	while ((opt = getopt_long(argc, argv, "+t:", opts, NULL)) != -1) {
-		if (opt != 't' || !parse_int(optarg, -1, INT32_MAX, &timeout))
+		if (opt != 't' || !parse_int(optarg, INT32_MAX, true, &timeout))
 			return usage_error("bad wait option%s", "");
 	}
 	if (optind == argc)
 		return usage_error("wait needs at least one VECTOR%s", "");
 	for (int i = optind; i < argc; i++) {
-		if (!parse_int(argv[i], 0, IVSHMEM_MAX_VECTORS - 1, &v))
+		if (!parse_int(argv[i], IVSHMEM_MAX_VECTORS - 1, false, &v))
 			return usage_error("bad vector '%s' (0..255)", argv[i]);
 		set[v / 64] |= 1ULL << (v % 64);
 	}
@@ -256,7 +290,8 @@ static int cmd_wait(struct ctl *ctl, int argc, char **argv)
 static int cmd_monitor(struct ctl *ctl, int argc, char **argv)
 {
 	struct ivshmem_monitor *mon;
-	struct ivshmem_event ev;
+	const struct ivshmem_dev_desc *d;
+	struct ivshmem_event *ev;
 	long count = -1, timeout = -1;
 	int opt, ret;
 	static const struct option opts[] = {
@@ -266,8 +301,8 @@ static int cmd_monitor(struct ctl *ctl, int argc, char **argv)
 	};
 
 	while ((opt = getopt_long(argc, argv, "+n:t:", opts, NULL)) != -1) {
-		if (!((opt == 'n' && parse_int(optarg, 1, INT32_MAX, &count)) ||
-		      (opt == 't' && parse_int(optarg, -1, INT32_MAX, &timeout))))
+		if (!((opt == 'n' && parse_int(optarg, INT32_MAX, false, &count) && count) ||
+		      (opt == 't' && parse_int(optarg, INT32_MAX, true, &timeout))))
 			return usage_error("bad monitor option%s", "");
 	}
 	if (optind != argc)
@@ -281,15 +316,23 @@ static int cmd_monitor(struct ctl *ctl, int argc, char **argv)
 		ret = ivshmem_monitor_read(mon, &ev, (int)timeout);
 		if (ret)
 			break;
+		d = ivshmem_event_get_desc(ev);
 		if (ctl->json) {
-			printf("{\"event\":\"%s\",\"device\":", ivshmem_event_name(ev.type));
-			print_desc_json(&ev.dev);
+			printf("{\"event\":\"%s\",\"device\":",
+			       ivshmem_event_name(ivshmem_event_get_type(ev)));
+			print_desc_json(d);
 			printf("}\n");
 		} else {
-			printf("%-8s %s %s peer %" PRId32 "\n", ivshmem_event_name(ev.type),
-			       ev.dev.name, ev.dev.pci_addr, ev.dev.peer_id);
+			printf("%-8s %s %s peer %" PRId32 "\n",
+			       ivshmem_event_name(ivshmem_event_get_type(ev)),
+			       ivshmem_dev_desc_get_name(d), ivshmem_dev_desc_get_pci_addr(d),
+			       ivshmem_dev_desc_get_peer_id(d));
 		}
-		fflush(stdout);
+		ivshmem_event_free(ev);
+		if (fflush(stdout)) {
+			ret = -errno;
+			break;
+		}
 	}
 	ivshmem_monitor_close(mon);
 	return ret ? fail("monitor", ret) : 0;
@@ -304,21 +347,43 @@ struct range {
 	size_t maplen;
 };
 
-static int map_range(struct ctl *ctl, struct range *r, int prot)
+/* Open the device and learn its size; the range is checked against it later. */
+static int open_range(struct ctl *ctl, struct range *r, uint64_t *size)
 {
-	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), start = r->offset & ~(page - 1);
-	struct ivshmem_dev_info info;
+	struct ivshmem_dev_info *info;
 	int ret;
 
 	ret = open_device(ctl, &r->dev);
 	if (ret)
 		return ret;
-	ret = ivshmem_info(r->dev, &info);
-	if (!ret && (r->offset > info.size || r->length > info.size - r->offset))
-		ret = -EINVAL;
+	ret = ivshmem_get_info(r->dev, &info);
+	if (ret) {
+		ivshmem_close(r->dev);
+		return fail("info", ret);
+	}
+	*size = ivshmem_dev_info_get_size(info);
+	ivshmem_dev_info_free(info);
+	return 0;
+}
+
+static int past_end(struct range *r, uint64_t size)
+{
+	fprintf(stderr, "ivshmem-ctl: %" PRIu64 " bytes at %" PRIu64 " go past the end of the "
+		"shared memory (%" PRIu64 " bytes)\n", r->length, r->offset, size);
+	ivshmem_close(r->dev);
+	return EXIT_FAILURE;
+}
+
+/* Map [r->offset, r->offset + r->length), which must lie within @size bytes. */
+static int map_range(struct range *r, uint64_t size, int prot)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), start = r->offset & ~(page - 1);
+	int ret;
+
+	if (r->offset >= size || r->length > size - r->offset)
+		return past_end(r, size);
 	r->maplen = (size_t)(r->offset + r->length - start);
-	if (!ret)
-		ret = ivshmem_map(r->dev, start, r->maplen, prot, &r->base);
+	ret = ivshmem_map(r->dev, start, r->maplen, prot, &r->base);
 	if (ret) {
 		ivshmem_close(r->dev);
 		return fail("cannot map range", ret);
@@ -336,10 +401,14 @@ static void unmap_range(struct range *r)
 /* "OFFSET LENGTH" arguments, mapped for reading. */
 static int map_range_args(struct ctl *ctl, int argc, char **argv, struct range *r)
 {
-	if (argc != 3 || !parse_u64(argv[1], &r->offset) || !parse_u64(argv[2], &r->length) ||
+	uint64_t size;
+	int ret;
+
+	if (argc != 3 || !parse_size(argv[1], &r->offset) || !parse_size(argv[2], &r->length) ||
 	    !r->length)
-		return usage_error("needs OFFSET and LENGTH (suffixes K, M, G)%s", "");
-	return map_range(ctl, r, PROT_READ);
+		return usage_error("needs OFFSET and LENGTH (suffixes K, M, G, T)%s", "");
+	ret = open_range(ctl, r, &size);
+	return ret ? ret : map_range(r, size, PROT_READ);
 }
 
 static int cmd_dump(struct ctl *ctl, int argc, char **argv)
@@ -376,13 +445,32 @@ static int cmd_read(struct ctl *ctl, int argc, char **argv)
 	return ret;
 }
 
+/* Read stdin straight into @buf, at most @len bytes; the count, or -errno. */
+static int64_t read_stdin(uint8_t *buf, uint64_t len)
+{
+	uint64_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = read(STDIN_FILENO, buf + got, len - got > (1 << 20) ? (1 << 20) : len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (!n)
+			break;
+		got += (uint64_t)n;
+	}
+	return (int64_t)got;
+}
+
 static int cmd_write(struct ctl *ctl, int argc, char **argv)
 {
-	uint64_t offset, length = 0, fill = 0;
-	bool use_fill = false;
-	size_t got = 0, n;
-	struct range r;
-	uint8_t *buf;
+	uint64_t length = 0, fill = 0, size;
+	bool use_fill = false, use_length = false;
+	struct range r = { 0 };
+	int64_t got;
+	uint8_t more;
 	int opt, ret;
 	static const struct option opts[] = {
 		{ "fill", required_argument, NULL, 'f' },
@@ -391,56 +479,47 @@ static int cmd_write(struct ctl *ctl, int argc, char **argv)
 	};
 
 	while ((opt = getopt_long(argc, argv, "+f:l:", opts, NULL)) != -1) {
-		if (opt == 'f' && parse_u64(optarg, &fill) && fill <= 0xff)
+		if (opt == 'f' && !ivs_parse_u64(optarg, 0xff, &fill))
 			use_fill = true;
-		else if (!(opt == 'l' && parse_u64(optarg, &length)))
+		else if (opt == 'l' && parse_size(optarg, &length))
+			use_length = true;
+		else
 			return usage_error("bad write option%s", "");
 	}
-	if (optind != argc - 1 || !parse_u64(argv[optind], &offset))
+	if (optind != argc - 1 || !parse_size(argv[optind], &r.offset))
 		return usage_error("write needs OFFSET%s", "");
-	if (use_fill && !length)
+	if (use_fill && !use_length)
 		return usage_error("--fill needs --length%s", "");
 
-	if (use_fill) {
-		buf = malloc(length ? length : 1);
-		if (buf)
-			memset(buf, (int)fill, length);
-	} else {
-		/* All of stdin (up to --length), then one copy into the memory. */
-		size_t cap = length ? length : 65536;
-
-		buf = malloc(cap);
-		while (buf && (n = fread(buf + got, 1, cap - got, stdin)) > 0) {
-			got += n;
-			if (got == cap && !length) {
-				uint8_t *grown = realloc(buf, cap * 2);
-
-				if (!grown) {
-					free(buf);
-					buf = NULL;
-					break;
-				}
-				buf = grown;
-				cap *= 2;
-			}
-			if (length && got == length)
-				break;
-		}
-		length = got;
-	}
-	if (!buf)
-		return fail("write", -ENOMEM);
-	if (!length) {
-		free(buf);
+	/* The device first: it bounds what is read, and nothing is buffered. */
+	ret = open_range(ctl, &r, &size);
+	if (ret)
+		return ret;
+	r.length = use_length ? length : r.offset < size ? size - r.offset : 0;
+	if (r.offset >= size || r.length > size - r.offset)
+		return past_end(&r, size);
+	if (!r.length) {
+		ivshmem_close(r.dev);
 		return 0;
 	}
-	r = (struct range){ .offset = offset, .length = length };
-	ret = map_range(ctl, &r, PROT_READ | PROT_WRITE);
-	if (!ret) {
-		memcpy(r.data, buf, (size_t)length);
-		unmap_range(&r);
+	ret = map_range(&r, size, PROT_READ | PROT_WRITE);
+	if (ret)
+		return ret;
+	if (use_fill) {
+		memset(r.data, (int)fill, (size_t)r.length);
+	} else {
+		got = read_stdin(r.data, r.length);
+		if (got < 0) {
+			ret = fail("reading stdin", (int)got);
+		} else if (!use_length && (uint64_t)got == r.length &&
+			   read_stdin(&more, 1) != 0) {
+			/* What fitted is written; the rest has no room. */
+			fprintf(stderr, "ivshmem-ctl: input longer than the %" PRIu64 " bytes from "
+				"%" PRIu64 " to the end of the shared memory\n", r.length, r.offset);
+			ret = EXIT_FAILURE;
+		}
 	}
-	free(buf);
+	unmap_range(&r);
 	return ret;
 }
 
@@ -450,27 +529,27 @@ static int cmd_reset_stats(struct ctl *ctl, int argc, char **argv)
 	int ret;
 
 	(void)ctl;
-	if (argc != 2 || !parse_int(argv[1], 0, INT32_MAX, &index))
+	if (argc != 2 || !parse_int(argv[1], INT32_MAX, false, &index))
 		return usage_error("reset-stats needs a device INDEX%s", "");
 	ret = ivshmem_reset_stats((unsigned int)index);
 	return ret ? fail("reset-stats", ret) : 0;
 }
 
 static const struct subcommand subcommands[] = {
-	{ "list", "", "list the guest's devices (netlink)", cmd_list },
-	{ "info", "", "describe the device or host peer", cmd_info },
-	{ "ring", "PEER VECTOR", "interrupt VECTOR of peer PEER", cmd_ring },
+	{ "list", "", "list the guest's devices (netlink)", cmd_list, true },
+	{ "info", "", "describe the device or host peer", cmd_info, true },
+	{ "ring", "PEER VECTOR", "interrupt VECTOR of peer PEER", cmd_ring, false },
 	{ "wait", "[-t MS] VECTOR...", "wait for one of own VECTORs; print those that fired",
-	  cmd_wait },
+	  cmd_wait, true },
 	{ "monitor", "[-n COUNT] [-t MS]", "print devices being added, ready and removed",
-	  cmd_monitor },
-	{ "dump", "OFFSET LENGTH", "hex dump of the shared memory", cmd_dump },
-	{ "read", "OFFSET LENGTH", "copy the shared memory to stdout", cmd_read },
-	{ "write", "[-f BYTE -l LENGTH] OFFSET", "copy stdin (or a fill byte) to the memory",
-	  cmd_write },
+	  cmd_monitor, true },
+	{ "dump", "OFFSET LENGTH", "hex dump of the shared memory", cmd_dump, false },
+	{ "read", "OFFSET LENGTH", "copy the shared memory to stdout", cmd_read, false },
+	{ "write", "[-f BYTE] [-l LENGTH] OFFSET",
+	  "copy stdin (or a fill byte) to the memory, up to its end", cmd_write, false },
 	{ "reset-stats", "INDEX", "zero a device's counters (needs CAP_NET_ADMIN)",
-	  cmd_reset_stats },
-	{ NULL, NULL, NULL, NULL },
+	  cmd_reset_stats, false },
+	{ NULL, NULL, NULL, NULL, false },
 };
 
 static void usage(FILE *out)
@@ -481,32 +560,54 @@ static void usage(FILE *out)
 		"Options:\n"
 		"  -d, --device DEV      /dev path, index or PCI address (default 0)\n"
 		"  -s, --server SOCKET   act as a host peer of this ivshmem-server\n"
-		"  -j, --json            machine-readable output (list, info, wait, monitor)\n"
+		"  -n, --vectors N       the server's vectors per peer: joins at once\n"
+		"                        (without it, joining detects them in 200 ms)\n"
+		"  -j, --json            machine-readable output (list, info, wait, monitor;\n"
+		"                        refused by the other commands)\n"
 		"  -h, --help            show this help, or COMMAND --help\n\n"
 		"Commands:\n");
 	for (const struct subcommand *c = subcommands; c->name; c++)
 		fprintf(out, "  %-12s %-26s %s\n", c->name, c->args, c->help);
-	fprintf(out, "\nExit status: 0 success, 1 failure, 2 bad usage, 3 timed out.\n");
+	fprintf(out, "\nNumbers are decimal or 0x hexadecimal; sizes and offsets take a K, M,\n"
+		"G or T suffix.  Exit status: 0 success, 1 failure (also a failed write\n"
+		"to stdout), 2 bad usage, 3 timed out.\n");
+}
+
+/* Whatever a command printed must have reached stdout. */
+static int finish(int status)
+{
+	if (fflush(stdout) || ferror(stdout)) {
+		fprintf(stderr, "ivshmem-ctl: write error on stdout: %s\n", strerror(errno));
+		return status ? status : EXIT_FAILURE;
+	}
+	return status;
 }
 
 int main(int argc, char **argv)
 {
-	struct ctl ctl = { 0 };
+	struct ctl ctl = { .vectors = -1 };
+	long vectors;
 	int opt;
 	static const struct option opts[] = {
 		{ "device", required_argument, NULL, 'd' },
 		{ "server", required_argument, NULL, 's' },
+		{ "vectors", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 
-	while ((opt = getopt_long(argc, argv, "+d:s:jh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+d:s:n:jh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd': ctl.device = optarg; break;
 		case 's': ctl.server = optarg; break;
+		case 'n':
+			if (!parse_int(optarg, IVSHMEM_MAX_VECTORS, false, &vectors))
+				return usage_error("bad vector count '%s' (0..256)", optarg);
+			ctl.vectors = (int)vectors;
+			break;
 		case 'j': ctl.json = true; break;
-		case 'h': usage(stdout); return 0;
+		case 'h': usage(stdout); return finish(0);
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
@@ -523,7 +624,7 @@ int main(int argc, char **argv)
 			if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 				printf("Usage: ivshmem-ctl [OPTION]... %s %s\n%s.\n", c->name,
 				       c->args, c->help);
-				return 0;
+				return finish(0);
 			}
 			if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0) {
 				ctl.json = true;
@@ -532,8 +633,10 @@ int main(int argc, char **argv)
 				i--;
 			}
 		}
+		if (ctl.json && !c->json)
+			return usage_error("%s has no JSON output", c->name);
 		optind = 0;	/* restart getopt for the subcommand's options */
-		return c->run(&ctl, argc, argv);
+		return finish(c->run(&ctl, argc, argv));
 	}
 	return usage_error("unknown command '%s'", argv[optind]);
 }

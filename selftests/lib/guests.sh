@@ -13,7 +13,8 @@ make_initramfs() {
 	cp /bin/busybox "$BUILD/guest-bin/ivshmem-ctl" "$root/bin/"
 	cp "$2" "$root/lib/modules/"
 	cp "$TOP/selftests/guest/init" "$root/init"
-	find "$BUILD/selftests" -maxdepth 1 -type f -name '*_test' -exec cp {} "$root/tests/" \;
+	find "$BUILD/selftests" -maxdepth 1 -type f \( -name '*_test' -o -name '*_test32' \) \
+		-exec cp {} "$root/tests/" \;
 	cp "$BUILD/selftests/bench" "$root/tests/"
 	cp "$BUILD/guest-bin/ivshmem-demo" "$root/tests/"
 	(cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$out"

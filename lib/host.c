@@ -372,6 +372,8 @@ void ivshmem_host_close(struct ivshmem *dev)
 		close(dev->epoll_fd);
 	if (dev->pending_fd >= 0)
 		close(dev->pending_fd);
+	if (dev->wait_epoll >= 0)
+		close(dev->wait_epoll);
 }
 
 int ivshmem_host_info(struct ivshmem *dev, struct ivshmem_dev_info *info)
@@ -438,17 +440,60 @@ int ivshmem_host_wait_ready(struct ivshmem *dev)
 	return ret;
 }
 
+/* (Re)build ivshmem_wait()'s epoll for @pfds (n eventfds, then the socket). */
+static int host_wait_epoll(struct ivshmem *dev, const struct pollfd *pfds, unsigned int n,
+			   const uint64_t *mask)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (dev->wait_epoll >= 0)
+		close(dev->wait_epoll);
+	dev->wait_epoll = epoll_create1(EPOLL_CLOEXEC);
+	if (dev->wait_epoll < 0)
+		return -1;
+	for (unsigned int i = 0; i <= n; i++) {
+		ev.data.u32 = i;
+		if (epoll_ctl(dev->wait_epoll, EPOLL_CTL_ADD, pfds[i].fd, &ev) < 0) {
+			close(dev->wait_epoll);
+			dev->wait_epoll = -1;
+			return -1;
+		}
+	}
+	memcpy(dev->wait_mask, mask, sizeof(dev->wait_mask));
+	return 0;
+}
+
+/* One wait for any of @pfds: poll(2), or the prepared epoll if @ep. */
+static int host_wait_once(struct ivshmem *dev, struct pollfd *pfds, unsigned int n, bool ep,
+			  int timeout_ms)
+{
+	struct epoll_event evs[8];
+	int ret;
+
+	if (!ep)
+		return poll(pfds, n + 1, timeout_ms);
+	ret = epoll_wait(dev->wait_epoll, evs, 8, timeout_ms);
+	if (ret <= 0)
+		return ret;
+	for (unsigned int i = 0; i <= n; i++)
+		pfds[i].revents = 0;
+	for (int i = 0; i < ret; i++)
+		pfds[evs[i].data.u32].revents = (short)evs[i].events;
+	return ret;
+}
+
 /*
- * One poll() of the wanted eventfds and the server's socket, then a read()
+ * One wait for the wanted eventfds and the server's socket, then a read()
  * of each that fired: the same system calls as a raw eventfd with a timeout.
  */
 int ivshmem_host_wait(struct ivshmem *dev, uint64_t *vectors, int timeout_ms)
 {
 	struct pollfd pfds[IVSHMEM_MAX_VECTORS + 1];
 	unsigned int vec[IVSHMEM_MAX_VECTORS];
+	uint64_t mask[IVSHMEM_VECTOR_WORDS];
 	int64_t start = 0;
 	unsigned int n = 0;
-	bool any = false;
+	bool any = false, ep = false;
 	uint64_t count;
 	int ret;
 
@@ -456,14 +501,15 @@ int ivshmem_host_wait(struct ivshmem *dev, uint64_t *vectors, int timeout_ms)
 		return -EINVAL;
 	if (timeout_ms > 0)
 		start = now_ms();
-	/* Own eventfds never change once received, so poll them unlocked. */
+	memcpy(mask, vectors, sizeof(mask));
+	/* Own eventfds never change once received, so wait on them unlocked. */
 	pthread_mutex_lock(&dev->lock);
 	if (dev->gone) {
 		pthread_mutex_unlock(&dev->lock);
 		return -ECONNRESET;
 	}
 	for (unsigned int w = 0; w < IVSHMEM_VECTOR_WORDS; w++) {
-		for (uint64_t bits = vectors[w]; bits; bits &= bits - 1) {
+		for (uint64_t bits = mask[w]; bits; bits &= bits - 1) {
 			unsigned int v = w * 64 + (unsigned int)__builtin_ctzll(bits);
 
 			if (v >= dev->nvectors) {
@@ -474,16 +520,28 @@ int ivshmem_host_wait(struct ivshmem *dev, uint64_t *vectors, int timeout_ms)
 			vec[n++] = v;
 		}
 	}
-	pthread_mutex_unlock(&dev->lock);
-	if (!n)
+	if (!n) {
+		pthread_mutex_unlock(&dev->lock);
 		return -EINVAL;
+	}
 	pfds[n] = (struct pollfd){ .fd = dev->fd, .events = POLLIN };
+	if (!dev->wait_busy) {
+		if (dev->wait_epoll >= 0 && !memcmp(mask, dev->wait_mask, sizeof(mask)))
+			ep = true;
+		else if (!memcmp(mask, dev->last_mask, sizeof(mask)))
+			ep = !host_wait_epoll(dev, pfds, n, mask);
+		dev->wait_busy = ep;
+	}
+	memcpy(dev->last_mask, mask, sizeof(mask));
+	pthread_mutex_unlock(&dev->lock);
 
 	memset(vectors, 0, IVSHMEM_VECTOR_WORDS * sizeof(*vectors));
 	for (;;) {
-		ret = poll(pfds, n + 1, time_left(start, timeout_ms));
-		if (ret < 0)
-			return ivshmem_neg_errno();
+		ret = host_wait_once(dev, pfds, n, ep, time_left(start, timeout_ms));
+		if (ret < 0) {
+			ret = ivshmem_neg_errno();
+			break;
+		}
 		for (unsigned int i = 0; i < n && ret; i++) {
 			if (!(pfds[i].revents & POLLIN) ||
 			    read(pfds[i].fd, &count, sizeof(count)) != sizeof(count))
@@ -491,18 +549,28 @@ int ivshmem_host_wait(struct ivshmem *dev, uint64_t *vectors, int timeout_ms)
 			vectors[vec[i] / 64] |= 1ULL << (vec[i] % 64);
 			any = true;
 		}
-		if (any)
-			return 0;
-		if (pfds[n].revents) {
+		if (any) {
+			ret = 0;
+			break;
+		}
+		if (ret && pfds[n].revents) {
 			pthread_mutex_lock(&dev->lock);
 			ret = host_drain(dev);
 			pthread_mutex_unlock(&dev->lock);
 			if (ret == -ECONNRESET)
-				return ret;
+				break;
 		}
-		if (!time_left(start, timeout_ms))
-			return -ETIMEDOUT;
+		if (!time_left(start, timeout_ms)) {
+			ret = -ETIMEDOUT;
+			break;
+		}
 	}
+	if (ep) {
+		pthread_mutex_lock(&dev->lock);
+		dev->wait_busy = false;
+		pthread_mutex_unlock(&dev->lock);
+	}
+	return ret;
 }
 
 IVSHMEM_EXPORT int ivshmem_peer_fd(struct ivshmem *dev)

@@ -91,6 +91,15 @@ struct ivshmem {
 	/* ivshmem_peer_fd(): an epoll of the socket and of pending_fd, which
 	 * is readable while events wait; both -1 until asked for. */
 	int epoll_fd, pending_fd;
+	/*
+	 * ivshmem_wait()'s own epoll of the vectors in wait_mask and of the
+	 * socket, built when one set is waited for twice in a row (last_mask),
+	 * and used by one thread at a time (wait_busy): it spares poll(2)
+	 * setting up its wait on every fd in every call.
+	 */
+	int wait_epoll;
+	bool wait_busy;
+	uint64_t wait_mask[IVSHMEM_VECTOR_WORDS], last_mask[IVSHMEM_VECTOR_WORDS];
 };
 
 /* device.c */

@@ -28,7 +28,7 @@
 #include "libivshmem.h"
 
 #define ROUNDS		20000
-#define PAIRS		5
+#define PAIRS		11
 #define OPENS		20
 
 static int64_t now_ns(void)
@@ -167,7 +167,7 @@ int main(int argc, char **argv)
 	struct ivshmem *a, *b;
 	struct echo e = { 0 };
 	pid_t server, parent = getpid();
-	unsigned int a_id, b_id;
+	unsigned int a_id, b_id, peer;
 	int ret, flags;
 
 	if (argc != 2) {
@@ -210,9 +210,12 @@ int main(int argc, char **argv)
 	ivshmem_get_info(b, &info);
 	b_id = (unsigned int)ivshmem_dev_info_get_peer_id(info);
 	ivshmem_dev_info_free(info);
-	/* a must know b before ringing it. */
-	if (ivshmem_read_peer_event(a, &(unsigned int){ 0 }, 5000) != IVSHMEM_PEER_JOINED)
-		return die("peer event", -EPROTO);
+	/* a must know b before ringing it; earlier peers may still be leaving. */
+	do {
+		ret = ivshmem_read_peer_event(a, &peer, 5000);
+		if (ret < 0)
+			return die("peer event", ret);
+	} while (ret != IVSHMEM_PEER_JOINED || peer != b_id);
 	e.b = b;
 	e.a_id = a_id;
 	e.a_fd = ivshmem_vector_fd(a, 0);
@@ -222,9 +225,15 @@ int main(int argc, char **argv)
 	e.raw_blocking = flags >= 0 && !(flags & O_NONBLOCK);
 
 	round_trips(a, b_id, &e, true);		/* warm up */
+	/* Pairs in alternating order, so that neither side always goes first. */
 	for (int i = 0; i < PAIRS; i++) {
-		raw[i] = round_trips(a, b_id, &e, true);
-		lib[i] = round_trips(a, b_id, &e, false);
+		if (i % 2) {
+			lib[i] = round_trips(a, b_id, &e, false);
+			raw[i] = round_trips(a, b_id, &e, true);
+		} else {
+			raw[i] = round_trips(a, b_id, &e, true);
+			lib[i] = round_trips(a, b_id, &e, false);
+		}
 		ratio[i] = lib[i] * 1000 / (raw[i] ? raw[i] : 1);
 	}
 	printf("# bench: round trip, raw eventfd (%s): %lld ns (median of %d x %d)\n",

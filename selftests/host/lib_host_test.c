@@ -733,6 +733,7 @@ TEST(ctl_numbers_are_decimal_or_hex)
 	for (int i = 0; i < 11; i++)
 		ASSERT_EQ(join(&s, &peers[i], -1), i);
 	ASSERT_EQ(ctl(&r, &s, "-n 2 ring 010 0"), 0);
+	memset(set, 0, sizeof(set));
 	set[0] = 1;
 	EXPECT_EQ(ivshmem_wait(peers[10], set, 5000), 0);
 	set[0] = 1;

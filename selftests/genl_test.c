@@ -13,9 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <netlink/genl/ctrl.h>
-#include <netlink/genl/genl.h>
-
+#include "lib/genl_util.h"
 #include "lib/ivshmem_test.h"
 
 #define DRIVER_DIR	"/sys/bus/pci/drivers/ivshmem"
@@ -37,11 +35,9 @@ static int family;
 
 static struct nl_sock *genl_open(void)
 {
-	struct nl_sock *sk = nl_socket_alloc();
+	struct nl_sock *sk = genl_test_open(&family);
 
-	__CHECK(sk && genl_connect(sk) == 0, true, "cannot connect generic netlink");
-	family = genl_ctrl_resolve(sk, IVSHMEM_GENL_NAME);
-	__CHECK(family > 0, true, "no family %s", IVSHMEM_GENL_NAME);
+	__CHECK(sk, true, "no generic netlink family %s", IVSHMEM_GENL_NAME);
 	return sk;
 }
 
@@ -101,7 +97,6 @@ TEST_TIMEOUT(events_alternate_per_index_under_concurrent_rebind, 600)
 	/* Room for every event even if we fall behind for a while. */
 	write_file("/proc/sys/net/core/rmem_max", "16777216");
 	sk = genl_open();
-	nl_socket_disable_seq_check(sk);
 	ASSERT_OK(nl_socket_set_buffer_size(sk, 16 << 20, 0));
 	ASSERT_EQ(nl_socket_add_membership(sk, genl_ctrl_resolve_grp(sk, IVSHMEM_GENL_NAME,
 			IVSHMEM_GENL_MCGRP_EVENTS)), 0);
@@ -182,22 +177,6 @@ static int parse_counts(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
-static int genl_request(struct nl_sock *sk, uint8_t cmd, uint32_t index)
-{
-	struct nl_msg *msg = nlmsg_alloc();
-	int ret;
-
-	if (!msg)
-		return -1;
-	genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, 0, cmd, IVSHMEM_GENL_VERSION);
-	nla_put_u32(msg, IVSHMEM_ATTR_INDEX, index);
-	ret = nl_send_auto(sk, msg);
-	nlmsg_free(msg);
-	if (ret < 0)
-		return ret;
-	return nl_recvmsgs_default(sk);
-}
-
 TEST_TIMEOUT(counters_never_underflow_under_reset, 120)
 {
 	struct nl_sock *sk = genl_open();
@@ -215,12 +194,10 @@ TEST_TIMEOUT(counters_never_underflow_under_reset, 120)
 		for (;;)
 			dev_ring(fd, info.peer_id, 0);
 	}
-	/* Replies and acks are taken as they come. */
-	nl_socket_disable_seq_check(sk);
 	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, parse_counts, &c);
 	for (int i = 0; i < 2000; i++) {
-		EXPECT_EQ(genl_request(sk, IVSHMEM_CMD_RESET_STATS, 0), 0);
-		EXPECT_GE(genl_request(sk, IVSHMEM_CMD_GET, 0), 0);
+		EXPECT_EQ(genl_test_request(sk, family, IVSHMEM_CMD_RESET_STATS, 0, 0), 0);
+		EXPECT_EQ(genl_test_request(sk, family, IVSHMEM_CMD_GET, 0, 0), 0);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);

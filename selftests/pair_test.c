@@ -4,10 +4,12 @@
  * find each other through a mailbox at the start of the shared memory.
  *
  * Environment: ivt_role ("a" or "b"), ivt_vectors, ivt_seed (the same in
- * both guests, so a stale mailbox is never mistaken for this run's).
+ * both guests, so a stale mailbox is never mistaken for this run's),
+ * ivt_doorbells (how many doorbells a sends b in the flood, default 100000).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -23,6 +25,11 @@ struct mailbox {
 	uint32_t seed[2];	/* per role: ivt_seed once id is valid */
 	int32_t id[2];
 	uint32_t stage[2];	/* per role: the last barrier reached */
+	/* The flood: per vector, the burst a last announced and b last saw. */
+	uint32_t burst[IVSHMEM_MAX_VECTORS];
+	uint32_t seen[IVSHMEM_MAX_VECTORS];
+	uint32_t wakeups[IVSHMEM_MAX_VECTORS];	/* b's, for a's report */
+	uint32_t flood_done;
 };
 
 static unsigned int nvec, me, peer;
@@ -117,6 +124,93 @@ TEST_TIMEOUT(ping_pong_every_vector, 150)
 			ASSERT_OK(dev_ring(fd, (uint32_t)other, v));
 	}
 	barrier(mb, 3);
+	close(fd);
+}
+
+/*
+ * The flood: a rings b in bursts of 1 to 8 doorbells, vector after vector,
+ * announcing each burst in the mailbox just before its last doorbell; b
+ * waits for any vector and records the burst it finds.  Doorbells may
+ * coalesce, but b must wake after the last one of every burst: a waits for
+ * that before the next burst on the vector, and a lost wakeup stalls it.
+ */
+static uint32_t sent[IVSHMEM_MAX_VECTORS];
+
+static void flood_send(int fd, struct mailbox *mb, int32_t other, long total)
+{
+	long rung = 0;
+	uint32_t b;
+
+	for (b = 1; rung < total; b++) {
+		unsigned int v = b % nvec, k = 1 + (b * 7) % 8;
+		long deadline = now_ms() + DELIVERY_MS;
+
+		for (unsigned int i = 0; i < k; i++) {
+			if (i == k - 1)
+				__atomic_store_n(&mb->burst[v], b, __ATOMIC_RELEASE);
+			ASSERT_OK(dev_ring(fd, (uint32_t)other, v));
+		}
+		rung += k;
+		sent[v] += k;
+		while (__atomic_load_n(&mb->seen[v], __ATOMIC_ACQUIRE) != b) {
+			__CHECK(now_ms() < deadline, true,
+				"burst %u on vector %u: b never woke after its last doorbell", b, v);
+			sched_yield();
+		}
+	}
+	__atomic_store_n(&mb->flood_done, seed, __ATOMIC_RELEASE);
+	TH_LOG("sent %ld doorbells in %u bursts, and b woke after every burst",
+	       rung, b - 1);
+}
+
+static void flood_receive(int fd, struct mailbox *mb)
+{
+	uint64_t wakeups[IVSHMEM_MAX_VECTORS] = { 0 }, all = 0, total = 0;
+	long deadline = now_ms() + 600000;
+
+	for (unsigned int v = 0; v < nvec && v < 64; v++)
+		all |= 1ULL << v;
+	while (__atomic_load_n(&mb->flood_done, __ATOMIC_ACQUIRE) != seed) {
+		uint64_t mask = all;
+
+		__CHECK(now_ms() < deadline, true, "the flood never ended");
+		if (dev_wait(fd, &mask, 100) && errno == ETIMEDOUT)
+			continue;
+		for (unsigned int v = 0; v < nvec && v < 64; v++) {
+			if (!(mask & (1ULL << v)))
+				continue;
+			wakeups[v]++;
+			total++;
+			__atomic_store_n(&mb->seen[v],
+					 __atomic_load_n(&mb->burst[v], __ATOMIC_ACQUIRE),
+					 __ATOMIC_RELEASE);
+		}
+	}
+	TH_LOG("woke %llu times", (unsigned long long)total);
+	for (unsigned int v = 0; v < nvec && v < 64; v++)
+		mb->wakeups[v] = (uint32_t)wakeups[v];
+}
+
+TEST_TIMEOUT(doorbells_are_never_lost, 900)
+{
+	int fd = dev_open(O_RDWR);
+	struct mailbox *mb = mailbox(fd);
+	int32_t other = meet(fd, mb);
+	long total = env_long("ivt_doorbells", 100000);
+	long start;
+
+	barrier(mb, 4);
+	start = now_ms();
+	if (me == 0)
+		flood_send(fd, mb, other, total);
+	else
+		flood_receive(fd, mb);
+	TH_LOG("flood took %ld ms", now_ms() - start);
+	barrier(mb, 5);
+	for (unsigned int v = 0; me == 0 && v < nvec && v < 64; v++)
+		TH_LOG("vector %u: %u doorbells, %u wakeups, %u coalesced (%.1f%%)", v,
+		       sent[v], mb->wakeups[v], sent[v] - mb->wakeups[v],
+		       sent[v] ? 100.0 * (sent[v] - mb->wakeups[v]) / sent[v] : 0.0);
 	close(fd);
 }
 

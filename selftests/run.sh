@@ -17,10 +17,15 @@
 #
 # Environment:
 #   IVSHMEM_KERNELS        Debian suites whose current kernel the guests run,
-#                          and "debug" for the KASAN/lockdep/kmemleak kernel
-#                          (default "bookworm trixie sid debug")
+#                          and "debug-SUITE" for a kernel built from SUITE's
+#                          linux-source with KASAN, lockdep, kmemleak, UBSAN
+#                          (default "bookworm trixie sid debug-bookworm
+#                          debug-trixie debug-sid")
 #   IVSHMEM_QEMUS          Debian suites whose QEMU runs the guests
 #                          (default "bookworm trixie")
+#   IVSHMEM_DEBUG_QEMU     the one suite of IVSHMEM_QEMUS whose QEMU runs the
+#                          debug kernels, which are slow under emulation
+#                          (default: the last of IVSHMEM_QEMUS)
 #   IVSHMEM_CACHE          download cache (default ~/.cache/ivshmem)
 #   IVSHMEM_ACCEL          tcg, kvm or auto (default: kvm only if a probe
 #                          guest boots with it, else tcg)
@@ -40,8 +45,9 @@ LOGS=$BUILD/test-logs
 CACHE=${IVSHMEM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ivshmem}
 ACCEL=${IVSHMEM_ACCEL:-auto}
 GUEST_TIMEOUT=${IVSHMEM_GUEST_TIMEOUT:-600}
-KERNEL_SUITES=${IVSHMEM_KERNELS:-bookworm trixie sid debug}
+KERNEL_SUITES=${IVSHMEM_KERNELS:-bookworm trixie sid debug-bookworm debug-trixie debug-sid}
 QEMU_SUITES=${IVSHMEM_QEMUS:-bookworm trixie}
+DEBUG_QEMU=${IVSHMEM_DEBUG_QEMU:-${QEMU_SUITES##* }}
 
 # The guests' shared memory: big enough that firmware places BAR2 above
 # 4 GiB, where it is write-back (see README, "Memory type").  Sparse files.
@@ -122,7 +128,7 @@ run_guest_suite() {
 	start_server doorbell "$mem_door"
 	srv_door=$SERVER_PID
 	start_host_peer doorbell
-	boot_guest doorbell "ivt_run=uapi_test,uapi_test32,mmap_test,doorbell_test,doorbell_test32,lib_test,ctl_test,bench,fuzz_test,remove_test,genl_test,module_test ivt_mode=msix ivt_vectors=$VECTORS ivt_host_peer=$HOST_PEER_ID $(common_append $seed)" \
+	boot_guest doorbell "ivt_run=uapi_test,uapi_test32,mmap_test,doorbell_test,doorbell_test32,lib_test,ctl_test,bench,fuzz_test,remove_test,genl_test,stress_remove_test,module_test ivt_mode=msix ivt_vectors=$VECTORS ivt_host_peer=$HOST_PEER_ID $(common_append $seed)" \
 		-chardev socket,id=ivs,path="$SOCK" \
 		-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,addr=4 $(small_device doorbell) &
 	pid_door=$!
@@ -176,7 +182,59 @@ run_guest_suite() {
 	collect_guest nomsi
 	check_host_side nomsi "$mem_nomsi" $seed
 	collect_guest many
+
+	[ -n "$HOTPLUG" ] && run_hotplug_guests
 	rm -f "$LOGS/$RUN"/*.mem "$LOGS/$RUN"/*.small
+}
+
+# Real hot-unplug, for the debug kernels: each device sits behind a PCIe root
+# port on q35, and selftests/lib/qmp-hotplug removes and re-adds it through
+# QMP while hotplug_test has it open, mapped and blocked, HOTPLUG_CYCLES times,
+# an ivshmem-doorbell guest and an ivshmem-plain guest side by side.
+HOTPLUG_CYCLES=${IVSHMEM_HOTPLUG_CYCLES:-50}
+HOTPLUG_SIZE=$((64 << 20))
+run_hotplug_guests() {
+	local mem srv dir mode pids=()
+	local -A driver_of
+	mem=$(new_memfile hotplug-doorbell $seed) || exit 1
+	start_server hotplug-doorbell "$mem"
+	srv=$SERVER_PID
+	for mode in doorbell plain; do
+		dir=$LOGS/$RUN/hotplug-$mode
+		mkdir -p "$dir"
+		if [ $mode = doorbell ]; then
+			set -- -chardev socket,id=ivs0,path="$SOCK" \
+				-device ivshmem-doorbell,id=ivs,chardev=ivs0,vectors=$VECTORS,bus=rp
+		else
+			truncate -s $HOTPLUG_SIZE "$dir/shm0"
+			set -- -object memory-backend-file,id=shm0,size=$HOTPLUG_SIZE,share=on,mem-path="$dir/shm0" \
+				-device ivshmem-plain,id=ivs,memdev=shm0,bus=rp
+		fi
+		boot_guest hotplug-$mode "ivt_run=hotplug_test ivt_mode=$([ $mode = doorbell ] && echo msix || echo none) ivt_cycles=$HOTPLUG_CYCLES" \
+			-qmp unix:"$dir/qmp.sock",server=on,wait=off \
+			-device pcie-root-port,id=rp,bus=pcie.0,chassis=1,slot=1,addr=4 "$@" &
+		pids+=($!)
+		if [ $mode = doorbell ]; then
+			set -- doorbell "$SOCK" $VECTORS
+		else
+			set -- plain "$dir/shm" $HOTPLUG_SIZE
+		fi
+		timeout "$GUEST_TIMEOUT" "$TOP/selftests/lib/qmp-hotplug" "$dir/qmp.sock" \
+			"$dir/ktap.log" "$HOTPLUG_CYCLES" "$@" >"$dir/qmp-hotplug.log" 2>&1 &
+		driver_of[$mode]=$!
+	done
+	wait "${pids[@]}"
+	stop_server $srv
+	for mode in doorbell plain; do
+		dir=$LOGS/$RUN/hotplug-$mode
+		if wait "${driver_of[$mode]}"; then
+			result ok "$RUN/hotplug-$mode/qmp_unplug_and_replug"
+		else
+			result fail "$RUN/hotplug-$mode/qmp_unplug_and_replug" "$(tail -n 1 "$dir/qmp-hotplug.log")"
+		fi
+		collect_guest hotplug-$mode
+		rm -f "$dir"/shm*
+	done
 }
 
 # run_host_ktap NAME COMMAND...: the KTAP a host test prints, as results.
@@ -211,7 +269,7 @@ run_demo() {
 	mkdir -p "$dir"
 	note "demo: ivshmem-server, a host peer and guests A and B ($ACCEL)"
 	mem=$dir/shm
-	truncate -s $SHM_SIZE "$mem"
+	rm -f "$mem"
 	start_server demo "$mem"
 	"$BUILD/ivshmem-demo" -s "$SOCK" host >"$dir/host.log" 2>&1 &
 	host_pid=$!
@@ -287,7 +345,7 @@ main() {
 		QEMU_SUITES=${IVSHMEM_QEMUS:-$HOST_SUITE}
 	fi
 
-	need_packages qemu-system-x86 busybox-static cpio gzip gcc g++ gcc-multilib make libc6-dev valgrind \
+	need_packages qemu-system-x86 busybox-static cpio gzip gcc g++ gcc-multilib make libc6-dev valgrind python3 \
 		kmod sparse cppcheck clang-tidy pkg-config libnl-3-dev libnl-genl-3-dev perl
 	build_userspace
 
@@ -336,6 +394,9 @@ main() {
 		local qver
 		qver=$(suite_qemu_version "$QEMU_SUITE")
 		for suite in $KERNEL_SUITES; do
+			is_debug "$suite" && [ "$QEMU_SUITE" != "$DEBUG_QEMU" ] && continue
+			HOTPLUG=
+			is_debug "$suite" && HOTPLUG=1
 			VMLINUZ=${vmlinuz[$suite]}
 			INITRD=${initrd[$suite]}
 			kver=${kernel[$suite]}

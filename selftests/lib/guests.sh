@@ -90,17 +90,26 @@ check_kernel_log() {
 	fi
 }
 
-# start_server NAME MEMFILE [N]: an ivshmem-server on MEMFILE for N vectors
-# (default VECTORS).
+# start_server NAME MEMFILE [N]: an ivshmem-server for N vectors (default
+# VECTORS) backing its memory with MEMFILE, which it creates anew and leaves
+# behind.  What new_memfile put into a MEMFILE that exists already (the
+# host's pattern) is carried over into the new one.
 start_server() {
 	local name=$1 mem=$2 dir=$LOGS/$RUN/$1
 	mkdir -p "$dir"
 	SOCK=$dir/server.sock
+	[ -e "$mem" ] && mv "$mem" "$mem.prepared"
 	"$BUILD/ivshmem-server" -F -S "$SOCK" -m "$mem" -l $SHM_SIZE -n "${3:-$VECTORS}" --keep-shm \
 		>"$dir/server.log" 2>&1 &
 	SERVER_PID=$!
 	wait_until test -S "$SOCK" ||
 		die "ivshmem-server for $name did not start: $(cat "$dir/server.log")"
+	if [ -e "$mem.prepared" ]; then
+		dd if="$mem.prepared" of="$mem" bs=4096 skip=$((HOST_OFF / 4096)) \
+			seek=$((HOST_OFF / 4096)) count=$((XFER / 4096)) conv=notrunc status=none ||
+			die "cannot copy the host pattern into $mem"
+		rm -f "$mem.prepared"
+	fi
 }
 
 # wait_until CMD...: retry CMD every 50 ms for up to 5 s; 0 once it succeeds.

@@ -18,11 +18,11 @@ const char *env_str(const char *name, const char *def)
 	return v && *v ? v : def;
 }
 
-long env_long(const char *name, long def)
+long long env_long(const char *name, long long def)
 {
 	const char *v = getenv(name);
 
-	return v && *v ? strtol(v, NULL, 0) : def;
+	return v && *v ? strtoll(v, NULL, 0) : def;
 }
 
 const char *dev_name(void)

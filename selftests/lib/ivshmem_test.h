@@ -13,7 +13,8 @@
  * which the kernel hands to init, and so to us, as environment variables.
  */
 const char *env_str(const char *name, const char *def);
-long env_long(const char *name, long def);
+/* 64 bits wide in 32-bit test programs too: sizes reach 2 GiB and more. */
+long long env_long(const char *name, long long def);
 
 /* /dev/ivshmemN of the device under test: $ivt_dev, default ivshmem0. */
 const char *dev_name(void);

@@ -9,9 +9,10 @@
 # through the linux-headers-amd64 metapackage, and its QEMU.  Modules are
 # built inside the suite that ships the kernel, against its own headers.
 #
-# The pseudo-suite "debug" is a kernel built here from the host's
-# linux-source package with KASAN, lockdep and kmemleak
-# (selftests/debug-kernel.config), cached under $CACHE/debug-kernel.
+# The pseudo-suite "debug-SUITE" is a kernel built here from SUITE's own
+# linux-source package with KASAN, lockdep, kmemleak, UBSAN and more
+# (selftests/debug-kernel.config), cached under $CACHE/debug-kernel.  It is
+# built and run on the host, like the module built against it.
 
 HOST_SUITE=$(. /etc/os-release && echo "$VERSION_CODENAME")
 MIRROR=${IVSHMEM_MIRROR:-http://deb.debian.org/debian}
@@ -22,7 +23,7 @@ CHROOT_PACKAGES=gcc,make,sparse,libc6-dev,linux-headers-amd64,ca-certificates
 in_suite() {
 	local suite=$1
 	shift
-	if [ "$suite" = "$HOST_SUITE" ] || [ "$suite" = debug ]; then
+	if [ "$suite" = "$HOST_SUITE" ] || is_debug "$suite"; then
 		"$@"
 	else
 		mkdir -p "$CACHE/kernels" "$CACHE/debug-kernel"
@@ -34,11 +35,17 @@ in_suite() {
 
 # ensure_suite SUITE [PACKAGE...]: the suite's chroot exists, its package
 # lists are at most a day old, and it has current kernel headers and PACKAGEs.
+# is_debug SUITE: SUITE is a debug kernel, "debug-" and a suite.
+is_debug() {
+	[[ $1 == debug-* ]]
+}
+
 ensure_suite() {
 	local suite=$1 root=$CACHE/chroots/$1
 	shift
-	if [ "$suite" = debug ]; then
-		build_debug_kernel
+	if is_debug "$suite"; then
+		ensure_suite "${suite#debug-}"
+		build_debug_kernel "${suite#debug-}"
 		return
 	fi
 	if [ "$suite" = "$HOST_SUITE" ]; then
@@ -69,8 +76,8 @@ ensure_suite() {
 # linux-headers-amd64 metapackage points at.
 suite_kernel() {
 	local v
-	if [ "$1" = debug ]; then
-		cat "$(debug_kernel_dir)/include/config/kernel.release"
+	if is_debug "$1"; then
+		cat "$(debug_kernel_dir "${1#debug-}")/include/config/kernel.release"
 		return
 	fi
 	v=$(suite_metapackage_target "$1")
@@ -95,8 +102,8 @@ suite_metapackage_target() {
 # until one holds the image.
 fetch_kernel() {
 	local suite=$1 kver=$2 dir=$CACHE/kernels/$2 pkg
-	if [ "$suite" = debug ]; then
-		echo "$(debug_kernel_dir)/arch/x86/boot/bzImage"
+	if is_debug "$suite"; then
+		echo "$(debug_kernel_dir "${suite#debug-}")/arch/x86/boot/bzImage"
 		return
 	fi
 	find_vmlinuz "$dir" "$kver" && return 0
@@ -137,7 +144,7 @@ kernel_parts() {
 # nothing.  Add a minimal one to our own chroots (never to the host).
 add_checker_script() {
 	local suite=$1 kver=$2 root=$CACHE/chroots/$1 scripts
-	[ "$suite" = "$HOST_SUITE" ] || [ "$suite" = debug ] && return 0
+	[ "$suite" = "$HOST_SUITE" ] || is_debug "$suite" && return 0
 	scripts=$(in_suite "$suite" readlink -f "/usr/src/linux-headers-$kver/scripts")
 	[ -e "$root$scripts/checker-valid.sh" ] && return 0
 	cat >"$root$scripts/checker-valid.sh" <<-'EOF'
@@ -159,7 +166,7 @@ build_module() {
 	rm -f "$src/kernel/conftest.h" "$src/kernel/"*.mod.c
 	add_checker_script "$suite" "$kver"
 	kdir=/usr/src/linux-headers-$kver
-	[ "$suite" = debug ] && kdir=$(debug_kernel_dir)
+	is_debug "$suite" && kdir=$(debug_kernel_dir "${suite#debug-}")
 	in_suite "$suite" make -C "$src/kernel" KDIR="$kdir" W=1 C=2 \
 		>"$log" 2>&1 || { cat "$log" >&2; die "module build for $kver failed"; }
 	echo "$src/kernel/ivshmem.ko"
@@ -171,35 +178,64 @@ suite_qemu_version() {
 		awk '/version/ { sub(/^.*version /, ""); print $1; exit }'
 }
 
-# The build tree of the debug kernel: the host's linux-source version and
-# a hash of the config fragment name it, so either changing rebuilds it.
-debug_kernel_dir() {
-	local pkg sum
-	pkg=$(apt-cache depends linux-source 2>/dev/null |
+# debug_source_package SUITE: "linux-source-X.Y VERSION", the kernel source
+# package SUITE's linux-source metapackage points at.
+debug_source_package() {
+	local pkg
+	pkg=$(in_suite "$1" apt-cache depends linux-source 2>/dev/null |
 		awk '/Depends: linux-source-/ { print $2; exit }')
-	sum=$(cat "$TOP/selftests/debug-kernel.config" | md5sum | cut -c1-8)
-	echo "$CACHE/debug-kernel/$(apt-cache policy "$pkg" |
-		awk '/Candidate:/ { print $2 }')-$sum"
+	[ -n "$pkg" ] || die "cannot resolve linux-source in $1"
+	echo "$pkg $(in_suite "$1" apt-cache policy "$pkg" | awk '/Candidate:/ { print $2 }')"
 }
 
-# Build the debug kernel once (about 20 minutes on two cores).
+# debug_kernel_dir SUITE: the build tree of SUITE's debug kernel.  The source
+# package's version and a hash of the config fragment name it, so either
+# changing rebuilds it.
+debug_kernel_dir() {
+	local src sum
+	src=$(debug_source_package "$1") || exit 1
+	sum=$(md5sum <"$TOP/selftests/debug-kernel.config" | cut -c1-8)
+	echo "$CACHE/debug-kernel/${src#* }-$sum"
+}
+
+# config_has_fragment CONFIG FRAGMENT: every option FRAGMENT sets survived
+# olddefconfig; a checker silently dropped (an unmet dependency) fails.
+config_has_fragment() {
+	local line missing=0
+	while IFS= read -r line; do
+		case $line in
+		CONFIG_*) grep -qxF "$line" "$1" || { echo "missing: $line"; missing=1; } ;;
+		esac
+	done <"$2"
+	return $missing
+}
+
+# build_debug_kernel SUITE: build SUITE's debug kernel once, from allnoconfig
+# and selftests/debug-kernel.config, and say how long it took.
 build_debug_kernel() {
-	local dir pkg log=$LOGS/build-debug-kernel.log
-	dir=$(debug_kernel_dir)
+	local suite=$1 dir src pkg log=$LOGS/build-debug-kernel-$1.log start
+	dir=$(debug_kernel_dir "$suite") || exit 1
 	[ -f "$dir/.ivshmem-ready" ] && return 0
-	need_packages linux-source bc bison flex libelf-dev libssl-dev xz-utils
-	pkg=$(apt-cache depends linux-source | awk '/Depends: linux-source-/ { print $2; exit }')
-	note "building the debug kernel from $pkg (once; cached in $dir)"
-	rm -rf "$dir"
-	mkdir -p "$dir"
-	tar -xJf "/usr/src/$pkg.tar.xz" -C "$dir" --strip-components=1 ||
-		die "cannot unpack /usr/src/$pkg.tar.xz"
+	need_packages bc bison flex libelf-dev libssl-dev xz-utils
+	src=$(debug_source_package "$suite") || exit 1
+	pkg=${src%% *}
+	note "building the $suite debug kernel from $pkg ${src#* } (once; cached in $dir)"
+	start=$SECONDS
+	rm -rf "$dir" "$dir.deb"
+	mkdir -p "$dir" "$dir.deb"
+	in_suite "$suite" sh -c 'cd "$1" && apt-get download "$2"' sh "$dir.deb" "$pkg" \
+		>"$log" 2>&1 || die "cannot download $pkg from $suite: see $log"
+	dpkg-deb --fsys-tarfile "$dir.deb/$pkg"_*.deb | tar -xO "./usr/src/$pkg.tar.xz" |
+		tar -xJ -C "$dir" --strip-components=1 || die "cannot unpack $pkg"
+	rm -rf "$dir.deb"
 	{
-		make -C "$dir" defconfig &&
+		make -C "$dir" allnoconfig &&
 		"$dir/scripts/kconfig/merge_config.sh" -m -O "$dir" "$dir/.config" \
 			"$TOP/selftests/debug-kernel.config" &&
 		make -C "$dir" olddefconfig &&
+		config_has_fragment "$dir/.config" "$TOP/selftests/debug-kernel.config" &&
 		make -C "$dir" -j"$(nproc)" bzImage modules
-	} >"$log" 2>&1 || { tail -n 30 "$log" >&2; die "debug kernel build failed: see $log"; }
+	} >>"$log" 2>&1 || { tail -n 30 "$log" >&2; die "$suite debug kernel build failed: see $log"; }
 	touch "$dir/.ivshmem-ready"
+	note "$suite debug kernel $(cat "$dir/include/config/kernel.release") built in $((SECONDS - start)) s"
 }

@@ -40,7 +40,8 @@ static atomic_int dev_index;	/* N of the doorbell device's /dev/ivshmemN */
 static atomic_long calls, sigbus;
 static size_t page;
 
-static __thread sigjmp_buf *fault_jump;
+/* volatile: set around the faulting reads, which the compiler must not move. */
+static __thread sigjmp_buf *volatile fault_jump;
 
 static void on_sigbus(int sig)
 {

@@ -77,7 +77,7 @@ collect_guest() {
 # through.
 check_kernel_log() {
 	local name=$1 dir=$LOGS/$RUN/$1
-	local pattern='\b(BUG|WARNING|Oops|KASAN)\b|lockdep|leak'
+	local pattern='\b(BUG|WARNING|Oops|KASAN|UBSAN)\b|lockdep|leak'
 	local banners='RCU lockdep checking is enabled|kmemleak: Kernel memory leak detector initialized'
 	if grep -E "$pattern" "$dir/console.log" | grep -qvE "$banners"; then
 		result fail "$RUN/$name/kernel_log_clean" "see $dir/console.log"

@@ -71,13 +71,13 @@ int sysfs_attr(const char *name, const char *attr, char *buf, size_t len)
 	return 0;
 }
 
-long sysfs_attr_long(const char *name, const char *attr)
+long long sysfs_attr_long(const char *name, const char *attr)
 {
 	char buf[64];
 
 	__CHECK(sysfs_attr(name, attr, buf, sizeof(buf)) == 0, true,
 		"cannot read %s/%s", name, attr);
-	return strtol(buf, NULL, 0);
+	return strtoll(buf, NULL, 0);
 }
 
 int dev_pci_addr(const char *name, char *buf, size_t len)

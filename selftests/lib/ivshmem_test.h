@@ -25,7 +25,7 @@ int dev_open(int flags);
 void dev_get_info(int fd, struct ivshmem_info *info);
 /* A sysfs attribute of /sys/class/misc/@name, as text or number. */
 int sysfs_attr(const char *name, const char *attr, char *buf, size_t len);
-long sysfs_attr_long(const char *name, const char *attr);
+long long sysfs_attr_long(const char *name, const char *attr);
 /* PCI address ("0000:00:03.0") of /dev/@name, or -1. */
 int dev_pci_addr(const char *name, char *buf, size_t len);
 

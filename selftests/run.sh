@@ -7,7 +7,9 @@
 #           the matrix; checkpatch; cppcheck and clang-tidy over user space
 #           (lib/static.sh)
 #   server  host tests of ivshmem-server and of libivshmem as a host peer,
-#           under valgrind and again built with ASan and UBSan
+#           under valgrind and again built with ASan and UBSan; libivshmem's
+#           ABI; interoperability with QEMU's own ivshmem-server and
+#           ivshmem-client (lib/interop.sh)
 #   guest   for every QEMU and kernel of the matrix (lib/matrix.sh), QEMU
 #           guests with ivshmem devices running the KTAP programs of this
 #           directory (lib/guests.sh)
@@ -101,6 +103,7 @@ apt_updated() {
 . "$TOP/selftests/lib/matrix.sh"
 . "$TOP/selftests/lib/guests.sh"
 . "$TOP/selftests/lib/static.sh"
+. "$TOP/selftests/lib/interop.sh"
 
 build_userspace() {
 	make -C "$TOP/tools" >"$LOGS/build-tools.log" 2>&1 ||
@@ -332,6 +335,11 @@ run_server_tests() {
 	note "libivshmem host-peer tests, built with ASan and UBSan"
 	run_host_ktap lib-asan "${asan[@]}" "$BUILD/selftests/asan/lib_host_test" \
 		"$BUILD/ivshmem-server" "$BUILD/ivshmem-ctl"
+	note "libivshmem ABI: exported symbols, version node, what install installs"
+	run_host_ktap lib-abi bash "$TOP/selftests/host/lib_abi.sh" "$TOP" "$BUILD"
+	note "libivshmem host-peer benchmarks (printed, not counted)"
+	run_host_ktap lib-bench "$BUILD/selftests/host/host_bench" "$BUILD/ivshmem-server"
+	run_interop_tests
 }
 
 main() {

@@ -226,6 +226,8 @@ static int host_expect(int sock, int timeout_ms, int64_t *value, int *fd, bool w
 	struct pollfd pfd = { .fd = sock, .events = POLLIN };
 	int ret = poll(&pfd, 1, timeout_ms);
 
+	*fd = -1;
+	*value = -1;
 	if (ret < 0)
 		return ivshmem_neg_errno();
 	if (!ret)
@@ -309,7 +311,7 @@ static int host_connect(int sock, const struct sockaddr_un *addr, int timeout_ms
 
 	if (timeout_ms > 0) {
 		tv.tv_sec = timeout_ms / 1000;
-		tv.tv_usec = (timeout_ms % 1000) * 1000;
+		tv.tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000;
 		if (!tv.tv_sec && !tv.tv_usec)
 			tv.tv_usec = 1;
 	}

@@ -72,6 +72,14 @@ int ivshmem_nl_errno(int nl_error)
 	}
 }
 
+/* The errno of a libnl call that failed: never 0. */
+static int ivs_nl_fail(int nl_error)
+{
+	int ret = ivshmem_nl_errno(nl_error);
+
+	return ret ? ret : -EIO;
+}
+
 static int ivs_nl_desc(struct nl_msg *msg, struct ivshmem_dev_desc *d)
 {
 	struct nlattr *tb[IVSHMEM_ATTR_MAX + 1], *nest;
@@ -146,12 +154,12 @@ static int ivs_nl_connect(struct nl_sock **out, int *family)
 	ret = genl_connect(sk);
 	if (ret < 0) {
 		nl_socket_free(sk);
-		return ivshmem_nl_errno(ret);
+		return ivs_nl_fail(ret);
 	}
 	/* NLE_OBJ_NOTFOUND, -ENOENT: the driver is not loaded. */
 	*family = genl_ctrl_resolve(sk, IVSHMEM_GENL_NAME);
 	if (*family < 0) {
-		ret = ivshmem_nl_errno(*family);
+		ret = ivs_nl_fail(*family);
 		nl_socket_free(sk);
 		return ret;
 	}
@@ -187,14 +195,14 @@ static int ivs_nl_request(uint8_t cmd, bool dump, unsigned int index, struct ivs
 	nl_cb_err(cb, NL_CB_CUSTOM, ivs_nl_error, req);
 	ret = nl_send_auto(sk, msg);
 	if (ret < 0) {
-		ret = ivshmem_nl_errno(ret);
+		ret = ivs_nl_fail(ret);
 		goto out;
 	}
 	ret = nl_recvmsgs(sk, cb);
 	if (req->error)
 		ret = req->error;
 	else if (ret < 0)
-		ret = ivshmem_nl_errno(ret);
+		ret = ivs_nl_fail(ret);
 	else
 		ret = 0;
 	/* A successful GET answers with exactly its device. */
@@ -384,7 +392,7 @@ IVSHMEM_EXPORT int ivshmem_monitor_open(struct ivshmem_monitor **out)
 	}
 	group = genl_ctrl_resolve_grp(mon->sk, IVSHMEM_GENL_NAME, IVSHMEM_GENL_MCGRP_EVENTS);
 	/* A family without our group is not our driver. */
-	ret = group == -NLE_OBJ_NOTFOUND ? -EPROTO : group < 0 ? ivshmem_nl_errno(group) :
+	ret = group == -NLE_OBJ_NOTFOUND ? -EPROTO : group < 0 ? ivs_nl_fail(group) :
 	      ivshmem_nl_errno(nl_socket_add_membership(mon->sk, group));
 	if (ret) {
 		ivshmem_monitor_close(mon);
@@ -422,7 +430,7 @@ IVSHMEM_EXPORT int ivshmem_monitor_read(struct ivshmem_monitor *mon,
 		if (ret == -NLE_NOMEM)
 			return -ENOBUFS;
 		if (ret < 0)
-			return ivshmem_nl_errno(ret);
+			return ivs_nl_fail(ret);
 	}
 	ev = malloc(sizeof(*ev));
 	if (!ev)

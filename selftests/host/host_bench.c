@@ -161,7 +161,7 @@ static int64_t open_time(const char *sock, int vectors, int n)
 
 int main(int argc, char **argv)
 {
-	char dir[] = "/tmp/ivs-bench.XXXXXX", sock[64], mem[64], cmd[96];
+	char dir[] = "/tmp/ivs-bench.XXXXXX", sock[64], mem[64];
 	int64_t raw[PAIRS], lib[PAIRS], ratio[PAIRS];
 	struct ivshmem_dev_info *info;
 	struct ivshmem *a, *b;
@@ -248,6 +248,7 @@ int main(int argc, char **argv)
 	ivshmem_close(b);
 	kill(server, SIGTERM);
 	waitpid(server, NULL, 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) ? 1 : 0;
+	unlink(mem);
+	unlink(sock);
+	return rmdir(dir) ? 1 : 0;
 }

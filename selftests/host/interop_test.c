@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -164,13 +165,18 @@ static void qemu_server_start(struct env *e, const char *vectors)
 	wait_socket(e->sock);
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
 static void env_stop(struct env *e)
 {
-	char cmd[128];
-
 	proc_stop(&e->server);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
-	if (system(cmd))
+	if (nftw(e->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS))
 		TH_LOG("could not remove %s", e->dir);
 }
 
@@ -375,7 +381,7 @@ TEST(libivshmem_and_ctl_on_qemu_server)
 	ASSERT_EQ(ivshmem_map(a, 0, 0, PROT_READ | PROT_WRITE, (void **)&mem), 0);
 	ASSERT_EQ(ctl(&e, out, sizeof(out), "-n 2 write -f 0x41 -l 3 100"), 0);
 	EXPECT_TRUE(!memcmp(mem + 100, "AAA", 3));
-	memcpy(mem + 200, "qemu", 4);
+	memcpy(mem + 200, "qemu", 5);
 	ASSERT_EQ(ctl(&e, out, sizeof(out), "-n 2 read 200 4"), 0);
 	EXPECT_TRUE(!strcmp(out, "qemu"));
 	ASSERT_EQ(ctl(&e, out, sizeof(out), "-n 2 dump 96 8"), 0);

@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -45,12 +46,17 @@ static void tmpdir_make(char *dir, size_t len)
 	ASSERT_TRUE(mkdtemp(dir));
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
 static void tmpdir_remove(const char *dir)
 {
-	char cmd[256];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd))
+	if (nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS))
 		TH_LOG("could not remove %s", dir);
 }
 

@@ -325,10 +325,10 @@ run_server_tests() {
 	run_host_ktap number-asan "${asan[@]}" "$BUILD/selftests/asan/number_test"
 	note "ivshmem-server host tests, under valgrind"
 	run_host_ktap server-valgrind env IVT_VALGRIND=1 "$BUILD/selftests/host/server_test" \
-		"$BUILD/ivshmem-server"
+		"$BUILD/ivshmem-server" "$TOP/tools/ivshmem-server/ivshmem-server.service"
 	note "ivshmem-server host tests, built with ASan and UBSan"
 	run_host_ktap server-asan "${asan[@]}" "$BUILD/selftests/asan/server_test" \
-		"$BUILD/selftests/asan/ivshmem-server"
+		"$BUILD/selftests/asan/ivshmem-server" "$TOP/tools/ivshmem-server/ivshmem-server.service"
 	note "libivshmem host-peer tests, under valgrind"
 	run_host_ktap lib-valgrind "${valgrind[@]}" "$BUILD/selftests/host/lib_host_test" \
 		"$BUILD/ivshmem-server" "$BUILD/ivshmem-ctl"
@@ -354,7 +354,7 @@ main() {
 	fi
 
 	need_packages qemu-system-x86 busybox-static cpio gzip gcc g++ gcc-multilib make libc6-dev valgrind python3 \
-		kmod sparse cppcheck clang-tidy pkg-config libnl-3-dev libnl-genl-3-dev perl
+		kmod sparse cppcheck clang-tidy pkg-config libnl-3-dev libnl-genl-3-dev libsystemd-dev perl
 	build_userspace
 
 	# The host tests alone need no guest kernels.

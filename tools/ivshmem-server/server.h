@@ -12,11 +12,13 @@ struct ivs_config {
 	mode_t socket_mode;
 	gid_t socket_gid;		/* (gid_t)-1: leave the group alone */
 	const char *shm_name;		/* POSIX shm object, or NULL */
-	const char *shm_path;		/* file, or directory for an unnamed file */
+	const char *shm_path;		/* new file, or directory for an unnamed file */
 	uint64_t shm_size;
+	bool size_given;		/* -l was given: an adopted object must match */
 	unsigned int vectors;
 	unsigned int max_clients;	/* at most IVSHMEM_PROTO_MAX_ID + 1 */
-	unsigned int queue_limit;	/* messages a client may lag behind */
+	unsigned int queue_limit;	/* departures a client may leave unread */
+	bool adopt_shm;			/* use an existing shm object of ours */
 	bool keep_shm;
 	bool verbose;
 	bool use_syslog;
@@ -24,11 +26,19 @@ struct ivs_config {
 
 struct ivs_server;
 
-/* Set up the shared memory and the listening socket; NULL and a log on error. */
+/*
+ * Set up the shared memory and the listening socket, all before returning:
+ * NULL and a log on error, with nothing left behind.
+ */
 struct ivs_server *ivs_server_new(const struct ivs_config *cfg);
-/* Serve until SIGTERM or SIGINT (blocked by the caller); 0, or -1 on error. */
+/* Log to syslog from now on (after daemonizing). */
+void ivs_server_use_syslog(struct ivs_server *srv);
+/*
+ * Serve until SIGTERM or SIGINT arrive on @signal_fd (a signalfd for them
+ * and SIGHUP, which logs a status line); 0, or -1 on error.
+ */
 int ivs_server_run(struct ivs_server *srv, int signal_fd);
-/* Disconnect everyone, remove the socket and (unless kept) the shm object. */
+/* Disconnect everyone, remove the socket and (unless kept) the memory. */
 void ivs_server_free(struct ivs_server *srv);
 
 void ivs_log(const struct ivs_config *cfg, int priority, const char *fmt, ...)

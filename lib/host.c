@@ -120,7 +120,8 @@ static void host_gone(struct ivshmem *dev)
 	if (dev->gone)
 		return;
 	host_event(dev, IVSHMEM_PEER_DISCONNECTED, (unsigned int)dev->id);
-	dev->gone = true;
+	/* Read without the lock by ivshmem_wait(). */
+	__atomic_store_n(&dev->gone, true, __ATOMIC_RELEASE);
 	dev->id = -1;
 	while (dev->npeers)
 		host_drop_peer(dev, &dev->peers[0]);
@@ -443,8 +444,8 @@ int ivshmem_host_wait_ready(struct ivshmem *dev)
 }
 
 /* (Re)build ivshmem_wait()'s epoll for @pfds (n eventfds, then the socket). */
-static int host_wait_epoll(struct ivshmem *dev, const struct pollfd *pfds, unsigned int n,
-			   const uint64_t *mask)
+static int host_wait_epoll(struct ivshmem *dev, const struct pollfd *pfds,
+			   const unsigned int *vec, unsigned int n, const uint64_t *mask)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 
@@ -462,6 +463,9 @@ static int host_wait_epoll(struct ivshmem *dev, const struct pollfd *pfds, unsig
 		}
 	}
 	memcpy(dev->wait_mask, mask, sizeof(dev->wait_mask));
+	memcpy(dev->wait_pfds, pfds, (n + 1) * sizeof(*pfds));
+	memcpy(dev->wait_vec, vec, n * sizeof(*vec));
+	dev->wait_n = n;
 	return 0;
 }
 
@@ -484,58 +488,14 @@ static int host_wait_once(struct ivshmem *dev, struct pollfd *pfds, unsigned int
 	return ret;
 }
 
-/*
- * One wait for the wanted eventfds and the server's socket, then a read()
- * of each that fired: the same system calls as a raw eventfd with a timeout.
- */
-int ivshmem_host_wait(struct ivshmem *dev, uint64_t *vectors, int timeout_ms)
+/* Wait for @pfds (n eventfds of vectors @vec, then the socket); see ivshmem_wait(). */
+static int host_wait_loop(struct ivshmem *dev, struct pollfd *pfds, const unsigned int *vec,
+			  unsigned int n, bool ep, uint64_t *vectors, int64_t start,
+			  int timeout_ms)
 {
-	struct pollfd pfds[IVSHMEM_MAX_VECTORS + 1];
-	unsigned int vec[IVSHMEM_MAX_VECTORS];
-	uint64_t mask[IVSHMEM_VECTOR_WORDS];
-	int64_t start = 0;
-	unsigned int n = 0;
-	bool any = false, ep = false;
+	bool any = false;
 	uint64_t count;
 	int ret;
-
-	if (timeout_ms < -1)
-		return -EINVAL;
-	if (timeout_ms > 0)
-		start = now_ms();
-	memcpy(mask, vectors, sizeof(mask));
-	/* Own eventfds never change once received, so wait on them unlocked. */
-	pthread_mutex_lock(&dev->lock);
-	if (dev->gone) {
-		pthread_mutex_unlock(&dev->lock);
-		return -ECONNRESET;
-	}
-	for (unsigned int w = 0; w < IVSHMEM_VECTOR_WORDS; w++) {
-		for (uint64_t bits = mask[w]; bits; bits &= bits - 1) {
-			unsigned int v = w * 64 + (unsigned int)__builtin_ctzll(bits);
-
-			if (v >= dev->nvectors) {
-				pthread_mutex_unlock(&dev->lock);
-				return -EINVAL;
-			}
-			pfds[n] = (struct pollfd){ .fd = dev->own_fds[v], .events = POLLIN };
-			vec[n++] = v;
-		}
-	}
-	if (!n) {
-		pthread_mutex_unlock(&dev->lock);
-		return -EINVAL;
-	}
-	pfds[n] = (struct pollfd){ .fd = dev->fd, .events = POLLIN };
-	if (!dev->wait_busy) {
-		if (dev->wait_epoll >= 0 && !memcmp(mask, dev->wait_mask, sizeof(mask)))
-			ep = true;
-		else if (!memcmp(mask, dev->last_mask, sizeof(mask)))
-			ep = !host_wait_epoll(dev, pfds, n, mask);
-		dev->wait_busy = ep;
-	}
-	memcpy(dev->last_mask, mask, sizeof(mask));
-	pthread_mutex_unlock(&dev->lock);
 
 	memset(vectors, 0, IVSHMEM_VECTOR_WORDS * sizeof(*vectors));
 	for (;;) {
@@ -567,12 +527,79 @@ int ivshmem_host_wait(struct ivshmem *dev, uint64_t *vectors, int timeout_ms)
 			break;
 		}
 	}
-	if (ep) {
-		pthread_mutex_lock(&dev->lock);
-		dev->wait_busy = false;
-		pthread_mutex_unlock(&dev->lock);
-	}
+	if (ep)
+		__atomic_store_n(&dev->wait_busy, false, __ATOMIC_RELEASE);
 	return ret;
+}
+
+/*
+ * One wait for the wanted eventfds and the server's socket, then a read()
+ * of each that fired: the same system calls as a raw eventfd with a timeout.
+ */
+int ivshmem_host_wait(struct ivshmem *dev, uint64_t *vectors, int timeout_ms)
+{
+	struct pollfd pfds[IVSHMEM_MAX_VECTORS + 1];
+	unsigned int vec[IVSHMEM_MAX_VECTORS];
+	uint64_t mask[IVSHMEM_VECTOR_WORDS];
+	int64_t start = 0;
+	unsigned int n = 0;
+	bool ep = false;
+
+	if (timeout_ms < -1)
+		return -EINVAL;
+	if (timeout_ms > 0)
+		start = now_ms();
+	memcpy(mask, vectors, sizeof(mask));
+
+	/*
+	 * The usual case, the same set as before with its epoll free, takes
+	 * no lock: only the thread holding wait_busy touches the epoll, and
+	 * own eventfds never change once received.
+	 */
+	if (!__atomic_exchange_n(&dev->wait_busy, true, __ATOMIC_ACQUIRE)) {
+		if (dev->wait_epoll >= 0 && !memcmp(mask, dev->wait_mask, sizeof(mask)) &&
+		    !__atomic_load_n(&dev->gone, __ATOMIC_ACQUIRE))
+			return host_wait_loop(dev, dev->wait_pfds, dev->wait_vec, dev->wait_n,
+					      true, vectors, start, timeout_ms);
+		__atomic_store_n(&dev->wait_busy, false, __ATOMIC_RELEASE);
+	}
+
+	pthread_mutex_lock(&dev->lock);
+	if (dev->gone) {
+		pthread_mutex_unlock(&dev->lock);
+		return -ECONNRESET;
+	}
+	for (unsigned int w = 0; w < IVSHMEM_VECTOR_WORDS; w++) {
+		for (uint64_t bits = mask[w]; bits; bits &= bits - 1) {
+			unsigned int v = w * 64 + (unsigned int)__builtin_ctzll(bits);
+
+			if (v >= dev->nvectors) {
+				pthread_mutex_unlock(&dev->lock);
+				return -EINVAL;
+			}
+			pfds[n] = (struct pollfd){ .fd = dev->own_fds[v], .events = POLLIN };
+			vec[n++] = v;
+		}
+	}
+	if (!n) {
+		pthread_mutex_unlock(&dev->lock);
+		return -EINVAL;
+	}
+	pfds[n] = (struct pollfd){ .fd = dev->fd, .events = POLLIN };
+	/* A set asked for twice in a row gets an epoll, if no one uses it. */
+	if (!memcmp(mask, dev->last_mask, sizeof(mask)) &&
+	    !__atomic_exchange_n(&dev->wait_busy, true, __ATOMIC_ACQUIRE)) {
+		ep = (dev->wait_epoll >= 0 && !memcmp(mask, dev->wait_mask, sizeof(mask))) ||
+		     !host_wait_epoll(dev, pfds, vec, n, mask);
+		if (!ep)
+			__atomic_store_n(&dev->wait_busy, false, __ATOMIC_RELEASE);
+	}
+	memcpy(dev->last_mask, mask, sizeof(mask));
+	pthread_mutex_unlock(&dev->lock);
+	if (ep)
+		return host_wait_loop(dev, dev->wait_pfds, dev->wait_vec, dev->wait_n, true,
+				      vectors, start, timeout_ms);
+	return host_wait_loop(dev, pfds, vec, n, false, vectors, start, timeout_ms);
 }
 
 IVSHMEM_EXPORT int ivshmem_peer_fd(struct ivshmem *dev)

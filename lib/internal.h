@@ -4,6 +4,7 @@
 #define LIBIVSHMEM_INTERNAL_H
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 
 #include "libivshmem.h"
@@ -98,8 +99,11 @@ struct ivshmem {
 	 * setting up its wait on every fd in every call.
 	 */
 	int wait_epoll;
-	bool wait_busy;
+	bool wait_busy;			/* atomic: taken by the thread using it */
 	uint64_t wait_mask[IVSHMEM_VECTOR_WORDS], last_mask[IVSHMEM_VECTOR_WORDS];
+	/* The eventfds of wait_mask, then the socket, and their vectors. */
+	struct pollfd wait_pfds[IVSHMEM_MAX_VECTORS + 1];
+	unsigned int wait_vec[IVSHMEM_MAX_VECTORS], wait_n;
 };
 
 /* device.c */

@@ -35,7 +35,7 @@
 #define BACK_MS		10000
 
 static atomic_bool stop, pause_wanted;
-static atomic_int paused, unexpected;
+static atomic_int paused, exited, unexpected;
 static atomic_int dev_index;	/* N of the doorbell device's /dev/ivshmemN */
 static atomic_long calls, sigbus;
 static size_t page;
@@ -162,6 +162,13 @@ static void *worker(void *arg)
 			while (atomic_load(&pause_wanted) && !atomic_load(&stop))
 				usleep(1000);
 			atomic_fetch_sub(&paused, 1);
+			/* A reloaded module registers its family anew, under a new ID. */
+			nl_socket_free(sk);
+			sk = genl_test_open(&family);
+			if (!sk) {
+				atomic_fetch_add(&unexpected, 1);
+				break;
+			}
 			continue;
 		}
 		snprintf(path, sizeof(path), "/dev/ivshmem%d", atomic_load(&dev_index));
@@ -184,6 +191,7 @@ static void *worker(void *arg)
 	}
 	nl_socket_free(sk);
 	close(efd);
+	atomic_fetch_add(&exited, 1);
 	return NULL;
 }
 
@@ -250,7 +258,7 @@ TEST_TIMEOUT(calls_race_unbind_pci_remove_and_rmmod, 600)
 			break;
 		default:
 			atomic_store(&pause_wanted, true);
-			while (atomic_load(&paused) < WORKERS)
+			while (atomic_load(&paused) + atomic_load(&exited) < WORKERS)
 				usleep(1000);
 			EXPECT_EQ(reload_module(), 0);
 			atomic_store(&pause_wanted, false);

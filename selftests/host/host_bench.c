@@ -28,7 +28,7 @@
 #include "libivshmem.h"
 
 #define ROUNDS		20000
-#define PAIRS		11
+#define PAIRS		21
 #define OPENS		20
 
 static int64_t now_ns(void)

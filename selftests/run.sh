@@ -196,54 +196,65 @@ run_guest_suite() {
 
 # Real hot-unplug, for the debug kernels: each device sits behind a PCIe root
 # port on q35, and selftests/lib/qmp-hotplug removes and re-adds it through
-# QMP while hotplug_test has it open, mapped and blocked, HOTPLUG_CYCLES times,
-# an ivshmem-doorbell guest and an ivshmem-plain guest side by side.  They
-# run under HOTPLUG_QEMU: QEMU 7.2 and 10.0 crash re-adding ivshmem-doorbell
-# (README, "Known limits").
+# QMP while hotplug_test has it open, mapped and blocked.  Three guests side
+# by side: ivshmem-doorbell and ivshmem-plain for HOTPLUG_CYCLES cycles with
+# q35's default ACPI hot-plug (the guest's acpiphp), and ivshmem-doorbell for
+# HOTPLUG_PCIEHP_CYCLES with native PCIe hot-plug (the guest's pciehp, which
+# waits 5 s after each attention button press before it powers the slot
+# off).  They run under HOTPLUG_QEMU: QEMU 7.2 and 10.0 crash re-adding
+# ivshmem-doorbell (README, "Known limits").
 HOTPLUG_CYCLES=${IVSHMEM_HOTPLUG_CYCLES:-50}
+HOTPLUG_PCIEHP_CYCLES=${IVSHMEM_HOTPLUG_PCIEHP_CYCLES:-5}
 HOTPLUG_QEMU=${IVSHMEM_HOTPLUG_QEMU:-sid}
 HOTPLUG_SIZE=$((64 << 20))
 run_hotplug_guests() {
-	local mem srv dir mode pids=()
+	local mem srv dir name kind cycles pids=()
 	local -A driver_of
 	note "hot-unplug guests, under QEMU $(suite_qemu_version "$HOTPLUG_QEMU") ($HOTPLUG_QEMU)"
-	mem=$(new_memfile hotplug-doorbell $seed) || exit 1
-	start_server hotplug-doorbell "$mem"
+	mem=$(new_memfile hotplug $seed) || exit 1
+	start_server hotplug "$mem"
 	srv=$SERVER_PID
-	for mode in doorbell plain; do
-		dir=$LOGS/$RUN/hotplug-$mode
+	for name in hotplug-doorbell hotplug-plain hotplug-pciehp; do
+		dir=$LOGS/$RUN/$name
 		mkdir -p "$dir"
-		if [ $mode = doorbell ]; then
-			set -- -chardev socket,id=ivs0,path="$SOCK" \
+		kind=doorbell cycles=$HOTPLUG_CYCLES
+		case $name in
+		*-plain) kind=plain ;;
+		*-pciehp) cycles=$HOTPLUG_PCIEHP_CYCLES
+			  set -- -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off ;;
+		*) set -- ;;
+		esac
+		if [ $kind = doorbell ]; then
+			set -- "$@" -chardev socket,id=ivs0,path="$SOCK" \
 				-device ivshmem-doorbell,id=ivs,chardev=ivs0,vectors=$VECTORS,bus=rp
 		else
 			truncate -s $HOTPLUG_SIZE "$dir/shm0"
-			set -- -object memory-backend-file,id=shm0,size=$HOTPLUG_SIZE,share=on,mem-path="$dir/shm0" \
+			set -- "$@" -object memory-backend-file,id=shm0,size=$HOTPLUG_SIZE,share=on,mem-path="$dir/shm0" \
 				-device ivshmem-plain,id=ivs,memdev=shm0,bus=rp
 		fi
-		QEMU_SUITE=$HOTPLUG_QEMU boot_guest hotplug-$mode "ivt_run=hotplug_test ivt_mode=$([ $mode = doorbell ] && echo msix || echo none) ivt_cycles=$HOTPLUG_CYCLES" \
+		QEMU_SUITE=$HOTPLUG_QEMU boot_guest $name "ivt_run=hotplug_test ivt_mode=$([ $kind = doorbell ] && echo msix || echo none) ivt_cycles=$cycles" \
 			-qmp unix:"$dir/qmp.sock",server=on,wait=off \
 			-device pcie-root-port,id=rp,bus=pcie.0,chassis=1,slot=1,addr=4 "$@" &
 		pids+=($!)
-		if [ $mode = doorbell ]; then
+		if [ $kind = doorbell ]; then
 			set -- doorbell "$SOCK" $VECTORS
 		else
 			set -- plain "$dir/shm" $HOTPLUG_SIZE
 		fi
 		timeout "$GUEST_TIMEOUT" "$TOP/selftests/lib/qmp-hotplug" "$dir/qmp.sock" \
-			"$dir/ktap.log" "$HOTPLUG_CYCLES" "$@" >"$dir/qmp-hotplug.log" 2>&1 &
-		driver_of[$mode]=$!
+			"$dir/ktap.log" "$cycles" "$@" >"$dir/qmp-hotplug.log" 2>&1 &
+		driver_of[$name]=$!
 	done
 	wait "${pids[@]}"
 	stop_server $srv
-	for mode in doorbell plain; do
-		dir=$LOGS/$RUN/hotplug-$mode
-		if wait "${driver_of[$mode]}"; then
-			result ok "$RUN/hotplug-$mode/qmp_unplug_and_replug"
+	for name in hotplug-doorbell hotplug-plain hotplug-pciehp; do
+		dir=$LOGS/$RUN/$name
+		if wait "${driver_of[$name]}"; then
+			result ok "$RUN/$name/qmp_unplug_and_replug"
 		else
-			result fail "$RUN/hotplug-$mode/qmp_unplug_and_replug" "$(tail -n 1 "$dir/qmp-hotplug.log")"
+			result fail "$RUN/$name/qmp_unplug_and_replug" "$(tail -n 1 "$dir/qmp-hotplug.log")"
 		fi
-		collect_guest hotplug-$mode
+		collect_guest $name
 		rm -f "$dir"/shm*
 	done
 }

@@ -27,6 +27,7 @@
 
 #define BLOCK_MS	120000	/* the host may be slow to act, but acts */
 #define APPEAR_MS	120000
+#define MAP_LEN		((size_t)4 * 4096)
 
 struct blocked {
 	int fd, efd;
@@ -110,7 +111,7 @@ TEST_TIMEOUT(unplug_while_open_mapped_and_blocked, 3600)
 		__CHECK(wait_path(dev_path(), true, APPEAR_MS) == 0, true,
 			"cycle %ld: the device never came back", cycle);
 		fd = dev_open(O_RDWR);
-		p = mmap(NULL, 4 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		p = mmap(NULL, MAP_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		ASSERT_TRUE(p != MAP_FAILED);
 		p[0] = (uint8_t)cycle;	/* a mapping with its PTEs in place */
 		if (doorbell) {
@@ -134,7 +135,7 @@ TEST_TIMEOUT(unplug_while_open_mapped_and_blocked, 3600)
 		}
 		if (!revoked(p))
 			not_revoked++;
-		munmap((void *)p, 4 * 4096);
+		munmap((void *)p, MAP_LEN);
 		if (efd >= 0)
 			close(efd);
 		close(fd);

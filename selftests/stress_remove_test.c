@@ -143,7 +143,7 @@ static void one_call(int fd, struct ivshmem_info *info, int efd, struct nl_sock 
 
 static void *worker(void *arg)
 {
-	unsigned int seed = (unsigned int)(uintptr_t)arg;
+	unsigned int seed = *(unsigned int *)arg;
 	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), family;
 	struct nl_sock *sk = genl_test_open(&family);
 
@@ -234,15 +234,17 @@ TEST_TIMEOUT(calls_race_unbind_pci_remove_and_rmmod, 600)
 {
 	struct sigaction sa = { .sa_handler = on_sigbus };
 	char addr[32], other[32], path[128];
+	static unsigned int seeds[WORKERS];
 	pthread_t threads[WORKERS];
 	int done[3] = { 0 }, index;
 
 	ASSERT_OK(dev_pci_addr("ivshmem0", addr, sizeof(addr)));
 	ASSERT_OK(dev_pci_addr("ivshmem1", other, sizeof(other)));
 	ASSERT_OK(sigaction(SIGBUS, &sa, NULL));
-	for (int i = 0; i < WORKERS; i++)
-		ASSERT_EQ(pthread_create(&threads[i], NULL, worker,
-					 (void *)(uintptr_t)(env_long("ivt_seed", 1) + i)), 0);
+	for (int i = 0; i < WORKERS; i++) {
+		seeds[i] = (unsigned int)(env_long("ivt_seed", 1) + i);
+		ASSERT_EQ(pthread_create(&threads[i], NULL, worker, &seeds[i]), 0);
+	}
 
 	for (int cycle = 0; cycle < CYCLES; cycle++) {
 		usleep(50 * 1000 + cycle % 5 * 20 * 1000);	/* calls in flight */

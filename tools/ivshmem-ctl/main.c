@@ -545,7 +545,7 @@ static const struct subcommand subcommands[] = {
 	  cmd_monitor, true },
 	{ "dump", "OFFSET LENGTH", "hex dump of the shared memory", cmd_dump, false },
 	{ "read", "OFFSET LENGTH", "copy the shared memory to stdout", cmd_read, false },
-	{ "write", "[-f BYTE] [-l LENGTH] OFFSET",
+	{ "write", "[-f BYTE] [-l LEN] OFFSET",
 	  "copy stdin (or a fill byte) to the memory, up to its end", cmd_write, false },
 	{ "reset-stats", "INDEX", "zero a device's counters (needs CAP_NET_ADMIN)",
 	  cmd_reset_stats, false },

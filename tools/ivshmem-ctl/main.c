@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "libivshmem.h"
+#include "../common/json.h"
 #include "../common/number.h"
 
 #define EXIT_USAGE	2
@@ -106,29 +107,14 @@ static int open_device(struct ctl *ctl, struct ivshmem **dev)
 	return 0;
 }
 
-/* JSON strings here are device names and PCI addresses: escape anyway. */
-static void json_string(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 static void print_desc_json(const struct ivshmem_dev_desc *d)
 {
 	uint32_t vectors = ivshmem_dev_desc_get_vectors(d);
 
 	printf("{\"index\":%" PRIu32 ",\"name\":", ivshmem_dev_desc_get_index(d));
-	json_string(ivshmem_dev_desc_get_name(d));
+	ivs_json_string(stdout, ivshmem_dev_desc_get_name(d));
 	printf(",\"pci_addr\":");
-	json_string(ivshmem_dev_desc_get_pci_addr(d));
+	ivs_json_string(stdout, ivshmem_dev_desc_get_pci_addr(d));
 	printf(",\"revision\":%" PRIu32 ",\"irq_mode\":\"%s\",\"size\":%" PRIu64
 	       ",\"peer_id\":%" PRId32 ",\"vectors\":%" PRIu32 ",\"ready\":%s"
 	       ",\"doorbells_sent\":%" PRIu64 ",\"interrupts\":[",

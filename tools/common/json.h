@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* JSON output of the tools: the one place strings are escaped. */
+#ifndef IVSHMEM_TOOLS_JSON_H
+#define IVSHMEM_TOOLS_JSON_H
+
+#include <stdio.h>
+
+/* Write @s to @out as a JSON string literal, quotes included. */
+void ivs_json_string(FILE *out, const char *s);
+
+#endif /* IVSHMEM_TOOLS_JSON_H */

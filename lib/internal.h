@@ -119,6 +119,12 @@ void ivshmem_host_close(struct ivshmem *dev);
 
 /* netlink.c: the errno for a libnl error code (NLE_*, either sign). */
 int ivshmem_nl_errno(int nl_error);
+/*
+ * netlink.c: a device as one reply or event of the driver's family
+ * describes it; -EPROTO if the message is not one.  Not exported.
+ */
+struct nlmsghdr;
+int ivshmem_nl_parse_desc(struct nlmsghdr *nlh, struct ivshmem_dev_desc *d);
 
 /* The negative errno of a failed call. */
 static inline int ivshmem_neg_errno(void)

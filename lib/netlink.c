@@ -80,13 +80,13 @@ static int ivs_nl_fail(int nl_error)
 	return ret ? ret : -EIO;
 }
 
-static int ivs_nl_desc(struct nl_msg *msg, struct ivshmem_dev_desc *d)
+int ivshmem_nl_parse_desc(struct nlmsghdr *nlh, struct ivshmem_dev_desc *d)
 {
 	struct nlattr *tb[IVSHMEM_ATTR_MAX + 1], *nest;
 	int rem, ret;
 	unsigned int v = 0;
 
-	ret = genlmsg_parse(nlmsg_hdr(msg), 0, tb, IVSHMEM_ATTR_MAX, NULL);
+	ret = genlmsg_parse(nlh, 0, tb, IVSHMEM_ATTR_MAX, NULL);
 	if (ret < 0 || !tb[IVSHMEM_ATTR_INDEX] || !tb[IVSHMEM_ATTR_NAME] ||
 	    !tb[IVSHMEM_ATTR_SIZE])
 		return -EPROTO;
@@ -130,7 +130,7 @@ static int ivs_nl_collect(struct nl_msg *msg, void *arg)
 		}
 		req->descs = grown;
 	}
-	if (ivs_nl_desc(msg, &req->descs[req->count]) == 0)
+	if (ivshmem_nl_parse_desc(nlmsg_hdr(msg), &req->descs[req->count]) == 0)
 		req->count++;
 	return NL_OK;
 }
@@ -373,7 +373,7 @@ static int monitor_collect(struct nl_msg *msg, void *arg)
 	}
 	ev = &mon->queue[mon->queued];
 	ev->type = type;
-	if (ivs_nl_desc(msg, &ev->desc) == 0)
+	if (ivshmem_nl_parse_desc(nlmsg_hdr(msg), &ev->desc) == 0)
 		mon->queued++;
 	return NL_OK;
 }

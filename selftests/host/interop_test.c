@@ -424,6 +424,27 @@ TEST(qemu_server_without_vectors)
 	env_stop(&e);
 }
 
+/*
+ * The tests' directories go in one private directory of this run, removed
+ * at the end even when a failed assertion ended a test before its cleanup.
+ */
+static int run_in_private_tmpdir(char **argv)
+{
+	const char *base = getenv("TMPDIR");
+	char dir[64];
+	int ret;
+
+	snprintf(dir, sizeof(dir), "%s/ivs-%s.XXXXXX", base && *base ? base : "/tmp", "interop");
+	if (!mkdtemp(dir) || setenv("TMPDIR", dir, 1)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	ret = harness_main(1, argv);
+	if (nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS))
+		fprintf(stderr, "could not remove %s\n", dir);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 5) {
@@ -436,5 +457,5 @@ int main(int argc, char **argv)
 	our_server = argv[3];
 	ctl_path = argv[4];
 	signal(SIGPIPE, SIG_IGN);
-	return harness_main(1, argv);
+	return run_in_private_tmpdir(argv);
 }

@@ -150,6 +150,10 @@ static void remove_pid_file(const char *path, int fd)
 	close(fd);
 }
 
+/* At file scope: the parent of a daemon exits with them still in use. */
+static struct ivs_server *srv;
+static char *pid_file;
+
 /*
  * Become a daemon once everything is set up.  The parent exits only when the
  * child is ready (pid file written): 0 then, 1 if the child failed.
@@ -228,10 +232,8 @@ int main(int argc, char **argv)
 		.max_clients = IVSHMEM_PROTO_MAX_ID + 1,
 		.queue_limit = DEFAULT_QUEUE_LIMIT,
 	};
-	char *pid_file = NULL;
 	int pid_fd = -1, ready_fd = -1;
 	bool foreground = false;
-	struct ivs_server *srv;
 	sigset_t sigs;
 	int opt, sfd, ret;
 

@@ -28,6 +28,7 @@ static struct ivshmem *ivshmem_alloc(bool host, int fd)
 	dev->epoll_fd = -1;
 	dev->pending_fd = -1;
 	dev->wait_epoll = -1;
+	dev->msg_fd = -1;
 	dev->id = -1;
 	dev->max_vectors = IVSHMEM_MAX_VECTORS;
 	for (unsigned int v = 0; v < IVSHMEM_MAX_VECTORS; v++) {

@@ -8,6 +8,7 @@
  * costs one write(2), as on a raw eventfd.
  */
 #define _GNU_SOURCE
+#include <endian.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,10 @@ static void host_gone(struct ivshmem *dev)
 	dev->id = -1;
 	while (dev->npeers)
 		host_drop_peer(dev, &dev->peers[0]);
+	if (dev->msg_fd >= 0)
+		close(dev->msg_fd);
+	dev->msg_fd = -1;
+	dev->msg_len = 0;
 	/* A closed socket stays readable: keep it out of ivshmem_peer_fd(). */
 	if (dev->epoll_fd >= 0)
 		epoll_ctl(dev->epoll_fd, EPOLL_CTL_DEL, dev->fd, NULL);
@@ -135,8 +140,14 @@ static void host_gone(struct ivshmem *dev)
 static int host_handle(struct ivshmem *dev, int64_t value, int fd)
 {
 	struct ivshmem_host_peer *peer, *grown;
+	struct stat st;
 
-	if (value < 0 || value > IVSHMEM_PROTO_MAX_ID) {
+	/*
+	 * Vectors are eventfds, anonymous inodes: a pipe or a socket could
+	 * raise SIGPIPE in ivshmem_ring(), or block it, or wake a waiter forever.
+	 */
+	if (value < 0 || value > IVSHMEM_PROTO_MAX_ID ||
+	    (fd >= 0 && (fstat(fd, &st) < 0 || (st.st_mode & S_IFMT)))) {
 		if (fd >= 0)
 			close(fd);
 		return -EPROTO;
@@ -180,28 +191,68 @@ static int host_handle(struct ivshmem *dev, int64_t value, int fd)
 }
 
 /*
- * Handle the next message if one arrives within @timeout_ms: 1 if it did,
+ * Receive the next message if it is complete within @timeout_ms: 1 if it
+ * is, 0 if not (what came of it is kept for the next call), -ECONNRESET at
+ * the end of the stream, -EPROTO at its end within a message or for a
+ * message with several fds, or another negative errno.
+ */
+static int host_recv(struct ivshmem *dev, int timeout_ms, int64_t *value, int *fd)
+{
+	struct pollfd pfd = { .fd = dev->fd, .events = POLLIN };
+	int64_t start = timeout_ms > 0 ? now_ms() : 0;
+	uint64_t le;
+	ssize_t n;
+	int got, ret;
+
+	while (dev->msg_len < sizeof(dev->msg_buf)) {
+		ret = poll(&pfd, 1, time_left(start, timeout_ms));
+		if (ret < 0)
+			return ivshmem_neg_errno();
+		if (!ret)
+			return 0;
+		n = ivshmem_proto_recv_part(dev->fd, dev->msg_buf + dev->msg_len,
+					    sizeof(dev->msg_buf) - dev->msg_len, &got);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			return 0;
+		if (n < 0)
+			return ivshmem_neg_errno();
+		if (!n)
+			return dev->msg_len ? -EPROTO : -ECONNRESET;
+		if (got >= 0 && dev->msg_fd >= 0) {
+			close(got);
+			return -EPROTO;
+		}
+		if (got >= 0)
+			dev->msg_fd = got;
+		dev->msg_len += (unsigned int)n;
+	}
+	memcpy(&le, dev->msg_buf, sizeof(le));
+	*value = (int64_t)le64toh(le);
+	*fd = dev->msg_fd;
+	dev->msg_fd = -1;
+	dev->msg_len = 0;
+	return 1;
+}
+
+/*
+ * Handle the next message if it arrives within @timeout_ms: 1 if it did,
  * 0 if none came.  The end of the connection or a broken message makes the
  * peer gone, and -ECONNRESET.
  */
 static int host_handle_next(struct ivshmem *dev, int timeout_ms)
 {
-	struct pollfd pfd = { .fd = dev->fd, .events = POLLIN };
-	int64_t value;
-	int fd, ret;
+	int64_t value = 0;
+	int fd = -1, ret;
 
 	if (dev->gone)
 		return -ECONNRESET;
-	ret = poll(&pfd, 1, timeout_ms);
-	if (ret < 0)
-		return ivshmem_neg_errno();
-	if (!ret)
-		return 0;
-	if (ivshmem_proto_recv(dev->fd, &value, &fd) < 0) {
-		if (errno == EINTR || errno == EAGAIN)
-			return 0;
-		host_gone(dev);
-		return -ECONNRESET;
+	ret = host_recv(dev, timeout_ms, &value, &fd);
+	if (ret <= 0) {
+		if (ret == -ECONNRESET || ret == -EPROTO) {
+			host_gone(dev);
+			return -ECONNRESET;
+		}
+		return ret;
 	}
 	ret = host_handle(dev, value, fd);
 	if (ret == -EPROTO) {
@@ -222,22 +273,19 @@ static int host_drain(struct ivshmem *dev)
 }
 
 /* Expect one message within @timeout_ms: without an fd, or with one if @want_fd. */
-static int host_expect(int sock, int timeout_ms, int64_t *value, int *fd, bool want_fd)
+static int host_expect(struct ivshmem *dev, int timeout_ms, int64_t *value, int *fd,
+		       bool want_fd)
 {
-	struct pollfd pfd = { .fd = sock, .events = POLLIN };
-	int ret = poll(&pfd, 1, timeout_ms);
+	int ret = host_recv(dev, timeout_ms, value, fd);
 
-	*fd = -1;
-	*value = -1;
-	if (ret < 0)
-		return ivshmem_neg_errno();
-	if (!ret)
-		return -ETIMEDOUT;
-	if (ivshmem_proto_recv(sock, value, fd) < 0)
-		return ivshmem_neg_errno();
+	if (ret <= 0) {
+		*fd = -1;
+		return ret ? ret : -ETIMEDOUT;
+	}
 	if ((*fd >= 0) != want_fd) {
 		if (*fd >= 0)
 			close(*fd);
+		*fd = -1;
 		return -EPROTO;
 	}
 	return 0;
@@ -249,7 +297,7 @@ static int host_join(struct ivshmem *dev, int vectors, int64_t start, int timeou
 	int64_t value;
 	int fd, ret;
 
-	ret = host_expect(dev->fd, time_left(start, timeout_ms), &value, &fd, false);
+	ret = host_expect(dev, time_left(start, timeout_ms), &value, &fd, false);
 	/* A full server closes new connections at once. */
 	if (ret == -ECONNRESET)
 		return -EAGAIN;
@@ -257,13 +305,13 @@ static int host_join(struct ivshmem *dev, int vectors, int64_t start, int timeou
 		return ret;
 	if (value != IVSHMEM_PROTOCOL_VERSION)
 		return -EPROTO;
-	ret = host_expect(dev->fd, time_left(start, timeout_ms), &value, &fd, false);
+	ret = host_expect(dev, time_left(start, timeout_ms), &value, &fd, false);
 	if (ret)
 		return ret;
 	if (value < 0 || value > IVSHMEM_PROTO_MAX_ID)
 		return -EPROTO;
 	dev->id = (int32_t)value;
-	ret = host_expect(dev->fd, time_left(start, timeout_ms), &value, &dev->shm_fd, true);
+	ret = host_expect(dev, time_left(start, timeout_ms), &value, &dev->shm_fd, true);
 	if (ret)
 		return ret;
 	if (value != IVSHMEM_PROTO_SHM_MSG || fstat(dev->shm_fd, &st) < 0)
@@ -371,6 +419,8 @@ void ivshmem_host_close(struct ivshmem *dev)
 		close(dev->own_fds[v]);
 	if (dev->shm_fd >= 0)
 		close(dev->shm_fd);
+	if (dev->msg_fd >= 0)
+		close(dev->msg_fd);
 	if (dev->epoll_fd >= 0)
 		close(dev->epoll_fd);
 	if (dev->pending_fd >= 0)

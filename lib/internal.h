@@ -80,6 +80,10 @@ struct ivshmem {
 	uint64_t size;
 	int32_t id;			/* -1 once the connection is gone */
 	bool gone;			/* the server closed the connection */
+	/* A message received in part: its bytes so far and its fd, or -1. */
+	uint8_t msg_buf[8];
+	unsigned int msg_len;
+	int msg_fd;
 	unsigned int nvectors;
 	unsigned int max_vectors;	/* own eventfds taken, the rest closed */
 	int own_fds[IVSHMEM_MAX_VECTORS];

@@ -17,6 +17,7 @@
 #define IVSHMEM_SERVER_PROTO_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #define IVSHMEM_PROTOCOL_VERSION	0
 #define IVSHMEM_PROTO_SHM_MSG		(-1)
@@ -34,8 +35,17 @@ int ivshmem_proto_send(int sock, int64_t value, int fd);
 /*
  * Receive one message.  On success returns 0 and sets *value and *fd (-1 when
  * none came; the caller owns a received fd).  Returns -1 with errno set on
- * error, ECONNRESET on end of stream, EPROTO on a short or malformed message.
+ * error, ECONNRESET on end of stream, EPROTO on a short or malformed message
+ * or one with several fds (which are closed).
  */
 int ivshmem_proto_recv(int sock, int64_t *value, int *fd);
+
+/*
+ * Receive what is there of a message, without waiting: up to @len bytes
+ * into @buf, and the fd that came with them in *fd (-1 if none; the caller
+ * owns it).  Returns the bytes received, 0 at the end of the stream, or -1
+ * with errno set: EAGAIN if nothing is there, EPROTO if several fds came.
+ */
+ssize_t ivshmem_proto_recv_part(int sock, void *buf, size_t len, int *fd);
 
 #endif /* IVSHMEM_SERVER_PROTO_H */

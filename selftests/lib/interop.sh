@@ -3,16 +3,53 @@
 #
 # Interoperability with QEMU's own contrib/ivshmem-server and
 # contrib/ivshmem-client, built from Debian's qemu source package (bookworm)
-# through a private apt configuration with a deb-src line, and cached under
-# $CACHE/qemu-contrib (two binaries, about a minute to build).  Sourced by
-# run.sh; run_interop_tests runs host/interop_test both ways.
+# and cached under $CACHE/qemu-contrib (two binaries, about a minute to
+# build).  Sourced by run.sh; run_interop_tests runs host/interop_test both
+# ways.  qemu_source is shared with lib/qemu-intx.sh.
 
 QEMU_CONTRIB=$CACHE/qemu-contrib
+QEMU_SOURCE=$CACHE/qemu-source
+
+# qemu_source DIR LOG: unpack Debian's qemu source package (bookworm) into
+# DIR, which is emptied first, and print the path of the tree.  The
+# package's files come through a private apt configuration with a deb-src
+# line and are downloaded once, into $QEMU_SOURCE.
+qemu_source() {
+	local dest=$1 log=$2 apt=$QEMU_SOURCE/apt dsc
+	need_packages dpkg-dev xz-utils
+	dsc=$(find "$QEMU_SOURCE" -maxdepth 1 -name 'qemu_*.dsc' 2>/dev/null | head -n 1)
+	if [ -z "$dsc" ] || [ ! -e "$QEMU_SOURCE/.ivshmem-ready" ]; then
+		rm -rf "$QEMU_SOURCE"
+		mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
+		echo "deb-src http://deb.debian.org/debian bookworm main" >"$apt/sources.list"
+		local opts=(-o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+			-o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache")
+		{
+			apt-get "${opts[@]}" update &&
+				(cd "$QEMU_SOURCE" && apt-get "${opts[@]}" source --download-only --only-source qemu)
+		} >>"$log" 2>&1 || { tail -n 20 "$log" >&2; return 1; }
+		rm -rf "$apt"
+		dsc=$(find "$QEMU_SOURCE" -maxdepth 1 -name 'qemu_*.dsc' | head -n 1)
+		[ -n "$dsc" ] || { echo "no qemu source in $QEMU_SOURCE" >&2; return 1; }
+		touch "$QEMU_SOURCE/.ivshmem-ready"
+	fi
+	rm -rf "$dest"
+	mkdir -p "$(dirname "$dest")"
+	dpkg-source --no-check -x "$dsc" "$dest" >>"$log" 2>&1 ||
+		{ tail -n 20 "$log" >&2; return 1; }
+	echo "$dest"
+}
+
+# qemu_source_version: the version of the cached qemu source package
+# ("1:7.2+dfsg-7+deb12u18"), empty before the first qemu_source.
+qemu_source_version() {
+	sed -n 's/^Version: //p' "$QEMU_SOURCE"/qemu_*.dsc 2>/dev/null | head -n 1
+}
 
 # Prints the directory holding QEMU's ivshmem-server and ivshmem-client,
 # building them first if the cache lacks them (or they no longer run).
 qemu_contrib_tools() {
-	local dir=$QEMU_CONTRIB apt log=$LOGS/qemu-contrib.log src
+	local dir=$QEMU_CONTRIB log=$LOGS/qemu-contrib.log src
 	if "$dir/bin/ivshmem-server" -h >/dev/null 2>&1 &&
 		"$dir/bin/ivshmem-client" -h >/dev/null 2>&1; then
 		echo "$dir/bin"
@@ -20,18 +57,10 @@ qemu_contrib_tools() {
 	fi
 	need_packages meson ninja-build libglib2.0-dev dpkg-dev pkg-config python3 gcc flex bison
 	note "building QEMU's contrib/ivshmem-server and ivshmem-client (log: $log)"
-	apt=$dir/apt
-	rm -rf "$dir/src" "$dir/bin" "$apt"
-	mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$dir/src" "$dir/bin"
-	echo "deb-src http://deb.debian.org/debian bookworm main" >"$apt/sources.list"
-	local opts=(-o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
-		-o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache")
-	{
-		apt-get "${opts[@]}" update &&
-			(cd "$dir/src" && apt-get "${opts[@]}" source --only-source qemu)
-	} >"$log" 2>&1 || { tail -n 20 "$log" >&2; return 1; }
-	src=$(find "$dir/src" -mindepth 1 -maxdepth 1 -type d -name 'qemu-*' | head -n 1)
-	[ -n "$src" ] || { echo "no qemu source in $dir/src" >&2; return 1; }
+	rm -rf "$dir/src" "$dir/bin" "$dir/apt"
+	mkdir -p "$dir/bin"
+	: >"$log"
+	src=$(qemu_source "$dir/src" "$log") || return 1
 	(
 		mkdir -p "$src/build" && cd "$src/build" &&
 			../configure --without-default-features --target-list= --disable-system \
@@ -41,7 +70,7 @@ qemu_contrib_tools() {
 	cp "$src/build/contrib/ivshmem-server/ivshmem-server" \
 		"$src/build/contrib/ivshmem-client/ivshmem-client" "$dir/bin/" || return 1
 	# Only the two binaries are kept.
-	rm -rf "$dir/src" "$apt"
+	rm -rf "$dir/src"
 	echo "$dir/bin"
 }
 

@@ -14,6 +14,9 @@
 #           guests with ivshmem devices running the KTAP programs of this
 #           directory (lib/guests.sh)
 #   demo    the demo of the README, its story checked
+#   intx    opt-in, not in the default: revision 0 devices without MSI-X, on
+#           a QEMU built here with selftests/qemu/ivshmem-intx.patch
+#           (lib/qemu-intx.sh), for the host's kernel and the debug kernels
 # Installs the Debian packages it lacks (as root); caches kernels and the
 # chroots of other Debian suites under $IVSHMEM_CACHE.
 #
@@ -36,8 +39,10 @@
 #   IVSHMEM_ACCEL          tcg, kvm or auto (default: kvm only if a probe
 #                          guest boots with it, else tcg)
 #   IVSHMEM_GUEST_TIMEOUT  seconds a guest may run (default 600)
+#   IVSHMEM_INTX           1 adds the intx stage to the stages that run
 #
-# usage: run.sh [static] [server] [guest] [demo]   (default: all)
+# usage: run.sh [static] [server] [guest] [demo] [intx]
+#        (default: all but intx)
 #
 # "run.sh demo" alone is the demo (README): the host's kernel and QEMU only.
 #
@@ -108,6 +113,7 @@ apt_updated() {
 . "$TOP/selftests/lib/guests.sh"
 . "$TOP/selftests/lib/static.sh"
 . "$TOP/selftests/lib/interop.sh"
+. "$TOP/selftests/lib/qemu-intx.sh"
 
 build_userspace() {
 	make -C "$TOP/tools" >"$LOGS/build-tools.log" 2>&1 ||
@@ -363,12 +369,18 @@ run_server_tests() {
 
 main() {
 	local stages=" ${*:-static server guest demo} " suite kver ko
+	[ "${IVSHMEM_INTX:-0}" = 1 ] && [[ $stages != *" intx "* ]] && stages="$stages intx "
 	local -A vmlinuz initrd kernel
 	rm -rf "$LOGS"
 	mkdir -p "$LOGS" "$CACHE/kernels"
 	# The demo alone needs only the host's kernel and QEMU.
 	if [ "$stages" = " demo " ]; then
 		KERNEL_SUITES=${IVSHMEM_KERNELS:-$HOST_SUITE}
+		QEMU_SUITES=${IVSHMEM_QEMUS:-$HOST_SUITE}
+	fi
+	# The INTx tier alone: the host's kernel and the debug kernels built.
+	if [ "$stages" = " intx " ]; then
+		KERNEL_SUITES=${IVSHMEM_KERNELS:-$(intx_kernel_suites | tr '\n' ' ')}
 		QEMU_SUITES=${IVSHMEM_QEMUS:-$HOST_SUITE}
 	fi
 
@@ -411,13 +423,20 @@ main() {
 		check_userspace_lint
 	fi
 	[[ $stages == *" server "* ]] && run_server_tests
-	[[ $stages == *" guest "* || $stages == *" demo "* ]] || { summary; return; }
+	[[ $stages == *" guest "* || $stages == *" demo "* || $stages == *" intx "* ]] ||
+		{ summary; return; }
 
 	suite=${KERNEL_SUITES%% *}
 	VMLINUZ=${vmlinuz[$suite]} INITRD=${initrd[$suite]} QEMU_SUITE=$HOST_SUITE pick_accel
 	note "guests run with $ACCEL"
 	if [[ $stages == *" demo "* ]]; then
 		VMLINUZ=${vmlinuz[$suite]} INITRD=${initrd[$suite]} QEMU_SUITE=$HOST_SUITE run_demo
+	fi
+	if [[ $stages == *" intx "* ]]; then
+		for suite in $KERNEL_SUITES; do
+			VMLINUZ=${vmlinuz[$suite]} INITRD=${initrd[$suite]} \
+				run_intx_guests "$suite" "${kernel[$suite]}"
+		done
 	fi
 	[[ $stages == *" guest "* ]] || { summary; return; }
 	for QEMU_SUITE in $QEMU_SUITES; do

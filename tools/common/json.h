@@ -5,7 +5,10 @@
 
 #include <stdio.h>
 
-/* Write @s to @out as a JSON string literal, quotes included. */
+/*
+ * Write @s to @out as a JSON string literal, quotes included; bytes that
+ * are not valid UTF-8 are written as U+FFFD.
+ */
 void ivs_json_string(FILE *out, const char *s);
 
 #endif /* IVSHMEM_TOOLS_JSON_H */

@@ -43,6 +43,7 @@ struct dev {
 	char pci[32];
 	int fd;
 	int id;
+	void *map;
 	volatile uint32_t *regs;
 };
 
@@ -74,10 +75,9 @@ static void dev_setup(struct dev *d, const char *name)
 {
 	struct ivshmem_wait_ready ready = { .timeout_ms = DELIVERY_MS };
 	struct ivshmem_info info;
-	char path[PATH_MAX + 16];
+	char path[PATH_MAX + 16], line[128] = "";
 	unsigned long long start;
 	FILE *f;
-	char *p;
 	int fd;
 
 	memset(d, 0, sizeof(*d));
@@ -94,16 +94,17 @@ static void dev_setup(struct dev *d, const char *name)
 	/* The mapping starts at the page that holds BAR0. */
 	pci_path(d, "resource", path, sizeof(path));
 	f = fopen(path, "re");
-	__CHECK(f && fscanf(f, "%llx", &start) == 1, true, "read %s", path);
+	__CHECK(f && fgets(line, sizeof(line), f), true, "read %s", path);
 	fclose(f);
+	start = strtoull(line, NULL, 16);
 	pci_path(d, "resource0", path, sizeof(path));
 	fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
 	__CHECK(fd >= 0, true, "open %s: %s", path, strerror(errno));
-	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	__CHECK(p != MAP_FAILED, true, "mmap %s: %s (booted without iomem=relaxed?)",
+	d->map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	__CHECK(d->map != MAP_FAILED, true, "mmap %s: %s (booted without iomem=relaxed?)",
 		path, strerror(errno));
 	close(fd);
-	d->regs = (volatile uint32_t *)(p + (start & 4095));
+	d->regs = (volatile uint32_t *)((char *)d->map + (start & 4095));
 	/* Whatever an earlier test left behind: unmasked, nothing pending. */
 	d->regs[REG_INTR_MASK] = 1;
 }
@@ -111,7 +112,7 @@ static void dev_setup(struct dev *d, const char *name)
 static void dev_teardown(struct dev *d)
 {
 	d->regs[REG_INTR_MASK] = 1;
-	munmap((void *)((uintptr_t)d->regs & ~(uintptr_t)4095), 4096);
+	munmap(d->map, 4096);
 	close(d->fd);
 }
 
@@ -157,17 +158,17 @@ static unsigned long long irq_count(int irq)
 /* Interrupts on @irq that no handler claimed (/proc/irq/N/spurious). */
 static long long irq_unhandled(int irq)
 {
-	char path[64], key[32];
-	long long value, unhandled = -1;
+	char path[64], line[128];
+	long long unhandled = -1;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/irq/%d/spurious", irq);
 	f = fopen(path, "re");
 	if (!f)
 		return -1;
-	while (fscanf(f, "%31s %lld", key, &value) == 2)
-		if (!strcmp(key, "unhandled"))
-			unhandled = value;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "unhandled ", 10))
+			unhandled = strtoll(line + 10, NULL, 10);
 	fclose(f);
 	return unhandled;
 }

@@ -80,13 +80,29 @@ static int ivs_nl_fail(int nl_error)
 	return ret ? ret : -EIO;
 }
 
+/*
+ * Each number at least as long as its type: libnl's nla_get_u32() and the
+ * like read that much without checking.  Strings are copied with bounds.
+ */
+static const struct nla_policy ivs_nl_policy[IVSHMEM_ATTR_MAX + 1] = {
+	[IVSHMEM_ATTR_INDEX]		= { .type = NLA_U32 },
+	[IVSHMEM_ATTR_REVISION]		= { .type = NLA_U32 },
+	[IVSHMEM_ATTR_IRQ_MODE]		= { .type = NLA_U32 },
+	[IVSHMEM_ATTR_SIZE]		= { .type = NLA_U64 },
+	[IVSHMEM_ATTR_PEER_ID]		= { .type = NLA_U32 },
+	[IVSHMEM_ATTR_VECTORS]		= { .type = NLA_U32 },
+	[IVSHMEM_ATTR_READY]		= { .type = NLA_U8 },
+	[IVSHMEM_ATTR_IRQ_COUNTS]	= { .type = NLA_NESTED },
+	[IVSHMEM_ATTR_DOORBELLS_SENT]	= { .type = NLA_U64 },
+};
+
 int ivshmem_nl_parse_desc(struct nlmsghdr *nlh, struct ivshmem_dev_desc *d)
 {
 	struct nlattr *tb[IVSHMEM_ATTR_MAX + 1], *nest;
 	int rem, ret;
 	unsigned int v = 0;
 
-	ret = genlmsg_parse(nlh, 0, tb, IVSHMEM_ATTR_MAX, NULL);
+	ret = genlmsg_parse(nlh, 0, tb, IVSHMEM_ATTR_MAX, ivs_nl_policy);
 	if (ret < 0 || !tb[IVSHMEM_ATTR_INDEX] || !tb[IVSHMEM_ATTR_NAME] ||
 	    !tb[IVSHMEM_ATTR_SIZE])
 		return -EPROTO;

@@ -52,6 +52,12 @@
 #define ACCEPT_PAUSE_MS	1000
 /* Retry after the kernel refused more fds in flight (ETOOMANYREFS). */
 #define RETRY_MS	50
+/*
+ * Send buffer of a client socket: about 40 messages.  Descriptors sent but
+ * not yet read count against our user's RLIMIT_NOFILE (unless privileged),
+ * so a client that never reads may hold only this many.
+ */
+#define CLIENT_SNDBUF	16384
 
 struct ivs_node {
 	struct ivs_node *prev, *next;
@@ -474,6 +480,7 @@ static void ivs_accept(struct ivs_server *srv)
 		return;
 	}
 	getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+	setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &(int){ CLIENT_SNDBUF }, sizeof(int));
 
 	if (srv->nclients >= srv->cfg.max_clients) {
 		LOG_RL(srv, rl_refuse, LOG_WARNING,

@@ -113,6 +113,7 @@ apt_updated() {
 . "$TOP/selftests/lib/guests.sh"
 . "$TOP/selftests/lib/static.sh"
 . "$TOP/selftests/lib/interop.sh"
+. "$TOP/selftests/lib/fuzz.sh"
 . "$TOP/selftests/lib/qemu-intx.sh"
 
 build_userspace() {
@@ -365,6 +366,7 @@ run_server_tests() {
 	note "libivshmem host-peer benchmarks (printed, not counted)"
 	run_host_ktap lib-bench "$BUILD/selftests/host/host_bench" "$BUILD/ivshmem-server"
 	run_interop_tests
+	run_fuzzers
 }
 
 main() {

@@ -54,6 +54,7 @@ struct how {
 	rlim_t nofile;		/* RLIMIT_NOFILE, 0 to inherit */
 	const char *cwd;
 	const char *notify;	/* NOTIFY_SOCKET */
+	uid_t uid;		/* run as this user if not 0 (needs root) */
 };
 
 static bool use_valgrind(void)
@@ -153,6 +154,10 @@ static pid_t server_exec(struct server *s, const struct how *how, va_list ap)
 
 			setrlimit(RLIMIT_NOFILE, &rl);
 		}
+		if (how->uid && (setgid(how->uid) < 0 || setuid(how->uid) < 0))
+			_exit(127);
+		if (how->uid)
+			child_limits(parent, CHILD_TIMEOUT_S);	/* setuid cleared it */
 		if (how->cwd && chdir(how->cwd) < 0)
 			_exit(127);
 		if (how->notify)
@@ -938,6 +943,74 @@ TEST(newcomers_refused_when_descriptors_run_out)
 	close(x);
 	for (int i = 1; i < n; i++)
 		close(c[i]);
+	EXPECT_EQ(server_stop(&s), 0);
+}
+
+/*
+ * Unprivileged, the server may have only RLIMIT_NOFILE descriptors in
+ * flight to clients that have not read them (ETOOMANYREFS).  Clients that
+ * never read must then cost the others a wait, not their connection, and
+ * the wait must not spin.
+ */
+TEST_TIMEOUT(descriptors_in_flight_beyond_the_limit_are_waited_for, 120)
+{
+	enum { IDLE = 4 };
+	struct how how = { .nofile = 80 + (use_valgrind() ? 32 : 0), .uid = 65534 };
+	unsigned char known[IDLE + 1] = { 0 };
+	struct server s = { 0 };
+	int idle[IDLE], reader, vec = 0, bad = 0;
+	long before, used;
+	int64_t v;
+	int fd;
+
+	if (getuid() != 0)
+		SKIP("needs root to run the server as another user");
+	server_init(&s);
+	ASSERT_EQ(chown(s.dir, how.uid, how.uid), 0);
+	server_start_how(&s, &how, "-n", "8", (const char *)NULL);
+	for (int i = 0; i < IDLE; i++) {
+		idle[i] = client_connect(&s);
+		usleep(20000);
+	}
+	/* Their greetings and news alone exceed the 80 in flight. */
+	reader = client_connect(&s);
+	usleep(300000);
+	before = cpu_ms(s.pid);
+	usleep(1000000);
+	used = cpu_ms(s.pid) - before;
+	TH_LOG("waiting for descriptors in flight: %ld ms of CPU in 1 s", used);
+	EXPECT_TRUE(used < 200);
+	expect_msg(reader, IVSHMEM_PROTOCOL_VERSION, false);
+	expect_msg(reader, IDLE, false);
+	/* Not all of it yet: the limit is reached. */
+	while (readable(reader, 0) && ivshmem_proto_recv(reader, &v, &fd) == 0) {
+		if (fd >= 0)
+			close(fd);
+		vec += v == IDLE && fd >= 0;
+	}
+	EXPECT_TRUE(vec < 8);
+	/* Once the idle ones go, the reader gets all it is owed; of the peers
+	 * it was not told of before they left, it hears nothing. */
+	for (int i = 0; i < IDLE; i++)
+		close(idle[i]);
+	while (vec < 8) {
+		__CHECK(readable(reader, MSG_MS), true, "%d own vectors", vec);
+		ASSERT_EQ(ivshmem_proto_recv(reader, &v, &fd), 0);
+		ASSERT_TRUE(v >= IVSHMEM_PROTO_SHM_MSG && v <= IDLE);
+		if (v == IVSHMEM_PROTO_SHM_MSG) {
+			close(fd);	/* the memory: delayed like the rest */
+		} else if (fd >= 0) {
+			close(fd);
+			vec += v == IDLE;
+			known[v] = 1;
+		} else {
+			bad += !known[v];
+			known[v] = 0;
+		}
+	}
+	EXPECT_EQ(bad, 0);
+	EXPECT_TRUE(!server_log_has(&s, "dropping"));
+	close(reader);
 	EXPECT_EQ(server_stop(&s), 0);
 }
 

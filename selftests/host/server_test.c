@@ -326,10 +326,14 @@ static long cpu_ms(pid_t pid)
 	if (read_text(path, buf, sizeof(buf)) <= 0 || !(p = strrchr(buf, ')')))
 		return -1;
 	/* After the command: state ppid pgrp session tty tpgid flags minflt
-	 * cminflt majflt cmajflt utime stime. */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-		   &utime, &stime) != 2)
-		return -1;
+	 * cminflt majflt cmajflt, then utime and stime. */
+	for (int field = 0; field < 12; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -1;
+	}
+	utime = strtoul(p + 1, &p, 10);
+	stime = strtoul(p, NULL, 10);
 	return (long)((utime + stime) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
 }
 
@@ -1208,7 +1212,7 @@ TEST_TIMEOUT(connect_cycles_cost_little_cpu, 300)
 	/* Scanning all 65,536 ID slots three times per cycle costs several
 	 * times the client's work.  Valgrind's time says nothing. */
 	if (!use_valgrind())
-		EXPECT_TRUE(used * 1000 < 2 * own + 10 * CYCLES);
+		EXPECT_TRUE(used * 1000 < 2 * own + 10L * CYCLES);
 	close(watcher);
 	EXPECT_EQ(server_stop(&s), 0);
 }
@@ -1481,7 +1485,7 @@ static void make_shm(const char *name, off_t size, mode_t mode, uid_t uid)
 	ASSERT_EQ(ftruncate(fd, size), 0);
 	p = mmap(NULL, (size_t)size, PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_TRUE(p != MAP_FAILED);
-	strcpy(p, "kept");
+	memcpy(p, "kept", sizeof("kept"));
 	munmap(p, (size_t)size);
 	if (uid != getuid())
 		ASSERT_EQ(fchown(fd, uid, uid), 0);
@@ -1657,7 +1661,7 @@ static pid_t read_pid(const char *path)
 
 	if (read_text(path, text, sizeof(text)) <= 0)
 		return -1;
-	return (pid_t)atoi(text);
+	return (pid_t)strtol(text, NULL, 10);
 }
 
 /* The daemon is our child (we are a subreaper): stop it and reap it. */

@@ -1002,15 +1002,15 @@ int ivs_server_run(struct ivs_server *srv, int signal_fd)
 
 void ivs_server_free(struct ivs_server *srv)
 {
+	struct ivs_client *c, *next;
+
 	if (!srv)
 		return;
-	while (srv->clients.next != &srv->clients) {
-		struct ivs_client *c = srv->clients.next;
-
-		c->prev->next = c->next;
-		c->next->prev = c->prev;
+	for (c = srv->clients.next; c != &srv->clients; c = next) {
+		next = c->next;
 		ivs_client_free(srv, c);
 	}
+	srv->clients.next = srv->clients.prev = &srv->clients;
 	if (srv->listen_fd >= 0) {
 		close(srv->listen_fd);
 		ivs_unlink_ours(srv->sock_abs, srv->sock_dev, srv->sock_ino);

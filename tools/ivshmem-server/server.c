@@ -246,7 +246,9 @@ static int ivs_send(struct ivs_server *srv, struct ivs_client *c, int64_t value,
 		return 1;
 	}
 	if (errno == ETOOMANYREFS) {
-		/* Too many fds in flight for our user: wait for readers. */
+		/* Too many fds in flight for our user: wait for readers, on a
+		 * timer (the socket itself may well be writable). */
+		ivs_client_arm(srv, c, false);
 		if (!c->retry) {
 			c->retry = true;
 			c->next_retry = srv->retry;

@@ -1335,6 +1335,8 @@ TEST(numbers_are_strict)
 	EXPECT_EQ(run_server_status((const char *[]){ "-n", "1 ", NULL }), 2);
 	EXPECT_EQ(run_server_status((const char *[]){ "--max-clients", "-1", NULL }), 2);
 	EXPECT_EQ(run_server_status((const char *[]){ "--queue-limit", "1k", NULL }), 2);
+	EXPECT_EQ(run_server_status((const char *[]){ "--socket-mode", " 0660", NULL }), 2);
+	EXPECT_EQ(run_server_status((const char *[]){ "--socket-mode", "-0660", NULL }), 2);
 }
 
 TEST(hex_and_leading_zero_numbers)

@@ -246,7 +246,8 @@ int main(int argc, char **argv)
 			char *end;
 			unsigned long mode = strtoul(optarg, &end, 8);
 
-			if (!*optarg || *end || mode > 0777)
+			/* Octal digits only: no sign, no whitespace. */
+			if (!*optarg || *end || optarg[strspn(optarg, "01234567")] || mode > 0777)
 				usage_error("socket mode '%s': expected octal permissions such as 0660",
 					    optarg);
 			cfg.socket_mode = (mode_t)mode;

@@ -94,7 +94,8 @@ static void remove_dir(const char *dir)
 		if (de->d_name[0] == '.' && (!de->d_name[1] || de->d_name[1] == '.'))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		unlink(path);
+		if (unlink(path) < 0)
+			rmdir(path);	/* an empty directory of the test's */
 	}
 	closedir(d);
 	rmdir(dir);

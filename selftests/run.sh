@@ -435,10 +435,11 @@ main() {
 		VMLINUZ=${vmlinuz[$suite]} INITRD=${initrd[$suite]} QEMU_SUITE=$HOST_SUITE run_demo
 	fi
 	if [[ $stages == *" intx "* ]]; then
+		local intx=()
 		for suite in $KERNEL_SUITES; do
-			VMLINUZ=${vmlinuz[$suite]} INITRD=${initrd[$suite]} \
-				run_intx_guests "$suite" "${kernel[$suite]}"
+			intx+=("$suite" "${kernel[$suite]}" "${vmlinuz[$suite]}" "${initrd[$suite]}")
 		done
+		run_intx_tier "${intx[@]}"
 	fi
 	[[ $stages == *" guest "* ]] || { summary; return; }
 	for QEMU_SUITE in $QEMU_SUITES; do

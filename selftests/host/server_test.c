@@ -229,6 +229,8 @@ static int server_stop(struct server *s)
 	kill(s->pid, SIGTERM);
 	if (waitpid(s->pid, &status, 0) != s->pid || !WIFEXITED(status))
 		return -1;
+	if (WEXITSTATUS(status))
+		shm_unlink(s->shm);	/* the log stays, for a failure */
 	if (WEXITSTATUS(status) == VALGRIND_ERROR) {
 		TH_LOG("valgrind found errors: see %s", s->log);
 	} else if (WEXITSTATUS(status) == 0) {

@@ -416,7 +416,7 @@ main() {
 		vmlinuz[$suite]=$(fetch_kernel "$suite" "$kver") || exit 1
 		ko=$(build_module "$suite" "$kver") || exit 1
 		initrd[$suite]=$(make_initramfs "$kver" "$ko") || exit 1
-		[[ $stages == *" static "* ]] && check_module_log "$kver"
+		[[ $stages == *" static "* ]] && check_module_log "$kver" "$suite"
 	done
 
 	if [[ $stages == *" static "* ]]; then

@@ -29,13 +29,15 @@ check_uapi() {
 	done
 }
 
-# check_module_log KVER: the W=1 + sparse build of the module warned nothing.
+# check_module_log KVER SUITE: the W=1 + sparse build of the module (W=1
+# only for a debug kernel, see build_module) warned nothing.
 check_module_log() {
-	local log=$LOGS/build-module-$1.log
-	if grep -q '^  CHECK ' "$log" && ! grep -qE 'warning:|error:' "$log"; then
-		result ok "static/module_w1_sparse_clean/$1"
+	local log=$LOGS/build-module-$1.log name=module_w1_sparse_clean
+	is_debug "$2" && name=module_w1_clean
+	if { is_debug "$2" || grep -q '^  CHECK ' "$log"; } && ! grep -qE 'warning:|error:' "$log"; then
+		result ok "static/$name/$1"
 	else
-		result fail "static/module_w1_sparse_clean/$1" "see $log"
+		result fail "static/$name/$1" "see $log"
 		grep -E 'warning:|error:|C=2 specified' "$log" | head -n 20 | sed 's/^/# /'
 	fi
 }

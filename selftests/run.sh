@@ -35,6 +35,8 @@
 #                          hot-unplug guests (default sid)
 #   IVSHMEM_HOTPLUG_CYCLES unplug and replug cycles per hot-unplug guest
 #                          (default 50)
+#   IVSHMEM_TOPOLOGIES     the guest topologies to boot: any of basic, pair,
+#                          probe, hotplug (default all of them)
 #   IVSHMEM_CACHE          download cache (default ~/.cache/ivshmem)
 #   IVSHMEM_ACCEL          tcg, kvm or auto (default: kvm only if a probe
 #                          guest boots with it, else tcg)
@@ -123,10 +125,24 @@ build_userspace() {
 		{ cat "$LOGS/build-selftests.log"; die "test build failed"; }
 }
 
+# The topologies run_guest_suite boots, for every kernel and QEMU of the
+# matrix (IVSHMEM_TOPOLOGIES narrows them for a quicker local run).
+TOPOLOGIES=${IVSHMEM_TOPOLOGIES:-basic pair probe hotplug}
+wants() { [[ " $TOPOLOGIES " == *" $1 "* ]]; }
+
 run_guest_suite() {
-	local seed mem_plain mem_door mem_pair pid_plain pid_door srv_door srv_pair
+	local seed
 	seed=$((RANDOM * 32768 + RANDOM))
 	mkdir -p "$LOGS/$RUN"
+	wants basic && run_basic_guests
+	wants pair && run_pair_guests
+	wants probe && run_probe_guests
+	[ -n "$HOTPLUG" ] && wants hotplug && run_hotplug_guests
+	rm -f "$LOGS/$RUN"/*.mem "$LOGS/$RUN"/*.small
+}
+
+run_basic_guests() {
+	local mem_plain mem_door pid_plain pid_door srv_door
 
 	# Topology 1: ivshmem-plain on a host file the host checks.
 	mem_plain=$(new_memfile plain $seed) || exit 1
@@ -155,12 +171,14 @@ run_guest_suite() {
 	stop_server $srv_door
 	collect_guest doorbell
 	check_host_side doorbell "$mem_door" $seed
+}
 
-	# Topology 3: two guests on one server ring each other.
+# Topology 3: two guests on one server ring each other, then flood.
+run_pair_guests() {
+	local mem_pair srv_pair role pids=()
 	mem_pair=$(new_memfile pair $seed) || exit 1
 	start_server pair "$mem_pair"
 	srv_pair=$SERVER_PID
-	local pids=()
 	for role in a b; do
 		boot_guest pair-$role "ivt_run=pair_test ivt_role=$role ivt_vectors=$VECTORS $(common_append $seed)" \
 			-chardev socket,id=ivs,path="$SOCK" \
@@ -171,18 +189,20 @@ run_guest_suite() {
 	stop_server $srv_pair
 	collect_guest pair-a
 	collect_guest pair-b
+}
 
-	# Topology 4: probe gives up no more than it must.  Without MSI
-	# (pci=nomsi) a doorbell device keeps its shared memory, with no
-	# interrupts; a device with 64 vectors gets and rings every one.
-	local mem_nomsi mem_many srv_nomsi srv_many
+# Topology 4: probe gives up no more than it must.  Without MSI (pci=nomsi)
+# a doorbell device keeps its shared memory, with no interrupts; a device
+# with 64 vectors gets and rings every one.
+run_probe_guests() {
+	local mem_nomsi mem_many srv_nomsi srv_many pids=()
 	mem_nomsi=$(new_memfile nomsi $seed) || exit 1
 	start_server nomsi "$mem_nomsi"
 	srv_nomsi=$SERVER_PID
 	boot_guest nomsi "pci=nomsi ivt_run=uapi_test,mmap_test ivt_mode=none ivt_vectors=0 ivt_device_vectors=-1 ivt_doorbell_device=1 $(common_append $seed)" \
 		-chardev socket,id=ivs,path="$SOCK" \
 		-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,addr=4 &
-	pids=($!)
+	pids+=($!)
 	mem_many=$(new_memfile many $seed) || exit 1
 	start_server many "$mem_many" 64
 	srv_many=$SERVER_PID
@@ -196,9 +216,6 @@ run_guest_suite() {
 	collect_guest nomsi
 	check_host_side nomsi "$mem_nomsi" $seed
 	collect_guest many
-
-	[ -n "$HOTPLUG" ] && run_hotplug_guests
-	rm -f "$LOGS/$RUN"/*.mem "$LOGS/$RUN"/*.small
 }
 
 # Real hot-unplug, for the debug kernels: each device sits behind a PCIe root
@@ -215,12 +232,9 @@ HOTPLUG_PCIEHP_CYCLES=${IVSHMEM_HOTPLUG_PCIEHP_CYCLES:-5}
 HOTPLUG_QEMU=${IVSHMEM_HOTPLUG_QEMU:-sid}
 HOTPLUG_SIZE=$((64 << 20))
 run_hotplug_guests() {
-	local mem srv dir name kind cycles pids=()
+	local srv dir name kind cycles pids=() srvs=()
 	local -A driver_of
 	note "hot-unplug guests, under QEMU $(suite_qemu_version "$HOTPLUG_QEMU") ($HOTPLUG_QEMU)"
-	mem=$(new_memfile hotplug $seed) || exit 1
-	start_server hotplug "$mem"
-	srv=$SERVER_PID
 	for name in hotplug-doorbell hotplug-plain hotplug-pciehp; do
 		dir=$LOGS/$RUN/$name
 		mkdir -p "$dir"
@@ -232,6 +246,10 @@ run_hotplug_guests() {
 		*) set -- ;;
 		esac
 		if [ $kind = doorbell ]; then
+			# A server of its own: QEMU crashes sooner re-adding the
+			# device while other peers come and go.
+			start_server $name "$LOGS/$RUN/$name.mem"
+			srvs+=($SERVER_PID)
 			set -- "$@" -chardev socket,id=ivs0,path="$SOCK" \
 				-device ivshmem-doorbell,id=ivs,chardev=ivs0,vectors=$VECTORS,bus=rp
 		else
@@ -253,7 +271,9 @@ run_hotplug_guests() {
 		driver_of[$name]=$!
 	done
 	wait "${pids[@]}"
-	stop_server $srv
+	for srv in "${srvs[@]}"; do
+		stop_server $srv
+	done
 	for name in hotplug-doorbell hotplug-plain hotplug-pciehp; do
 		dir=$LOGS/$RUN/$name
 		if wait "${driver_of[$name]}"; then

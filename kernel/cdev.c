@@ -198,7 +198,7 @@ static __poll_t ivshmem_poll(struct file *filp, poll_table *wait)
 	struct ivshmem_file *file = filp->private_data;
 	struct ivshmem_dev *idev = file->idev;
 
-	ivshmem_poll_wait(filp, file, wait);
+	poll_wait(filp, &idev->poll_wq, wait);
 	if (ivshmem_dead(idev))
 		return EPOLLHUP | EPOLLERR;
 	if (ivshmem_file_pending(file))

@@ -78,15 +78,16 @@ struct ivshmem_dev *ivshmem_dev_find_from(unsigned long *index)
 }
 
 /*
- * Announce readiness once the device is both registered and ready, whichever
- * comes last: probe calls this after registering, the ready poll after
- * reading the peer ID.  The barrier pairs the two, so one of them sees both.
+ * Announce readiness once ADDED is out and the device is ready, whichever
+ * comes last: probe calls this after announcing ADDED, the ready poll after
+ * reading the peer ID.  The barrier pairs the two, so one of them sees both,
+ * and READY never precedes ADDED.
  */
 void ivshmem_announce_ready(struct ivshmem_dev *idev)
 {
 	/* Order our write (flag or peer ID) before reading the other's. */
 	smp_mb();
-	if (test_bit(IVSHMEM_FLAG_REGISTERED, &idev->flags) && ivshmem_is_ready(idev) &&
+	if (test_bit(IVSHMEM_FLAG_ADDED_SENT, &idev->flags) && ivshmem_is_ready(idev) &&
 	    !test_and_set_bit(IVSHMEM_FLAG_READY_ANNOUNCED, &idev->flags))
 		ivshmem_genl_notify(idev, IVSHMEM_CMD_READY);
 }
@@ -235,6 +236,7 @@ static int ivshmem_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	kref_init(&idev->kref);
 	init_rwsem(&idev->lock);
 	init_waitqueue_head(&idev->wq);
+	init_waitqueue_head(&idev->poll_wq);
 	atomic64_set(&idev->doorbells_sent, 0);
 	idev->pdev = pdev;
 	idev->revision = pdev->revision;
@@ -271,7 +273,7 @@ static int ivshmem_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 	ret = ivshmem_irq_setup(idev);
 	if (ret)
-		goto err_ida;
+		goto err_xa;
 
 	idev->misc.minor = MISC_DYNAMIC_MINOR;
 	idev->misc.name = idev->name;
@@ -296,13 +298,14 @@ static int ivshmem_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		 idev->nvectors, idev->device_vectors);
 	set_bit(IVSHMEM_FLAG_REGISTERED, &idev->flags);
 	ivshmem_genl_notify(idev, IVSHMEM_CMD_ADDED);
+	set_bit(IVSHMEM_FLAG_ADDED_SENT, &idev->flags);
 	ivshmem_announce_ready(idev);
 	return 0;
 
 err_ready:
 	ivshmem_ready_stop(idev);
 	ivshmem_irq_teardown(idev);
-err_ida:
+err_xa:
 	xa_erase(&ivshmem_devs, idev->index);
 err_unmap:
 	ivshmem_unmap_bars(idev);
@@ -319,11 +322,23 @@ static void ivshmem_remove(struct pci_dev *pdev)
 {
 	struct ivshmem_dev *idev = pci_get_drvdata(pdev);
 
-	/* No new opens; those holding @idev keep it alive. */
-	misc_deregister(&idev->misc);
 	/* No READY after REMOVED. */
 	ivshmem_ready_stop(idev);
 
+	/*
+	 * First wait for every user of the hardware, revoke every mapping and
+	 * mark the device dead; only then let anyone learn of the removal,
+	 * through the device node, netlink, a wait, poll() or an eventfd.
+	 * Whoever has seen it, with or without the lock, can no longer reach
+	 * the old memory.  Files opened meanwhile find the device dead.
+	 */
+	down_write(&idev->lock);
+	ivshmem_revoke_mappings(idev);
+	/* Pairs with ivshmem_dead(): seen dead means seen revoked. */
+	smp_store_release(&idev->dead, true);
+	up_write(&idev->lock);
+
+	misc_deregister(&idev->misc);
 	/*
 	 * REMOVED goes out while the index is still taken, so that no new
 	 * device can announce ADDED under it first; lookups stop at once.
@@ -331,17 +346,6 @@ static void ivshmem_remove(struct pci_dev *pdev)
 	clear_bit(IVSHMEM_FLAG_REGISTERED, &idev->flags);
 	ivshmem_genl_notify(idev, IVSHMEM_CMD_REMOVED);
 	xa_erase(&ivshmem_devs, idev->index);
-
-	/*
-	 * Wait for every user of the hardware, revoke every mapping, and only
-	 * then mark the device dead: whoever sees it dead, with or without the
-	 * lock, can no longer reach the old memory.
-	 */
-	down_write(&idev->lock);
-	ivshmem_revoke_mappings(idev);
-	/* Pairs with ivshmem_dead(): seen dead means seen revoked. */
-	smp_store_release(&idev->dead, true);
-	up_write(&idev->lock);
 
 	ivshmem_irq_teardown(idev);
 	/* Now wake the waiters and signal the eventfds. */

@@ -45,19 +45,22 @@ static int ivshmem_genl_put_counts(struct sk_buff *skb, struct ivshmem_dev *idev
 	return 0;
 }
 
-/* The payload ivshmem_genl_fill() puts for @idev, so that it always fits. */
-static size_t ivshmem_genl_msg_size(struct ivshmem_dev *idev)
+/*
+ * The payload ivshmem_genl_fill() puts for a device with @nvectors vectors,
+ * so that it always fits.
+ */
+static size_t ivshmem_genl_msg_size(unsigned int nvectors)
 {
 	return nla_total_size(sizeof(u32)) +			/* INDEX */
-	       nla_total_size(sizeof(idev->name)) +		/* NAME */
-	       nla_total_size(sizeof(idev->pci_addr)) +	/* PCI_ADDR */
+	       nla_total_size(sizeof_field(struct ivshmem_dev, name)) +	/* NAME */
+	       nla_total_size(sizeof_field(struct ivshmem_dev, pci_addr)) +	/* PCI_ADDR */
 	       2 * nla_total_size(sizeof(u32)) +		/* REVISION, IRQ_MODE */
 	       nla_total_size_64bit(sizeof(u64)) +		/* SIZE */
 	       nla_total_size(sizeof(s32)) +			/* PEER_ID */
 	       nla_total_size(sizeof(u32)) +			/* VECTORS */
 	       nla_total_size(sizeof(u8)) +			/* READY */
 	       nla_total_size(0) +				/* IRQ_COUNTS */
-	       idev->nvectors * nla_total_size_64bit(sizeof(u64)) +
+	       nvectors * nla_total_size_64bit(sizeof(u64)) +
 	       nla_total_size_64bit(sizeof(u64));		/* DOORBELLS_SENT */
 }
 
@@ -115,7 +118,7 @@ static int ivshmem_genl_get_doit(struct sk_buff *skb, struct genl_info *info)
 	idev = ivshmem_genl_lookup(info);
 	if (IS_ERR(idev))
 		return PTR_ERR(idev);
-	msg = genlmsg_new(ivshmem_genl_msg_size(idev), GFP_KERNEL);
+	msg = genlmsg_new(ivshmem_genl_msg_size(idev->nvectors), GFP_KERNEL);
 	if (!msg) {
 		ivshmem_dev_put(idev);
 		return -ENOMEM;
@@ -128,6 +131,18 @@ static int ivshmem_genl_get_doit(struct sk_buff *skb, struct genl_info *info)
 		return ret;
 	}
 	return genlmsg_reply(msg, info);
+}
+
+/*
+ * Every part of a dump gets room for the largest device there can be, so
+ * that one always fits: 64-bit attributes take padding on architectures
+ * without efficient unaligned access, and 256 counts then outgrow a page.
+ */
+static int ivshmem_genl_get_start(struct netlink_callback *cb)
+{
+	cb->min_dump_alloc = nlmsg_total_size(GENL_HDRLEN +
+					      ivshmem_genl_msg_size(IVSHMEM_MAX_VECTORS));
+	return 0;
 }
 
 /* cb->args[0]: the index to resume the dump at. */
@@ -173,6 +188,7 @@ static const struct genl_ops ivshmem_genl_ops[] = {
 	{
 		.cmd = IVSHMEM_CMD_GET,
 		.doit = ivshmem_genl_get_doit,
+		.start = ivshmem_genl_get_start,
 		.dumpit = ivshmem_genl_get_dumpit,
 	},
 	{
@@ -201,7 +217,7 @@ void ivshmem_genl_notify(struct ivshmem_dev *idev, u8 cmd)
 
 	if (!genl_has_listeners(&ivshmem_genl_family, &init_net, IVSHMEM_GROUP_EVENTS))
 		return;
-	msg = genlmsg_new(ivshmem_genl_msg_size(idev), GFP_KERNEL);
+	msg = genlmsg_new(ivshmem_genl_msg_size(idev->nvectors), GFP_KERNEL);
 	if (!msg)
 		return;
 	if (ivshmem_genl_fill(msg, idev, cmd, 0, 0, 0)) {

@@ -11,7 +11,6 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bitmap.h>
-#include <linux/delay.h>
 #include <linux/eventfd.h>
 #include <linux/interrupt.h>
 #include <linux/slab.h>
@@ -41,6 +40,7 @@ static void ivshmem_vector_fire(struct ivshmem_vector *vec)
 		ivshmem_eventfd_signal(binding->ctx);
 	spin_unlock(&vec->lock);
 	wake_up_poll(&vec->wq, EPOLLIN | EPOLLRDNORM);
+	wake_up_poll(&vec->idev->poll_wq, EPOLLIN | EPOLLRDNORM);
 }
 
 static irqreturn_t ivshmem_msix_handler(int irq, void *data)
@@ -113,8 +113,7 @@ static int ivshmem_setup_msix(struct ivshmem_dev *idev, int count)
 		return 0;
 	}
 	if (got < want)
-		dev_warn(&pdev->dev, "only %d of %u MSI-X vectors granted; using %d\n",
-			 got, want, got);
+		dev_warn(&pdev->dev, "only %d of %u MSI-X vectors granted\n", got, want);
 
 	ret = ivshmem_alloc_vectors(idev, got);
 	if (ret)
@@ -223,6 +222,7 @@ void ivshmem_irq_notify_removal(struct ivshmem_dev *idev)
 		wake_up_all(&vec->wq);
 	}
 	wake_up_all(&idev->wq);
+	wake_up_poll(&idev->poll_wq, EPOLLHUP | EPOLLERR);
 }
 
 void ivshmem_irq_teardown(struct ivshmem_dev *idev)
@@ -346,9 +346,11 @@ static long ivshmem_timeout(int timeout_ms)
  */
 static int ivshmem_interrupted(int *timeout_ms, unsigned long deadline)
 {
+	/* Never more than was asked: jiffies_to_msecs() rounds up. */
 	if (*timeout_ms > 0)
 		*timeout_ms = time_before(jiffies, deadline) ?
-			      jiffies_to_msecs(deadline - jiffies) : 0;
+			      min_t(unsigned int, *timeout_ms,
+				    jiffies_to_msecs(deadline - jiffies)) : 0;
 	return -ERESTARTNOHAND;
 }
 
@@ -409,13 +411,15 @@ int ivshmem_wait_vectors(struct ivshmem_file *file, unsigned long *vectors,
 	long timeout = ivshmem_timeout(*timeout_ms);
 	unsigned long deadline = jiffies + timeout;
 	DECLARE_BITMAP(fired, IVSHMEM_MAX_VECTORS);
-	struct wait_queue_entry *entries;
+	struct wait_queue_entry onstack[4], *entries = onstack;
 	unsigned int v, i = 0;
 	int ret;
 
-	entries = kcalloc(n, sizeof(*entries), GFP_KERNEL_ACCOUNT);
-	if (!entries)
-		return -ENOMEM;
+	if (n > ARRAY_SIZE(onstack)) {
+		entries = kcalloc(n, sizeof(*entries), GFP_KERNEL_ACCOUNT);
+		if (!entries)
+			return -ENOMEM;
+	}
 	for_each_set_bit(v, vectors, idev->nvectors) {
 		init_waitqueue_entry(&entries[i], current);
 		add_wait_queue(&idev->vectors[v].wq, &entries[i++]);
@@ -450,22 +454,12 @@ int ivshmem_wait_vectors(struct ivshmem_file *file, unsigned long *vectors,
 	for_each_set_bit(v, vectors, idev->nvectors)
 		remove_wait_queue(&idev->vectors[v].wq, &entries[i++]);
 	remove_wait_queue(&idev->wq, &entries[i]);
-	kfree(entries);
+	if (entries != onstack)
+		kfree(entries);
 
 	if (ret != -ERESTARTNOHAND)
 		bitmap_copy(vectors, fired, IVSHMEM_MAX_VECTORS);
 	return ret;
-}
-
-void ivshmem_poll_wait(struct file *filp, struct ivshmem_file *file,
-		       poll_table *wait)
-{
-	struct ivshmem_dev *idev = file->idev;
-	unsigned int v;
-
-	poll_wait(filp, &idev->wq, wait);
-	for (v = 0; v < idev->nvectors; v++)
-		poll_wait(filp, &idev->vectors[v].wq, wait);
 }
 
 /* Is an interrupt pending on a vector that this file has no eventfd on? */
@@ -502,8 +496,8 @@ int ivshmem_set_eventfd(struct ivshmem_file *file, unsigned int vector, int fd)
 {
 	struct ivshmem_vector *vec = &file->idev->vectors[vector];
 	struct ivshmem_eventfd_binding *binding = NULL, *old;
-	struct eventfd_ctx *old_ctx = NULL;
 	unsigned long flags;
+	bool dead = false;
 
 	if (fd >= 0) {
 		binding = kzalloc(sizeof(*binding), GFP_KERNEL_ACCOUNT);
@@ -523,20 +517,36 @@ int ivshmem_set_eventfd(struct ivshmem_file *file, unsigned int vector, int fd)
 	old = ivshmem_find_binding(vec, file);
 	if (old)
 		list_del(&old->node);
-	if (binding)
+	/*
+	 * Removal signals the bindings it finds under this lock once the
+	 * device is dead: a binding made after that would never be signalled,
+	 * so it is refused instead.
+	 */
+	if (binding && ivshmem_dead(file->idev)) {
+		dead = true;
+	} else if (binding) {
 		list_add_tail(&binding->node, &vec->eventfds);
+		/* What the eventfd delivers no longer makes poll() readable. */
+		set_bit(vector, file->bound);
+	} else {
+		clear_bit(vector, file->bound);
+	}
 	spin_unlock_irqrestore(&vec->lock, flags);
 
-	/* What the eventfd delivers no longer makes poll() readable. */
-	if (binding)
-		set_bit(vector, file->bound);
-	else
-		clear_bit(vector, file->bound);
-
+	/* Unbound, the vector counts for poll() again, from now on. */
+	if (!binding) {
+		spin_lock(&file->lock);
+		file->seen[vector] = atomic64_read(&vec->count);
+		spin_unlock(&file->lock);
+	}
 	if (old) {
-		old_ctx = old->ctx;
+		eventfd_ctx_put(old->ctx);
 		kfree(old);
-		eventfd_ctx_put(old_ctx);
+	}
+	if (dead) {
+		eventfd_ctx_put(binding->ctx);
+		kfree(binding);
+		return -ENODEV;
 	}
 	return 0;
 }

@@ -11,9 +11,14 @@
  * revocation, whoever sees it (even without @lock) can no longer reach the
  * old memory; only then are waiters woken.
  *
- * Lock order: mmap_lock -> ivshmem_dev.lock -> i_mmap_rwsem (removal revokes
- * under ivshmem_dev.lock), and ivshmem_dev.lock -> ivshmem_vector.lock.
- * Nothing copies to or from user space while holding ivshmem_dev.lock.
+ * The interrupt handlers and their teardown touch the hardware without
+ * @lock: interrupts are freed before the registers are unmapped.
+ *
+ * Lock order: device_lock (probe, remove, reset, resume) -> mmap_lock or
+ * the VMA lock (faults, debugger access) -> ivshmem_dev.lock -> i_mmap_rwsem
+ * (removal revokes under ivshmem_dev.lock).  ivshmem_vector.lock and
+ * ivshmem_file.lock are innermost.  Nothing copies to or from user space
+ * while holding ivshmem_dev.lock.
  */
 #ifndef IVSHMEM_PRIV_H
 #define IVSHMEM_PRIV_H
@@ -47,8 +52,9 @@
 struct ivshmem_dev;
 
 /* ivshmem_dev.flags */
-#define IVSHMEM_FLAG_REGISTERED		0	/* ADDED has been announced */
+#define IVSHMEM_FLAG_REGISTERED		0	/* netlink lookups find it */
 #define IVSHMEM_FLAG_READY_ANNOUNCED	1
+#define IVSHMEM_FLAG_ADDED_SENT		2	/* ADDED is out: READY may follow */
 
 /* One interrupt vector of the device. */
 struct ivshmem_vector {
@@ -102,6 +108,8 @@ struct ivshmem_dev {
 
 	/* Woken on readiness and removal; interrupts wake the vectors' queues. */
 	wait_queue_head_t wq;
+	/* poll() sleepers, woken by any interrupt, readiness and removal. */
+	wait_queue_head_t poll_wq;
 };
 
 /* One open file of /dev/ivshmemN. */
@@ -135,8 +143,6 @@ bool ivshmem_is_ready(struct ivshmem_dev *idev);
 int ivshmem_wait_ready(struct ivshmem_dev *idev, int *timeout_ms);
 int ivshmem_wait_vectors(struct ivshmem_file *file, unsigned long *vectors,
 			 int *timeout_ms);
-void ivshmem_poll_wait(struct file *filp, struct ivshmem_file *file,
-		       poll_table *wait);
 bool ivshmem_file_pending(struct ivshmem_file *file);
 int ivshmem_set_eventfd(struct ivshmem_file *file, unsigned int vector, int fd);
 void ivshmem_file_release_eventfds(struct ivshmem_file *file);

@@ -121,9 +121,9 @@ static int ivshmem_vm_access(struct vm_area_struct *vma, unsigned long addr,
 
 	if (write && !(vma->vm_flags & VM_WRITE))
 		return -EACCES;
-	len = min_t(unsigned long, len, PAGE_SIZE - offset_in_page(addr));
 	if (len <= 0 || offset >= idev->shm_size)
 		return -EINVAL;
+	len = min_t(unsigned long, len, PAGE_SIZE - offset_in_page(addr));
 
 	down_read(&idev->lock);
 	ret = -EIO;

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdint.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -198,11 +199,12 @@ TEST_TIMEOUT(eventfd_reader_wakes_on_removal, 60)
 	EXPECT_EQ(wait_path(dev_path(), true, GONE_MS), 0);
 }
 
-enum wake_mode { WAKE_BY_POLL, WAKE_BY_WAIT };
+enum wake_mode { WAKE_BY_POLL, WAKE_BY_WAIT, WAKE_BY_NODE };
 
 /*
- * Block in poll() or WAIT and, the moment removal wakes us, write to the
- * mapping.  The write must fault (SIGBUS): exiting means it went through.
+ * Block in poll() or WAIT, or watch the device node, and the moment we learn
+ * of the removal, write to the mapping.  The write must fault (SIGBUS):
+ * exiting means it went through.
  */
 static void write_on_wake(int fd, uint8_t *p, enum wake_mode mode)
 {
@@ -211,8 +213,11 @@ static void write_on_wake(int fd, uint8_t *p, enum wake_mode mode)
 
 	if (mode == WAKE_BY_POLL)
 		poll(&pfd, 1, 10000);
-	else
+	else if (mode == WAKE_BY_WAIT)
 		dev_wait(fd, &mask, 10000);
+	else
+		while (access(dev_path(), F_OK) == 0)
+			sched_yield();
 	*(volatile uint8_t *)p = 0x5a;
 	_exit(1);
 }
@@ -261,6 +266,11 @@ TEST_TIMEOUT(removal_revokes_before_waking_poll, 600)
 TEST_TIMEOUT(removal_revokes_before_waking_wait, 600)
 {
 	removal_race(WAKE_BY_WAIT, 200);
+}
+
+TEST_TIMEOUT(removal_revokes_before_the_node_goes, 600)
+{
+	removal_race(WAKE_BY_NODE, 100);
 }
 
 TEST(unbind_with_nothing_open)

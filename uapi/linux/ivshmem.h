@@ -12,14 +12,15 @@
  *    MAP_PRIVATE, an unaligned offset or a range past the end; EACCES for a
  *    writable mapping of a file opened read-only; ENODEV once the device is
  *    gone.  Debuggers can read and write the mapping through ptrace and
- *    /proc/PID/mem, pages faulted in or not.
+ *    /proc/PID/mem, pages faulted in or not (on architectures with
+ *    CONFIG_HAVE_IOREMAP_PROT, x86 among them).
  *
  *  - poll(): EPOLLIN | EPOLLRDNORM while an interrupt has arrived, since this
  *    open file last consumed it with IVSHMEM_IOCTL_WAIT, on a vector this
- *    file has not bound an eventfd to (interrupts on bound vectors are
- *    delivered through the eventfd only, so a file that uses eventfds alone
- *    never becomes readable for ever); EPOLLHUP | EPOLLERR once the device is
- *    gone.
+ *    file has not bound an eventfd to.  Interrupts on a bound vector reach
+ *    poll() neither while it is bound nor after it is unbound, so a file
+ *    that uses eventfds alone never stays readable; IVSHMEM_IOCTL_WAIT still
+ *    reports them.  EPOLLHUP | EPOLLERR once the device is gone.
  *
  *  - the ioctls below.  Every ioctl fails with ENOTTY when the command is
  *    unknown, EFAULT when its argument cannot be read or written, EINVAL when
@@ -28,8 +29,10 @@
  *
  * Removal of the PCI device (unbind, hot-unplug, PCI remove) first revokes
  * every mapping, so that a later access raises SIGBUS, and only then tells
- * anyone: blocked WAIT and WAIT_READY calls return ENODEV, poll() reports
- * EPOLLHUP | EPOLLERR, and every eventfd bound to a vector is signalled once.
+ * anyone: the device node goes, netlink announces IVSHMEM_CMD_REMOVED,
+ * blocked WAIT and WAIT_READY calls return ENODEV, poll() reports
+ * EPOLLHUP | EPOLLERR, and every eventfd bound to a vector is signalled once
+ * (SET_EVENTFD racing the removal fails with ENODEV instead).
  * So a program blocked in read() on such an eventfd wakes, and the ioctls on
  * the device file (IVSHMEM_IOCTL_GET_INFO, say) then answer ENODEV.  Whoever
  * has seen the removal can no longer reach the old memory.
@@ -98,8 +101,9 @@ enum ivshmem_irq_mode {
  * @revision:	PCI revision of the device (0 or 1)
  * @index:	N of /dev/ivshmemN
  * @device_vectors: interrupt vectors the device offers (its MSI-X table
- *		size; 1 for INTx, 0 without interrupts); more than @vectors when
- *		the system granted fewer, or the device offers more than 256
+ *		size; 1 for INTx; 0 for a device that has none); more than
+ *		@vectors when the system granted fewer (none at all: irq_mode
+ *		IVSHMEM_IRQ_NONE), or the device offers more than 256
  * @padding:	always zero
  *
  * All fields are outputs.
@@ -150,7 +154,7 @@ struct ivshmem_ring {
  * binding's memory is charged to the caller's memory cgroup.  Errors:
  * EINVAL for an out-of-range vector or an fd that is not an eventfd (EBADF
  * if it is not an open fd at all); EOPNOTSUPP on a device without
- * interrupts; ENOMEM.
+ * interrupts; ENODEV once the device is gone; ENOMEM.
  */
 struct ivshmem_eventfd {
 	__u32 vector;
@@ -195,7 +199,9 @@ struct ivshmem_wait_ready {
  * from its arrival until that file consumes it here.  Several interrupts on
  * one vector before the wait count as one.  Returns 0 with at least one bit
  * set in @vectors.  Errors: ETIMEDOUT when none fired in time (vectors is
- * then all zero), EINTR when a signal handler ran, EINVAL for an empty bitmap, a
+ * then all zero), EINTR when a signal handler ran, ENOMEM (more than four
+ * vectors are waited for with memory charged to the caller), EINVAL for an
+ * empty bitmap, a
  * bit at or above the vector count or a timeout below -1, EOPNOTSUPP on a
  * device without interrupts.
  */
@@ -252,7 +258,9 @@ struct ivshmem_wait {
  * attribute, ENODEV for an index no device has, EPERM without the
  * capability, EOPNOTSUPP for an unknown command, EMSGSIZE when a device's
  * description does not fit a netlink message (a dump then fails rather than
- * end early; no device of a 4 KiB-page system reaches that size).
+ * end early; every dump message has room for a device with 256 vectors, so
+ * this does not happen).  Events are best effort: an event that cannot be
+ * allocated is lost, as on every netlink multicast group.
  */
 #define IVSHMEM_GENL_NAME		"ivshmem"
 #define IVSHMEM_GENL_VERSION		1

@@ -27,6 +27,7 @@ TEST_TIMEOUT(unload_and_reload, 60)
 {
 	struct ivshmem_info info;
 	int mod, fd;
+	long ret = -1;
 
 	ASSERT_OK(delete_module("ivshmem", O_NONBLOCK));
 	EXPECT_EQ(access(dev_path(), F_OK), -1);
@@ -34,7 +35,17 @@ TEST_TIMEOUT(unload_and_reload, 60)
 
 	mod = open(MODULE_PATH, O_RDONLY | O_CLOEXEC);
 	ASSERT_OK(mod);
-	ASSERT_OK(syscall(SYS_finit_module, mod, "", 0));
+	/*
+	 * With CONFIG_DEBUG_KOBJECT_RELEASE the old driver's sysfs directory
+	 * lingers for up to a few seconds after unloading: EEXIST until then.
+	 */
+	for (int tries = 0; tries < 100; tries++) {
+		ret = syscall(SYS_finit_module, mod, "", 0);
+		if (ret == 0 || errno != EEXIST)
+			break;
+		usleep(100 * 1000);
+	}
+	ASSERT_OK(ret);
 	close(mod);
 	ASSERT_EQ(wait_path(dev_path(), true, 5000), 0);
 	fd = dev_open(O_RDWR);

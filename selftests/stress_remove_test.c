@@ -225,7 +225,16 @@ static int reload_module(void)
 	mod = open(MODULE_PATH, O_RDONLY | O_CLOEXEC);
 	if (mod < 0)
 		return -1;
-	ret = (int)syscall(SYS_finit_module, mod, "", 0);
+	/*
+	 * With CONFIG_DEBUG_KOBJECT_RELEASE the old driver's sysfs directory
+	 * lingers for up to a few seconds after unloading: EEXIST until then.
+	 */
+	for (int tries = 0; tries < 100; tries++) {
+		ret = (int)syscall(SYS_finit_module, mod, "", 0);
+		if (ret == 0 || errno != EEXIST)
+			break;
+		usleep(100 * 1000);
+	}
 	close(mod);
 	return ret;
 }

@@ -32,6 +32,16 @@ qemu_intx_dir() {
 	echo "$QEMU_INTX/${ver#*:}-$sum"
 }
 
+# qemu_intx_firmware DIR: the binary in DIR/bin looks for its firmware
+# relative to itself, in DIR/share/qemu and DIR/share/qemu-firmware: there
+# go the host's option ROMs and SeaBIOS.
+qemu_intx_firmware() {
+	mkdir -p "$1/share"
+	ln -sfn /usr/share/qemu "$1/share/qemu"
+	ln -sfn /usr/share/seabios "$1/share/qemu-firmware"
+	rm -f "$1/share/seabios"
+}
+
 # qemu_intx_build: print the bin directory of the patched QEMU, building it
 # first unless it is cached; the build time goes to the log.
 qemu_intx_build() {
@@ -40,10 +50,11 @@ qemu_intx_build() {
 	if [ -n "$(qemu_source_version)" ] &&
 		"$dir/bin/qemu-system-x86_64" -device ivshmem-doorbell,help 2>/dev/null |
 		grep -q x-intx; then
+		qemu_intx_firmware "$dir"
 		echo "$dir/bin"
 		return 0
 	fi
-	need_packages dpkg-dev xz-utils meson ninja-build pkg-config python3 gcc flex bison \
+	need_packages seabios dpkg-dev xz-utils meson ninja-build pkg-config python3 gcc flex bison \
 		libglib2.0-dev libpixman-1-dev zlib1g-dev libfdt-dev
 	: >"$log"
 	src=$(qemu_source "$build/src" "$log") || return 1
@@ -60,10 +71,7 @@ qemu_intx_build() {
 	rm -rf "$dir"
 	mkdir -p "$dir/bin" "$dir/share"
 	cp "$src/build/qemu-system-x86_64" "$dir/bin/" || return 1
-	# The binary finds its firmware relative to itself, in ../share: the
-	# host's SeaBIOS and option ROMs.
-	ln -s /usr/share/qemu "$dir/share/qemu"
-	ln -s /usr/share/seabios "$dir/share/seabios"
+	qemu_intx_firmware "$dir"
 	rm -rf "$build"
 	note "qemu-system-x86_64 with x-intx built in $((SECONDS - start)) s"
 	echo "$dir/bin"

@@ -240,7 +240,8 @@ run_hotplug_guests() {
 		mkdir -p "$dir"
 		kind=doorbell cycles=$HOTPLUG_CYCLES
 		case $name in
-		*-plain) kind=plain ;;
+		*-plain) kind=plain
+			 set -- ;;
 		*-pciehp) cycles=$HOTPLUG_PCIEHP_CYCLES
 			  set -- -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off ;;
 		*) set -- ;;

@@ -76,18 +76,65 @@ collect_guest() {
 # tests said.  Only the debug kernel's banners naming its checkers are let
 # through.
 check_kernel_log() {
-	local name=$1 dir=$LOGS/$RUN/$1
+	local name=$1 dir=$LOGS/$RUN/$1 log
 	local pattern='\b(BUG|WARNING|Oops|KASAN|UBSAN)\b|lockdep|leak'
 	local banners='RCU lockdep checking is enabled|kmemleak: Kernel memory leak detector initialized'
-	if grep -E "$pattern" "$dir/console.log" | grep -qvE "$banners"; then
+	log=$dir/console.checked
+	without_known_reports <"$dir/console.log" >"$log"
+	if ! cmp -s "$dir/console.log" "$log"; then
+		note "$RUN/$name: pciehp's own lockdep report (README, \"Known limits\") set aside; lockdep is off after it"
+	fi
+	if grep -E "$pattern" "$log" | grep -qvE "$banners"; then
 		result fail "$RUN/$name/kernel_log_clean" "see $dir/console.log"
-		grep -E "$pattern" "$dir/console.log" | grep -vE "$banners" | head -n 1 |
+		grep -E "$pattern" "$log" | grep -vE "$banners" | head -n 1 |
 			sed 's/^/# console: /'
-		grep -vE "$banners" "$dir/console.log" | grep -E -A 20 "$pattern" | head -n 60 |
+		grep -vE "$banners" "$log" | grep -E -A 20 "$pattern" | head -n 60 |
 			sed 's/^/# console: /'
 	else
 		result ok "$RUN/$name/kernel_log_clean"
 	fi
+}
+
+# without_known_reports: the kernel log on stdin, less the one upstream
+# report the suite cannot avoid, matched whole and by its exact locks and
+# functions: pciehp_unconfigure_device() drops and retakes ctrl->reset_lock
+# under pci_rescan_remove_lock, which lockdep reports as a circular
+# dependency on the first removal through pciehp, in every kernel of the
+# matrix (6.1, 6.12 and 7.2 have the same code).  No ivshmem lock is in it.
+# Any other report, or this one with another lock in its chain, stays.
+without_known_reports() {
+	awk '
+	function flush(known) {
+		if (!known)
+			printf "%s", block
+		block = ""; inblock = 0
+	}
+	/WARNING: possible circular locking dependency detected/ {
+		if (inblock) flush(0)
+		inblock = 1; block = ""; trying = holding = other = 0
+	}
+	inblock {
+		block = block $0 "\n"
+		if ($0 ~ /is trying to acquire lock:/) { want = "trying"; next }
+		if ($0 ~ /but task is already holding lock:/) { want = "holding"; next }
+		if (want == "trying") {
+			trying = $0 ~ /\(&ctrl->reset_lock\)\{[^}]*\}-\{[^}]*\}, at: pciehp_unconfigure_device\+/
+			want = ""
+		} else if (want == "holding") {
+			holding = $0 ~ /\(pci_rescan_remove_lock\)\{[^}]*\}-\{[^}]*\}, at: pci_lock_rescan_remove\+/
+			want = ""
+		}
+		# The chain lists exactly these two locks, nothing of ours.
+		if ($0 ~ /-> #[0-9]+ \(/ && $0 !~ /\((&ctrl->reset_lock|pci_rescan_remove_lock)\)/)
+			other = 1
+		if ($0 ~ /ivshmem_[a-z_]*\+|\[ivshmem\]/)
+			other = 1
+		if ($0 ~ /<\/TASK>/)
+			flush(trying && holding && !other)
+		next
+	}
+	{ print }
+	END { if (inblock) flush(0) }'
 }
 
 # start_server NAME MEMFILE [N]: an ivshmem-server for N vectors (default

@@ -52,8 +52,16 @@ static irqreturn_t ivshmem_msix_handler(int irq, void *data)
 static irqreturn_t ivshmem_intx_handler(int irq, void *data)
 {
 	struct ivshmem_dev *idev = data;
-	u32 status;
+	u32 mask, status;
 
+	/*
+	 * A masked device does not raise the line.  Its IntrStatus is left
+	 * alone when another device on a shared line does: reading it would
+	 * consume a doorbell that IntrMask holds back.
+	 */
+	mask = ioread32(idev->regs + IVSHMEM_REG_INTR_MASK);
+	if (!(mask & IVSHMEM_INTR_PEER))
+		return IRQ_NONE;
 	/* Reading IntrStatus clears it and deasserts the line. */
 	status = ioread32(idev->regs + IVSHMEM_REG_INTR_STATUS);
 	/* All ones: the device is gone (surprise removal), not a doorbell. */

@@ -227,11 +227,12 @@ static int reload_module(void)
 		return -1;
 	/*
 	 * With CONFIG_DEBUG_KOBJECT_RELEASE the old driver's sysfs directory
-	 * lingers for up to a few seconds after unloading: EEXIST until then.
+	 * lingers for up to a few seconds after unloading: EEXIST until then,
+	 * and EBUSY while the failed load before is still going away.
 	 */
 	for (int tries = 0; tries < 100; tries++) {
 		ret = (int)syscall(SYS_finit_module, mod, "", 0);
-		if (ret == 0 || errno != EEXIST)
+		if (ret == 0 || (errno != EEXIST && errno != EBUSY))
 			break;
 		usleep(100 * 1000);
 	}

@@ -15,7 +15,6 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -29,6 +28,7 @@
 
 #include "libivshmem.h"
 #include "lib/harness.h"
+#include "lib/tmpdir.h"
 
 static const char *qemu_server, *qemu_client, *our_server, *ctl_path;
 
@@ -165,18 +165,10 @@ static void qemu_server_start(struct env *e, const char *vectors)
 	wait_socket(e->sock);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void env_stop(struct env *e)
 {
 	proc_stop(&e->server);
-	if (nftw(e->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS))
+	if (tmpdir_remove_tree(e->dir))
 		TH_LOG("could not remove %s", e->dir);
 }
 
@@ -424,27 +416,6 @@ TEST(qemu_server_without_vectors)
 	env_stop(&e);
 }
 
-/*
- * The tests' directories go in one private directory of this run, removed
- * at the end even when a failed assertion ended a test before its cleanup.
- */
-static int run_in_private_tmpdir(char **argv)
-{
-	const char *base = getenv("TMPDIR");
-	char dir[64];
-	int ret;
-
-	snprintf(dir, sizeof(dir), "%s/ivs-%s.XXXXXX", base && *base ? base : "/tmp", "interop");
-	if (!mkdtemp(dir) || setenv("TMPDIR", dir, 1)) {
-		perror("mkdtemp");
-		return 2;
-	}
-	ret = harness_main(1, argv);
-	if (nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS))
-		fprintf(stderr, "could not remove %s\n", dir);
-	return ret;
-}
-
 int main(int argc, char **argv)
 {
 	if (argc < 5) {
@@ -457,5 +428,5 @@ int main(int argc, char **argv)
 	our_server = argv[3];
 	ctl_path = argv[4];
 	signal(SIGPIPE, SIG_IGN);
-	return run_in_private_tmpdir(argv);
+	return harness_main_in_tmpdir("interop", argv);
 }

@@ -11,7 +11,6 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -32,6 +31,7 @@
 #include "server-proto.h"
 #include "lib/harness.h"
 #include "lib/json.h"
+#include "lib/tmpdir.h"
 
 /* lib/netlink.c, hidden from the shared library but in the static one. */
 int ivshmem_nl_errno(int nl_error);
@@ -47,17 +47,9 @@ static void tmpdir_make(char *dir, size_t len)
 	ASSERT_TRUE(mkdtemp(dir));
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void tmpdir_remove(const char *dir)
 {
-	if (nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS))
+	if (tmpdir_remove_tree(dir))
 		TH_LOG("could not remove %s", dir);
 }
 
@@ -987,27 +979,6 @@ TEST(ctl_write_is_bounded_by_the_device)
 	server_stop(&s);
 }
 
-/*
- * The tests' directories go in one private directory of this run, removed
- * at the end even when a failed assertion ended a test before its cleanup.
- */
-static int run_in_private_tmpdir(char **argv)
-{
-	const char *base = getenv("TMPDIR");
-	char dir[64];
-	int ret;
-
-	snprintf(dir, sizeof(dir), "%s/ivs-%s.XXXXXX", base && *base ? base : "/tmp", "libtest");
-	if (!mkdtemp(dir) || setenv("TMPDIR", dir, 1)) {
-		perror("mkdtemp");
-		return 2;
-	}
-	ret = harness_main(1, argv);
-	if (nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS))
-		fprintf(stderr, "could not remove %s\n", dir);
-	return ret;
-}
-
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -1016,5 +987,5 @@ int main(int argc, char **argv)
 	}
 	server_path = argv[1];
 	ctl_path = argv[2];
-	return run_in_private_tmpdir(argv);
+	return harness_main_in_tmpdir("libtest", argv);
 }

@@ -67,7 +67,7 @@ static long ivshmem_get_info(struct ivshmem_file *file, void __user *arg)
 		info.flags |= IVSHMEM_INFO_READY;
 	if (idev->irq_mode != IVSHMEM_IRQ_NONE)
 		info.flags |= IVSHMEM_INFO_DOORBELL;
-	if (idev->uncached)
+	if (ivshmem_uncached(idev))
 		info.flags |= IVSHMEM_INFO_UNCACHED;
 
 	return copy_to_user(arg, &info, sizeof(info)) ? -EFAULT : 0;

@@ -210,10 +210,8 @@ static int ivshmem_map_bars(struct ivshmem_dev *idev)
 	 * is still usable, uncached: say so rather than fail.
 	 */
 	idev->shm = memremap(idev->shm_phys, idev->shm_size, MEMREMAP_WB);
-	if (!idev->shm) {
-		idev->uncached = true;
+	if (!idev->shm)
 		dev_warn(&pdev->dev, "cannot map BAR2 write-back: shared memory is uncached, and slow\n");
-	}
 	return 0;
 }
 

@@ -91,7 +91,6 @@ struct ivshmem_dev {
 	void __iomem *regs;
 	/* Write-back kernel mapping, see ivshmem_map_bars(); NULL if uncached. */
 	void *shm;
-	bool uncached;
 	phys_addr_t shm_phys;
 	u64 shm_size;
 	u8 revision;
@@ -163,6 +162,12 @@ int ivshmem_mmap(struct file *filp, struct vm_area_struct *vma);
 void ivshmem_revoke_mappings(struct ivshmem_dev *idev);
 
 /* Whether the device is gone, for checks made without @lock. */
+/* Without its write-back kernel mapping, the memory is mapped uncached. */
+static inline bool ivshmem_uncached(struct ivshmem_dev *idev)
+{
+	return !idev->shm;
+}
+
 static inline bool ivshmem_dead(struct ivshmem_dev *idev)
 {
 	/* Pairs with the release in ivshmem_remove(): true only once revoked. */

@@ -181,7 +181,7 @@ int ivshmem_mmap(struct file *filp, struct vm_area_struct *vma)
 	 * TDX) must map it unencrypted, as VFIO and DRM do for theirs.
 	 */
 	vma->vm_page_prot = pgprot_decrypted(vma->vm_page_prot);
-	if (idev->uncached)
+	if (ivshmem_uncached(idev))
 		vma->vm_page_prot = pgprot_noncached(vma->vm_page_prot);
 	vma->vm_ops = &ivshmem_vm_ops;
 	vma->vm_private_data = idev;

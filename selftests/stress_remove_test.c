@@ -22,7 +22,6 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "lib/genl_util.h"
@@ -31,7 +30,6 @@
 #define WORKERS		4
 #define CYCLES		30	/* a third each of unbind, PCI remove, rmmod */
 #define DRIVER_DIR	"/sys/bus/pci/drivers/ivshmem"
-#define MODULE_PATH	"/lib/modules/ivshmem.ko"
 #define BACK_MS		10000
 
 static atomic_bool stop, pause_wanted;
@@ -211,35 +209,6 @@ static int find_device(const char *addr)
 	return -1;
 }
 
-static long delete_module(const char *name, unsigned int flags)
-{
-	return syscall(SYS_delete_module, name, flags);
-}
-
-static int reload_module(void)
-{
-	int mod, ret;
-
-	if (delete_module("ivshmem", O_NONBLOCK))
-		return -1;
-	mod = open(MODULE_PATH, O_RDONLY | O_CLOEXEC);
-	if (mod < 0)
-		return -1;
-	/*
-	 * With CONFIG_DEBUG_KOBJECT_RELEASE the old driver's sysfs directory
-	 * lingers for up to a few seconds after unloading: EEXIST until then,
-	 * and EBUSY while the failed load before is still going away.
-	 */
-	for (int tries = 0; tries < 100; tries++) {
-		ret = (int)syscall(SYS_finit_module, mod, "", 0);
-		if (ret == 0 || (errno != EEXIST && errno != EBUSY))
-			break;
-		usleep(100 * 1000);
-	}
-	close(mod);
-	return ret;
-}
-
 TEST_TIMEOUT(calls_race_unbind_pci_remove_and_rmmod, 600)
 {
 	struct sigaction sa = { .sa_handler = on_sigbus };
@@ -272,7 +241,7 @@ TEST_TIMEOUT(calls_race_unbind_pci_remove_and_rmmod, 600)
 			atomic_store(&pause_wanted, true);
 			while (atomic_load(&paused) + atomic_load(&exited) < WORKERS)
 				usleep(1000);
-			EXPECT_EQ(reload_module(), 0);
+			EXPECT_EQ(module_unload() || module_load(), 0);
 			atomic_store(&pause_wanted, false);
 			break;
 		}

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -114,6 +115,35 @@ int wait_path(const char *path, bool exist, int timeout_ms)
 		usleep(10000);
 	}
 	return -1;
+}
+
+#define MODULE_NAME	"ivshmem"
+#define MODULE_PATH	"/lib/modules/ivshmem.ko"
+
+int module_unload(void)
+{
+	return (int)syscall(SYS_delete_module, MODULE_NAME, O_NONBLOCK);
+}
+
+int module_load(void)
+{
+	int mod = open(MODULE_PATH, O_RDONLY | O_CLOEXEC), ret = -1;
+
+	if (mod < 0)
+		return -1;
+	/*
+	 * With CONFIG_DEBUG_KOBJECT_RELEASE the old driver's sysfs directory
+	 * lingers for up to a few seconds after unloading: EEXIST until then,
+	 * and EBUSY while the failed load before is still going away.
+	 */
+	for (int tries = 0; tries < 100; tries++) {
+		ret = (int)syscall(SYS_finit_module, mod, "", 0);
+		if (ret == 0 || (errno != EEXIST && errno != EBUSY))
+			break;
+		usleep(100 * 1000);
+	}
+	close(mod);
+	return ret;
 }
 
 int dev_ring(int fd, uint32_t peer, uint32_t vector)

@@ -34,6 +34,10 @@ int sysfs_write(const char *path, const char *value);
 /* Wait up to @timeout_ms for @path to exist (or not); 0 or -1. */
 int wait_path(const char *path, bool exist, int timeout_ms);
 
+/* The module in the initramfs: unload it (O_NONBLOCK) or load it again. */
+int module_unload(void);
+int module_load(void);
+
 /* The ioctls, returning 0 or -1 with errno like any system call. */
 int dev_ring(int fd, uint32_t peer, uint32_t vector);
 int dev_set_eventfd(int fd, uint32_t vector, int efd);

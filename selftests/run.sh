@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The whole test suite, in four stages:
+# The whole test suite, in five stages:
 #   static  the uapi and library headers as C11 and C++17 with the ABI
 #           pinned; the module built with W=1 and sparse for every kernel of
 #           the matrix; checkpatch; cppcheck and clang-tidy over user space
@@ -10,6 +10,9 @@
 #           under valgrind and again built with ASan and UBSan; libivshmem's
 #           ABI; interoperability with QEMU's own ivshmem-server and
 #           ivshmem-client (lib/interop.sh)
+#   package the Debian packages built, lintian and the man pages checked
+#           (lib/package.sh), then installed with apt in a real Debian guest
+#           with systemd and udev (lib/debian-guest.sh)
 #   guest   for every QEMU and kernel of the matrix (lib/matrix.sh), QEMU
 #           guests with ivshmem devices running the KTAP programs of this
 #           directory (lib/guests.sh)
@@ -43,7 +46,7 @@
 #   IVSHMEM_GUEST_TIMEOUT  seconds a guest may run (default 600)
 #   IVSHMEM_INTX           1 adds the intx stage to the stages that run
 #
-# usage: run.sh [static] [server] [guest] [demo] [intx]
+# usage: run.sh [static] [server] [package] [guest] [demo] [intx]
 #        (default: all but intx)
 #
 # "run.sh demo" alone is the demo (README): the host's kernel and QEMU only.
@@ -117,6 +120,8 @@ apt_updated() {
 . "$TOP/selftests/lib/interop.sh"
 . "$TOP/selftests/lib/fuzz.sh"
 . "$TOP/selftests/lib/qemu-intx.sh"
+. "$TOP/selftests/lib/package.sh"
+. "$TOP/selftests/lib/debian-guest.sh"
 
 build_userspace() {
 	make -C "$TOP/tools" >"$LOGS/build-tools.log" 2>&1 ||
@@ -391,7 +396,7 @@ run_server_tests() {
 }
 
 main() {
-	local stages=" ${*:-static server guest demo} " suite kver ko
+	local stages=" ${*:-static server package guest demo} " suite kver ko
 	[ "${IVSHMEM_INTX:-0}" = 1 ] && [[ $stages != *" intx "* ]] && stages="$stages intx "
 	local -A vmlinuz initrd kernel
 	rm -rf "$LOGS"
@@ -411,9 +416,11 @@ main() {
 		kmod sparse cppcheck clang-tidy pkg-config libnl-3-dev libnl-genl-3-dev libsystemd-dev perl
 	build_userspace
 
-	# The host tests alone need no guest kernels.
-	if [ "$stages" = " server " ]; then
-		run_server_tests
+	# The host tests and the packages need no guest kernels of the matrix.
+	if [[ $stages != *" static "* && $stages != *" guest "* &&
+	      $stages != *" demo "* && $stages != *" intx "* ]]; then
+		[[ $stages == *" server "* ]] && run_server_tests
+		[[ $stages == *" package "* ]] && run_package_tests
 		summary
 		return
 	fi
@@ -446,6 +453,7 @@ main() {
 		check_userspace_lint
 	fi
 	[[ $stages == *" server "* ]] && run_server_tests
+	[[ $stages == *" package "* ]] && run_package_tests
 	[[ $stages == *" guest "* || $stages == *" demo "* || $stages == *" intx "* ]] ||
 		{ summary; return; }
 

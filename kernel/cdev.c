@@ -214,4 +214,5 @@ const struct file_operations ivshmem_fops = {
 	.compat_ioctl = compat_ptr_ioctl,
 	.poll = ivshmem_poll,
 	.mmap = ivshmem_mmap,
+	.get_unmapped_area = ivshmem_get_unmapped_area,
 };

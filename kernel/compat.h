@@ -10,6 +10,7 @@
 
 #include <linux/eventfd.h>
 #include <linux/mm.h>
+#include <linux/sched/mm.h>
 
 #include "conftest.h"
 
@@ -31,6 +32,26 @@ static inline void vm_flags_clear(struct vm_area_struct *vma, vm_flags_t flags)
 #else
 /* Before 6.8, eventfd_signal() took the value to add. */
 #define ivshmem_eventfd_signal(ctx)	eventfd_signal(ctx, 1)
+#endif
+
+#ifdef HAVE_VMF_INSERT_PFN_PMD_ULONG
+#define ivshmem_insert_pfn_pmd(vmf, pfn, write)	vmf_insert_pfn_pmd(vmf, pfn, write)
+#define ivshmem_insert_pfn_pud(vmf, pfn, write)	vmf_insert_pfn_pud(vmf, pfn, write)
+#else
+/* Before pfn_t went away, huge PFN entries were inserted from one. */
+#include <linux/pfn_t.h>
+#define ivshmem_insert_pfn_pmd(vmf, pfn, write) \
+	vmf_insert_pfn_pmd(vmf, __pfn_to_pfn_t(pfn, PFN_DEV), write)
+#define ivshmem_insert_pfn_pud(vmf, pfn, write) \
+	vmf_insert_pfn_pud(vmf, __pfn_to_pfn_t(pfn, PFN_DEV), write)
+#endif
+
+#ifdef HAVE_MM_GET_UNMAPPED_AREA_NO_MM
+#define ivshmem_mm_get_unmapped_area	mm_get_unmapped_area
+#else
+/* Older kernels took the mm too; only used where huge PFN mappings exist. */
+#define ivshmem_mm_get_unmapped_area(filp, addr, len, pgoff, flags) \
+	mm_get_unmapped_area(current->mm, filp, addr, len, pgoff, flags)
 #endif
 
 #endif /* IVSHMEM_COMPAT_H */

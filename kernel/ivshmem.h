@@ -159,6 +159,13 @@ int ivshmem_fs_init(void);
 void ivshmem_fs_exit(void);
 struct inode *ivshmem_inode_new(void);
 int ivshmem_mmap(struct file *filp, struct vm_area_struct *vma);
+#ifdef HAVE_HUGE_PFNMAP
+unsigned long ivshmem_get_unmapped_area(struct file *filp, unsigned long addr,
+					unsigned long len, unsigned long pgoff,
+					unsigned long flags);
+#else
+#define ivshmem_get_unmapped_area NULL	/* the default placement */
+#endif
 void ivshmem_revoke_mappings(struct ivshmem_dev *idev);
 
 /* Whether the device is gone, for checks made without @lock. */

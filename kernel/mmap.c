@@ -7,13 +7,21 @@
  * (one per device, on a private pseudo filesystem), so removal can zap them
  * all with unmap_mapping_range(); later faults see the device dead and raise
  * SIGBUS.
+ *
+ * Where the kernel can map PFNs with PMD and PUD leaf entries (conftest
+ * huge_pfnmap: 6.12 and later), faults map the biggest aligned block that
+ * fits, and get_unmapped_area() places mappings so that blocks line up.
+ * Older kernels keep PTEs only: without pmd_special() a huge PFN entry would
+ * be taken for a page by GUP and fork.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/fs.h>
 #include <linux/mm.h>
+#include <linux/mman.h>
 #include <linux/mount.h>
 #include <linux/pseudo_fs.h>
+#include <linux/vmalloc.h>
 
 #include "ivshmem.h"
 
@@ -21,6 +29,11 @@
 
 /* Pages inserted per fault: one fault maps the aligned block around it. */
 #define IVSHMEM_FAULT_PAGES	16
+
+static bool huge_mappings = true;
+module_param(huge_mappings, bool, 0644);
+MODULE_PARM_DESC(huge_mappings,
+		 "Map the shared memory with PMD and PUD entries where the kernel can (default: true)");
 
 static struct vfsmount *ivshmem_mnt;
 
@@ -104,6 +117,89 @@ out:
 	return ret;
 }
 
+#ifdef HAVE_HUGE_PFNMAP
+/*
+ * Can a leaf entry of @order map the shared memory?  The CPU must have such
+ * pages (not every x86 CPU has 1 GiB ones), and the fault path does not ask.
+ */
+static bool ivshmem_huge_order_ok(unsigned int order)
+{
+	if (!READ_ONCE(huge_mappings))
+		return false;
+	if (order == PMD_ORDER)
+		return arch_vmap_pmd_supported(PAGE_SHARED);
+	if (order == PUD_ORDER)
+		return IS_ENABLED(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP) &&
+		       arch_vmap_pud_supported(PAGE_SHARED);
+	return false;
+}
+
+static vm_fault_t ivshmem_vm_huge_fault(struct vm_fault *vmf, unsigned int order)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct ivshmem_dev *idev = vma->vm_private_data;
+	unsigned long size = PAGE_SIZE << order;
+	unsigned long addr = ALIGN_DOWN(vmf->address, size);
+	pgoff_t pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
+	unsigned long pfn = PHYS_PFN(idev->shm_phys) + pgoff;
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	vm_fault_t ret = VM_FAULT_SIGBUS;
+
+	if (!order)
+		return ivshmem_vm_fault(vmf);
+	/*
+	 * The block must lie inside the VMA, and the PFN must be as aligned
+	 * as the address: a leaf entry maps an aligned physical block, so a
+	 * misaligned one would map memory next to the one asked for (kernel
+	 * bugzilla 219619).  The VMA lies inside the BAR, checked by mmap().
+	 */
+	if (!ivshmem_huge_order_ok(order) ||
+	    addr < vma->vm_start || addr + size > vma->vm_end ||
+	    !IS_ALIGNED(pfn, 1UL << order))
+		return VM_FAULT_FALLBACK;
+
+	down_read(&idev->lock);
+	if (idev->dead)
+		goto out;
+	if (order == PMD_ORDER)
+		ret = ivshmem_insert_pfn_pmd(vmf, pfn, write);
+	else
+		ret = ivshmem_insert_pfn_pud(vmf, pfn, write);
+out:
+	up_read(&idev->lock);
+	return ret;
+}
+
+/*
+ * Place a mapping so that its addresses and the BAR's physical addresses
+ * agree modulo the biggest leaf entry it can hold: only then can faults map
+ * whole blocks.  A fixed address or a hint is taken as given; faults check
+ * alignment themselves.
+ */
+unsigned long ivshmem_get_unmapped_area(struct file *filp, unsigned long addr,
+					unsigned long len, unsigned long pgoff,
+					unsigned long flags)
+{
+	struct ivshmem_file *file = filp->private_data;
+	phys_addr_t phys = file->idev->shm_phys + ((phys_addr_t)pgoff << PAGE_SHIFT);
+	unsigned long align = 0, area;
+
+	if (len >= PUD_SIZE && ivshmem_huge_order_ok(PUD_ORDER))
+		align = PUD_SIZE;
+	else if (len >= PMD_SIZE && ivshmem_huge_order_ok(PMD_ORDER))
+		align = PMD_SIZE;
+
+	if (align && !addr && !(flags & MAP_FIXED) && len + align > len) {
+		area = ivshmem_mm_get_unmapped_area(filp, 0, len + align, pgoff, flags);
+		if (!IS_ERR_VALUE(area))
+			return area + ((phys - area) & (align - 1));
+	}
+	return ivshmem_mm_get_unmapped_area(filp, addr, len, pgoff, flags);
+}
+#else
+#define ivshmem_vm_huge_fault NULL
+#endif /* HAVE_HUGE_PFNMAP */
+
 /*
  * ptrace and /proc/PID/mem: get_user_pages() cannot follow a PFN mapping, so
  * the core asks us.  Unlike generic_access_phys(), this reaches pages that
@@ -152,6 +248,7 @@ out:
 
 static const struct vm_operations_struct ivshmem_vm_ops = {
 	.fault = ivshmem_vm_fault,
+	.huge_fault = ivshmem_vm_huge_fault,
 	.access = ivshmem_vm_access,
 };
 

@@ -125,6 +125,58 @@ TEST_TIMEOUT(unbind_while_open_mapped_and_waiting, 60)
 	close(fd);
 }
 
+/*
+ * The same revocation for a mapping of the whole region, whose faults map
+ * PMD or PUD entries where the kernel can (huge_test): zapping them leaves
+ * no block of the old memory reachable.
+ */
+TEST_TIMEOUT(unbind_revokes_a_huge_mapping, 120)
+{
+	int fd = dev_open(O_RDWR), status;
+	struct ivshmem_info info;
+	size_t size, at[3];
+	char addr[32];
+	uint8_t *p;
+	pid_t t;
+
+	ASSERT_OK(dev_pci_addr(dev_name(), addr, sizeof(addr)));
+	dev_get_info(fd, &info);
+	size = (size_t)info.size;
+	at[0] = 0;
+	at[1] = size / 2 + 3 * page;
+	at[2] = size - page;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	for (size_t off = 0; off < size; off += 2 << 20)
+		touch(p + off);
+	for (int i = 0; i < 3; i++)
+		pattern_fill(p + at[i], 64, 98, at[i]);
+
+	ASSERT_OK(sysfs_write(DRIVER_DIR "/unbind", addr));
+	EXPECT_EQ(wait_path(dev_path(), false, GONE_MS), 0);
+	for (int i = 0; i < 3; i++) {
+		t = fork();
+		if (t == 0) {
+			touch(p + at[i]);
+			_exit(0);
+		}
+		status = child_status(t);
+		EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS);
+	}
+	munmap(p, size);
+	close(fd);
+
+	ASSERT_OK(sysfs_write(DRIVER_DIR "/bind", addr));
+	ASSERT_EQ(wait_path(dev_path(), true, GONE_MS), 0);
+	fd = dev_open(O_RDONLY);
+	p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	for (int i = 0; i < 3; i++)
+		EXPECT_EQ(pattern_check(p + at[i], 64, 98, at[i]), (size_t)-1);
+	munmap(p, size);
+	close(fd);
+}
+
 TEST_TIMEOUT(remove_and_rescan_reuses_index, 60)
 {
 	char addr[32], path[128];

@@ -151,7 +151,7 @@ run_basic_guests() {
 
 	# Topology 1: ivshmem-plain on a host file the host checks.
 	mem_plain=$(new_memfile plain $seed) || exit 1
-	boot_guest plain "ivt_run=uapi_test,uapi_test32,mmap_test ivt_mode=none ivt_vectors=0 $(common_append $seed)" \
+	boot_guest plain "ivt_run=uapi_test,uapi_test32,mmap_test,huge_test ivt_mode=none ivt_vectors=0 $(common_append $seed)" \
 		-object memory-backend-file,id=shm,size=$SHM_SIZE,share=on,mem-path="$mem_plain" \
 		-device ivshmem-plain,memdev=shm,addr=4 $(small_device plain) &
 	pid_plain=$!
@@ -163,7 +163,7 @@ run_basic_guests() {
 	start_server doorbell "$mem_door"
 	srv_door=$SERVER_PID
 	start_host_peer doorbell
-	boot_guest doorbell "ivt_run=uapi_test,uapi_test32,mmap_test,doorbell_test,doorbell_test32,lib_test,ctl_test,bench,fuzz_test,remove_test,genl_test,stress_remove_test,module_test ivt_mode=msix ivt_vectors=$VECTORS ivt_host_peer=$HOST_PEER_ID $(common_append $seed)" \
+	boot_guest doorbell "ivt_run=uapi_test,uapi_test32,mmap_test,huge_test,doorbell_test,doorbell_test32,lib_test,ctl_test,bench,fuzz_test,remove_test,genl_test,stress_remove_test,module_test ivt_mode=msix ivt_vectors=$VECTORS ivt_host_peer=$HOST_PEER_ID $(common_append $seed)" \
 		-chardev socket,id=ivs,path="$SOCK" \
 		-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,addr=4 $(small_device doorbell) &
 	pid_door=$!
@@ -481,8 +481,9 @@ main() {
 			VMLINUZ=${vmlinuz[$suite]}
 			INITRD=${initrd[$suite]}
 			kver=${kernel[$suite]}
+			HUGE_PFNMAP=$(huge_pfnmap "$suite" "$kver")
 			RUN=${kver%-amd64}/qemu-$qver
-			note "kernel $kver ($suite), QEMU $qver ($QEMU_SUITE)"
+			note "kernel $kver ($suite), QEMU $qver ($QEMU_SUITE), huge PFN mappings: $HUGE_PFNMAP"
 			run_guest_suite
 		done
 	done

@@ -32,8 +32,9 @@ boot_guest() {
 	# physical address space, and with 40 bits that is inside the range
 	# QEMU reserves in e820 for AMD's HyperTransport hole, where Linux
 	# refuses to place the BAR again after a remove and rescan.
+	# pdpe1gb: 1 GiB pages, for huge mappings of the shared memory.
 	in_suite "$QEMU_SUITE" timeout "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel "$ACCEL" \
-		-cpu qemu64,phys-bits=39 -m 512 -smp 1 -nodefaults -display none -no-reboot \
+		-cpu qemu64,phys-bits=39,pdpe1gb=on -m 512 -smp 1 -nodefaults -display none -no-reboot \
 		-kernel "$VMLINUZ" -initrd "$INITRD" \
 		-append "console=ttyS0 loglevel=7 panic=-1 $append" \
 		-serial "file:$dir/console.log" -serial "file:$dir/ktap.log" \
@@ -204,7 +205,7 @@ new_memfile() { # NAME SEED: sparse backing file with the host pattern in it
 }
 
 common_append() { # SEED
-	echo "ivt_size=$SHM_SIZE ivt_seed=$1 ivt_host_off=$HOST_OFF ivt_guest_off=$GUEST_OFF ivt_xfer=$XFER"
+	echo "ivt_size=$SHM_SIZE ivt_huge=${HUGE_PFNMAP:-none} ivt_seed=$1 ivt_host_off=$HOST_OFF ivt_guest_off=$GUEST_OFF ivt_xfer=$XFER"
 }
 
 check_host_side() { # NAME MEMFILE SEED

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -93,6 +96,71 @@ int dev_pci_addr(const char *name, char *buf, size_t len)
 	target[n] = 0;
 	snprintf(buf, len, "%s", basename(target));
 	return 0;
+}
+
+/* Parse "START-END" or "START END" of two hex numbers; false if malformed. */
+static bool parse_range(const char *s, unsigned long long *start,
+			unsigned long long *end)
+{
+	char *p;
+
+	errno = 0;
+	*start = strtoull(s, &p, 16);
+	if (p == s || (*p != '-' && *p != ' '))
+		return false;
+	s = p + 1;
+	*end = strtoull(s, &p, 16);
+	return p != s && !errno;
+}
+
+int dev_bar2(const char *name, unsigned long long *start, unsigned long long *end)
+{
+	char addr[32], path[128], line[256];
+	bool ok = true;
+	FILE *f;
+
+	if (dev_pci_addr(name, addr, sizeof(addr)))
+		return -1;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource", addr);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	/* One line per BAR: BAR2 is the third. */
+	for (int bar = 0; bar <= 2 && ok; bar++)
+		ok = fgets(line, sizeof(line), f);
+	fclose(f);
+	return ok && parse_range(line, start, end) ? 0 : -1;
+}
+
+int bar2_memtype(const char *name, char *type, size_t len)
+{
+	static const char pat_prefix[] = "PAT: [mem ";
+	unsigned long long start, end, s, e;
+	char line[256], *t;
+	int ret = -1;
+	FILE *f;
+
+	if (dev_bar2(name, &start, &end))
+		return -1;
+	f = fopen("/sys/kernel/debug/x86/pat_memtype_list", "re");
+	if (!f)
+		return -ENOENT;
+	while (ret && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, pat_prefix, strlen(pat_prefix)) != 0 ||
+		    !parse_range(line + strlen(pat_prefix), &s, &e) ||
+		    s > start || e < end + 1)
+			continue;
+		/* "PAT: [mem 0x...-0x...] write-back" */
+		t = strchr(line, ']');
+		if (!t)
+			continue;
+		t += strspn(t + 1, " ") + 1;
+		t[strcspn(t, "\n")] = 0;
+		snprintf(type, len, "%s", t);
+		ret = 0;
+	}
+	fclose(f);
+	return ret;
 }
 
 int sysfs_write(const char *path, const char *value)

@@ -29,6 +29,15 @@ long long sysfs_attr_long(const char *name, const char *attr);
 /* PCI address ("0000:00:03.0") of /dev/@name, or -1. */
 int dev_pci_addr(const char *name, char *buf, size_t len);
 
+/* Physical address of BAR2 of /dev/@name; 0 or -1. */
+int dev_bar2(const char *name, unsigned long long *start, unsigned long long *end);
+/*
+ * The PAT memory type ("write-back", "uncached-minus"...) of the reservation
+ * covering BAR2 of /dev/@name, from /sys/kernel/debug/x86/pat_memtype_list:
+ * 0, -ENOENT without that list, or -1 if BAR2 is not in it.
+ */
+int bar2_memtype(const char *name, char *type, size_t len);
+
 /* Write @value to a sysfs file, such as a driver's bind or unbind. */
 int sysfs_write(const char *path, const char *value);
 /* Wait up to @timeout_ms for @path to exist (or not); 0 or -1. */

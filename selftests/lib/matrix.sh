@@ -118,6 +118,26 @@ fetch_kernel() {
 	die "no package of linux-image-$kver holds its vmlinuz"
 }
 
+# huge_pfnmap SUITE KVER: the biggest leaf entry the kernel can map PFNs with,
+# read from its configuration: "pud", "pmd" or "none".  huge_test holds the
+# driver to it.  The guests' CPU has 1 GiB pages (see boot_guest).
+huge_pfnmap() {
+	local config
+	if is_debug "$1"; then
+		config=$(debug_kernel_dir "${1#debug-}")/.config
+	else
+		config=$(find "$CACHE/kernels/$2" -name "config-$2" -o -path "*/modules/$2/config" |
+			head -n 1)
+	fi
+	if grep -q '^CONFIG_ARCH_SUPPORTS_PUD_PFNMAP=y' "$config" 2>/dev/null; then
+		echo pud
+	elif grep -q '^CONFIG_ARCH_SUPPORTS_PMD_PFNMAP=y' "$config" 2>/dev/null; then
+		echo pmd
+	else
+		echo none
+	fi
+}
+
 # find_vmlinuz DIR KVER: print the kernel image unpacked in DIR, if any:
 # /boot/vmlinuz-KVER, or /usr/lib/modules/KVER/vmlinuz in newer packages.
 find_vmlinuz() {

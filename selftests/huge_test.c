@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Huge mappings of the shared memory: where the kernel can map PFNs with
+ * PMD and PUD entries, touching the region takes a handful of faults, and
+ * the mappings still map the right memory however they are placed, survive
+ * fork, mprotect and partial munmap, and stay write-back.
+ *
+ * The runner says what to expect from the kernel's configuration, not from
+ * the driver: ivt_huge=pud (1 GiB entries), pmd (2 MiB) or none (PTEs, 16
+ * per fault).  Fault counts are deterministic, so they are asserted; times
+ * are only printed ("# bench:" lines).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/ivshmem_test.h"
+#include "lib/pattern.h"
+
+#define PMD_SIZE	(2UL << 20)
+#define PUD_SIZE	(1UL << 30)
+/* Pages one fault maps on the PTE path (IVSHMEM_FAULT_PAGES). */
+#define FAULT_PAGES	16
+#define PARAM		"/sys/module/ivshmem/parameters/huge_mappings"
+
+static size_t page, size;
+static unsigned long long bar_start;
+
+struct touch_cost {
+	long faults;
+	double seconds;
+	long pte_kib;		/* page tables the mapping added */
+};
+
+static long minor_faults(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+/* VmPTE of /proc/self/status, in KiB. */
+static long vm_pte_kib(void)
+{
+	char line[128];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPTE: %ld kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Read one byte of every page of @p, counting what it cost. */
+static struct touch_cost touch_pages(const volatile uint8_t *p, size_t len)
+{
+	long faults = minor_faults(), pte = vm_pte_kib();
+	double t = now_s();
+	unsigned int sum = 0;
+
+	for (size_t off = 0; off < len; off += page)
+		sum += p[off];
+	(void)sum;
+	return (struct touch_cost){
+		.faults = minor_faults() - faults,
+		.seconds = now_s() - t,
+		.pte_kib = vm_pte_kib() - pte,
+	};
+}
+
+/* The block size the kernel under test should map with. */
+static size_t expected_block(void)
+{
+	const char *huge = env_str("ivt_huge", "none");
+
+	if (!strcmp(huge, "pud"))
+		return PUD_SIZE;
+	if (!strcmp(huge, "pmd"))
+		return PMD_SIZE;
+	return FAULT_PAGES * page;
+}
+
+static int set_huge_mappings(bool on)
+{
+	return sysfs_write(PARAM, on ? "Y" : "N");
+}
+
+static uint8_t *map_shm(int fd, size_t len, int prot, off_t off)
+{
+	uint8_t *p = mmap(NULL, len, prot, MAP_SHARED, fd, off);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/*
+ * The cost of touching the whole region: huge mappings, small ones (the
+ * module parameter off) and anonymous memory.  Only the fault counts are
+ * asserted.
+ */
+TEST_TIMEOUT(touching_the_region_takes_few_faults, 240)
+{
+	int fd = dev_open(O_RDONLY);
+	size_t block = expected_block();
+	long bound = (long)(size / block) + 8;
+	struct touch_cost huge, small = { 0 }, anon;
+	uint8_t *p;
+
+	p = map_shm(fd, size, PROT_READ, 0);
+	ASSERT_TRUE(p);
+	if (block > FAULT_PAGES * page)
+		EXPECT_EQ(((uintptr_t)p - bar_start) % block, 0);
+	huge = touch_pages(p, size);
+	munmap(p, size);
+	TH_LOG("%zu MiB: %ld faults (bound %ld), %ld KiB of page tables",
+	       size >> 20, huge.faults, bound, huge.pte_kib);
+	EXPECT_TRUE(huge.faults <= bound);
+	if (block == PUD_SIZE)	/* the goal: 256 times fewer than PTEs */
+		EXPECT_TRUE(huge.faults <= (long)(size / page / 256));
+
+	ASSERT_OK(set_huge_mappings(false));
+	p = map_shm(fd, size, PROT_READ, 0);
+	if (p) {
+		small = touch_pages(p, size);
+		munmap(p, size);
+	}
+	ASSERT_OK(set_huge_mappings(true));
+	ASSERT_TRUE(p);
+	/* The parameter really gives the PTE path. */
+	EXPECT_TRUE(small.faults >= (long)(size / (FAULT_PAGES * page)) - 8);
+
+	p = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	anon = touch_pages(p, size);
+	munmap(p, size);
+
+	printf("# bench: touch %zu MiB, small mappings: %ld faults, %.3f s, VmPTE +%ld KiB (baseline)\n",
+	       size >> 20, small.faults, small.seconds, small.pte_kib);
+	printf("# bench: touch %zu MiB, huge mappings (%s): %ld faults, %.3f s, VmPTE +%ld KiB; "
+	       "fewer faults x%.0f, time ratio %.3f\n", size >> 20, env_str("ivt_huge", "none"),
+	       huge.faults, huge.seconds, huge.pte_kib,
+	       (double)small.faults / (double)(huge.faults ? huge.faults : 1),
+	       huge.seconds / small.seconds);
+	printf("# bench: touch %zu MiB, anonymous memory (read, zero page): %ld faults, %.3f s, "
+	       "VmPTE +%ld KiB; huge/anonymous time ratio %.3f\n", size >> 20, anon.faults,
+	       anon.seconds, anon.pte_kib, huge.seconds / anon.seconds);
+	close(fd);
+}
+
+/* Scratch area of these tests, clear of the host's and the other tests'. */
+static off_t scratch(void)
+{
+	return (off_t)(size / 4 * 3);
+}
+
+#define WINDOW	(8UL << 20)
+
+/*
+ * A mapping whose addresses disagree with the physical ones modulo 2 MiB
+ * cannot hold a PMD entry: a fault must fall back to PTEs rather than map
+ * the aligned block around the physical address.
+ */
+TEST(misaligned_mapping_maps_the_right_memory)
+{
+	int fd = dev_open(O_RDWR);
+	off_t off = scratch();
+	uint8_t *p, *area, *q;
+	long faults;
+
+	p = map_shm(fd, WINDOW, PROT_READ | PROT_WRITE, off);
+	ASSERT_TRUE(p);
+	pattern_fill(p, WINDOW, 41, (uint64_t)off);
+	munmap(p, WINDOW);
+
+	area = mmap(NULL, WINDOW + 2 * PMD_SIZE, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ASSERT_TRUE(area != MAP_FAILED);
+	q = (uint8_t *)(((uintptr_t)area + PMD_SIZE - 1) & ~(PMD_SIZE - 1)) + page;
+	ASSERT_TRUE(mmap(q, WINDOW, PROT_READ, MAP_SHARED | MAP_FIXED, fd, off) == q);
+	faults = minor_faults();
+	EXPECT_EQ(pattern_check(q, WINDOW, 41, (uint64_t)off), (size_t)-1);
+	faults = minor_faults() - faults;
+	TH_LOG("%ld faults for %lu MiB", faults, WINDOW >> 20);
+	EXPECT_TRUE(faults >= (long)(WINDOW / (FAULT_PAGES * page)) - 2);
+	munmap(area, WINDOW + 2 * PMD_SIZE);
+	close(fd);
+}
+
+/*
+ * An offset that is not block aligned: the kernel places the mapping so
+ * that the blocks inside it still line up, and every byte is the right one.
+ */
+TEST(offset_mapping_is_placed_for_huge_entries)
+{
+	int fd = dev_open(O_RDWR);
+	off_t off = scratch() + (off_t)page;
+	size_t len = WINDOW - 2 * page;
+	struct touch_cost cost;
+	uint8_t *p;
+
+	p = map_shm(fd, WINDOW, PROT_READ | PROT_WRITE, scratch());
+	ASSERT_TRUE(p);
+	pattern_fill(p, WINDOW, 43, (uint64_t)scratch());
+	munmap(p, WINDOW);
+
+	p = map_shm(fd, len, PROT_READ, off);
+	ASSERT_TRUE(p);
+	cost = touch_pages(p, len);
+	EXPECT_EQ(pattern_check(p, len, 43, (uint64_t)off), (size_t)-1);
+	TH_LOG("%ld faults for %zu KiB at offset %#llx", cost.faults, len >> 10,
+	       (unsigned long long)off);
+	if (expected_block() > FAULT_PAGES * page) {
+		EXPECT_EQ(((uintptr_t)p - bar_start - (uintptr_t)off) % PMD_SIZE, 0);
+		EXPECT_TRUE(cost.faults < (long)(len / (FAULT_PAGES * page)) / 2);
+	}
+	munmap(p, len);
+	close(fd);
+}
+
+/* Run @fn in a child and return its wait status. */
+static int in_child(void (*fn)(uint8_t *), uint8_t *p)
+{
+	int status = -1;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		alarm(20);
+		fn(p);
+		_exit(0);
+	}
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	return status;
+}
+
+static void write_byte(uint8_t *p)
+{
+	*(volatile uint8_t *)p = 0x5a;
+}
+
+static void check_and_write(uint8_t *p)
+{
+	if (*(volatile uint8_t *)p != 0xa5)
+		_exit(3);
+	p[8] = 0x3c;
+}
+
+/*
+ * A whole-region mapping with huge entries in place: fork shares them,
+ * mprotect() and munmap() of one page in the middle split them, and the
+ * rest keeps mapping the same memory.
+ */
+TEST_TIMEOUT(fork_mprotect_and_munmap_split_huge_entries, 120)
+{
+	int fd = dev_open(O_RDWR), status;
+	size_t off = (size_t)scratch() + 3 * PMD_SIZE + 5 * page;
+	uint8_t *p;
+
+	p = map_shm(fd, size, PROT_READ | PROT_WRITE, 0);
+	ASSERT_TRUE(p);
+	touch_pages(p, size);
+	p[off] = 0xa5;
+
+	status = in_child(check_and_write, p + off);
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	EXPECT_EQ(p[off + 8], 0x3c);
+
+	ASSERT_OK(mprotect(p + off - off % page, page, PROT_READ));
+	status = in_child(write_byte, p + off);
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+	status = in_child(write_byte, p + off + page);
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	EXPECT_EQ(p[off + page], 0x5a);
+	EXPECT_EQ(p[off], 0xa5);
+
+	ASSERT_OK(munmap(p + off - off % page + 2 * page, page));
+	p[off + 3 * page] = 0x77;
+	EXPECT_EQ(p[off + 3 * page], 0x77);
+	EXPECT_EQ(p[off + page], 0x5a);
+	status = in_child(write_byte, p + off + 2 * page);
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+	munmap(p, size);
+	close(fd);
+}
+
+/* The memory type of BAR2, with a huge mapping of it in place. */
+TEST(huge_mapping_is_write_back)
+{
+	int fd = dev_open(O_RDONLY);
+	char type[64];
+	uint8_t *p;
+	int ret;
+
+	p = map_shm(fd, size, PROT_READ, 0);
+	ASSERT_TRUE(p);
+	touch_pages(p, size);
+	ret = bar2_memtype(dev_name(), type, sizeof(type));
+	munmap(p, size);
+	close(fd);
+	if (ret == -ENOENT)
+		SKIP("no PAT memtype list (debugfs or PAT missing)");
+	ASSERT_EQ(ret, 0);
+	EXPECT_TRUE(strcmp(type, "write-back") == 0);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long long end;
+
+	page = (size_t)sysconf(_SC_PAGESIZE);
+	size = (size_t)env_long("ivt_size", 0);
+	if (dev_bar2(dev_name(), &bar_start, &end) == 0 && !size)
+		size = (size_t)(end - bar_start + 1);
+	return harness_main(argc, argv);
+}

@@ -331,6 +331,270 @@ const char *ivshmem_irq_mode_name(uint32_t irq_mode);
 /** ivshmem_event_name() - "added", "ready", "removed" or "unknown". */
 const char *ivshmem_event_name(enum ivshmem_event_type type);
 
+/*
+ * Channels (LIBIVSHMEM_0.2): message passing over the shared memory.
+ *
+ * A channel is a named area of the shared memory holding a ring of
+ * variable-size messages from one producer (the sender) to one consumer
+ * (the receiver).  A directory of one page, at offset 0 of the region
+ * unless the options name another page-aligned offset, lists the channels:
+ * name, place, the two peer IDs and state.  One side creates a channel
+ * (ivshmem_chan_create()), the other attaches to it by name
+ * (ivshmem_chan_attach()); the same calls work on a guest device and on a
+ * host peer.  A side waits on one own vector (default 0); the other side
+ * rings it only when it has said it is about to sleep.
+ *
+ * The peer may be hostile: whatever it writes into the shared memory can
+ * make a channel fail (-EPROTO) but not make the library read or write
+ * outside the channel, loop without end or crash.  A payload handed out
+ * by ivshmem_chan_peek() or ivshmem_chan_reserve() lies in the shared
+ * memory: a hostile peer can change it while it is read, so copy what
+ * must be validated (ivshmem_chan_recv() does).
+ *
+ * Errors common to the calls on an open channel:
+ *  -ECONNRESET	the other side restarted (a new generation in the header):
+ *		call ivshmem_chan_reset() to go on with the new one;
+ *  -EPROTO	the header or the ring holds something impossible (a bad
+ *		peer, or a layout of another version): the channel stays
+ *		failed until ivshmem_chan_reset();
+ *  -ETIMEDOUT	nothing came in time (also for a timeout of 0).
+ * A channel is used by one thread at a time.  Channels whose sides wait on
+ * the same vector of one handle must not be waited on by several threads
+ * at once: each wait consumes the vector's doorbells.
+ */
+struct ivshmem_chan;
+
+/* How channels are created and attached. */
+struct ivshmem_chan_opts;
+
+enum ivshmem_chan_role {
+	IVSHMEM_CHAN_SEND = 1,		/* the creator is the producer */
+	IVSHMEM_CHAN_RECV,		/* the creator is the consumer */
+};
+
+enum ivshmem_chan_state {
+	IVSHMEM_CHAN_FREE = 0,		/* no channel in this directory slot */
+	IVSHMEM_CHAN_CLAIMED,		/* being created */
+	IVSHMEM_CHAN_CREATED,		/* waiting for the other side */
+	IVSHMEM_CHAN_ATTACHED,		/* both sides there */
+};
+
+/* ivshmem_chan_commit() and ivshmem_chan_send(): more follows, do not publish yet. */
+#define IVSHMEM_CHAN_MORE	0x1
+
+/**
+ * ivshmem_chan_opts_new() - default options: directory at offset 0, a ring
+ * of 64 KiB, vector 0, attach timeout 5000 ms, no spinning.
+ */
+int ivshmem_chan_opts_new(struct ivshmem_chan_opts **out);
+
+void ivshmem_chan_opts_free(struct ivshmem_chan_opts *opts);
+
+/** ivshmem_chan_opts_set_dir_offset() - the directory's page; -EINVAL if unaligned. */
+int ivshmem_chan_opts_set_dir_offset(struct ivshmem_chan_opts *opts, uint64_t offset);
+
+/**
+ * ivshmem_chan_opts_set_ring_size() - ring bytes of a channel created: a
+ * power of two from 4 KiB to 1 GiB, else -EINVAL.  The largest message is
+ * half the ring less 8 bytes.
+ */
+int ivshmem_chan_opts_set_ring_size(struct ivshmem_chan_opts *opts, uint32_t bytes);
+
+/** ivshmem_chan_opts_set_vector() - own vector to wait on; -EINVAL above 255. */
+int ivshmem_chan_opts_set_vector(struct ivshmem_chan_opts *opts, unsigned int vector);
+
+/**
+ * ivshmem_chan_opts_set_timeout() - how long ivshmem_chan_attach() waits
+ * for the channel to appear, in ms; 0 looks once, -1 waits forever.
+ */
+int ivshmem_chan_opts_set_timeout(struct ivshmem_chan_opts *opts, int timeout_ms);
+
+/**
+ * ivshmem_chan_opts_set_spin() - before sleeping, poll the ring for up to
+ * @spin_us microseconds (at most 1000000): lower latency for a busy CPU.
+ */
+int ivshmem_chan_opts_set_spin(struct ivshmem_chan_opts *opts, unsigned int spin_us);
+
+/**
+ * ivshmem_chan_create() - create channel @name, or take over the one of
+ * that name after a restart
+ * @name:	1 to 31 bytes
+ * @role:	whether this side sends or receives
+ * @peer_id:	the other side's expected peer ID, or -1 if unknown
+ * @opts:	options, or NULL for the defaults
+ *
+ * Writes the directory (formatting a region of zeros), places the channel
+ * after the areas handed out so far and lays out an empty ring with a new
+ * generation; an existing channel of that name is reset in place, so that
+ * its other side sees -ECONNRESET.  -EINVAL for a bad name, -EPROTO if the
+ * directory page holds something else, -ENOSPC if the region or the
+ * directory is full, -EEXIST if the existing channel is too small for the
+ * ring asked for; errors of ivshmem_map() and ivshmem_get_info().
+ */
+int ivshmem_chan_create(struct ivshmem *dev, const char *name, enum ivshmem_chan_role role,
+			int peer_id, const struct ivshmem_chan_opts *opts,
+			struct ivshmem_chan **out);
+
+/**
+ * ivshmem_chan_attach() - take the free side of channel @name
+ *
+ * Waits up to the options' timeout for the channel to be created.  A
+ * second attach (the attaching side restarted) starts a new generation.
+ * -ENOENT if there is no such channel with a timeout of 0, -ETIMEDOUT if
+ * it did not appear in time, -EPROTO for a directory or channel header of
+ * another magic or layout version, or out of bounds.
+ */
+int ivshmem_chan_attach(struct ivshmem *dev, const char *name,
+			const struct ivshmem_chan_opts *opts, struct ivshmem_chan **out);
+
+/**
+ * ivshmem_chan_pair_create() - two channels "@name.0" (this side sends)
+ * and "@name.1" (this side receives), @name at most 29 bytes.  Errors as
+ * ivshmem_chan_create().
+ */
+int ivshmem_chan_pair_create(struct ivshmem *dev, const char *name, int peer_id,
+			     const struct ivshmem_chan_opts *opts, struct ivshmem_chan **tx,
+			     struct ivshmem_chan **rx);
+
+/** ivshmem_chan_pair_attach() - the other side of a pair.  Errors as ivshmem_chan_attach(). */
+int ivshmem_chan_pair_attach(struct ivshmem *dev, const char *name,
+			     const struct ivshmem_chan_opts *opts, struct ivshmem_chan **tx,
+			     struct ivshmem_chan **rx);
+
+/** ivshmem_chan_close() - unmap; the channel stays in the directory.  NULL is fine. */
+void ivshmem_chan_close(struct ivshmem_chan *ch);
+
+/** ivshmem_chan_is_sender() - this side is the producer. */
+bool ivshmem_chan_is_sender(const struct ivshmem_chan *ch);
+
+/** ivshmem_chan_max_msg() - the largest message the ring takes. */
+size_t ivshmem_chan_max_msg(const struct ivshmem_chan *ch);
+
+/**
+ * ivshmem_chan_reserve() - room for a message of up to @len bytes
+ * @buf:	where to write it, in the shared memory
+ * @timeout_ms:	how long to wait for room; 0 does not wait, -1 forever
+ *
+ * Nothing is visible to the consumer before ivshmem_chan_commit().
+ * -EMSGSIZE above ivshmem_chan_max_msg(), -EBUSY if a reservation is
+ * open, -EPERM on the receiving side; for a guest device errors of
+ * ivshmem_vector_fd().
+ */
+int ivshmem_chan_reserve(struct ivshmem_chan *ch, size_t len, void **buf, int timeout_ms);
+
+/**
+ * ivshmem_chan_commit() - end the reservation with a message of @len bytes
+ * (at most what was reserved, else -EINVAL)
+ * @flags:	IVSHMEM_CHAN_MORE keeps it unpublished, to publish a batch
+ *		with one doorbell at most
+ *
+ * When published, the consumer is rung only if it said it sleeps.  A
+ * failed doorbell (a host peer's consumer that left: -ENXIO) is returned,
+ * but the message stays in the ring.  -EINVAL without a reservation.
+ */
+int ivshmem_chan_commit(struct ivshmem_chan *ch, size_t len, unsigned int flags);
+
+/** ivshmem_chan_send() - reserve, copy @len bytes and commit.  Errors as both. */
+int ivshmem_chan_send(struct ivshmem_chan *ch, const void *buf, size_t len, unsigned int flags,
+		      int timeout_ms);
+
+/** ivshmem_chan_flush() - publish what was committed with IVSHMEM_CHAN_MORE. */
+int ivshmem_chan_flush(struct ivshmem_chan *ch);
+
+/**
+ * ivshmem_chan_peek() - the oldest message, left in the ring
+ * @data, @len:	the payload, in the shared memory, valid until release
+ * @timeout_ms:	how long to wait for one; 0 does not wait, -1 forever
+ *
+ * Peeking again before ivshmem_chan_release() gives the same message.
+ * -EPERM on the sending side, -EINTR on a signal.
+ */
+int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data, size_t *len, int timeout_ms);
+
+/** ivshmem_chan_release() - drop the message peeked; -EINVAL if none. */
+int ivshmem_chan_release(struct ivshmem_chan *ch);
+
+/**
+ * ivshmem_chan_recv() - copy the oldest message into @buf and drop it
+ *
+ * Returns its length.  -EMSGSIZE (the message stays) if it is longer than
+ * @len.  Otherwise errors as ivshmem_chan_peek().
+ */
+int ivshmem_chan_recv(struct ivshmem_chan *ch, void *buf, size_t len, int timeout_ms);
+
+/**
+ * ivshmem_chan_fd() - for poll(): the eventfd of this side's vector
+ *
+ * Before sleeping in poll(), call ivshmem_chan_arm(); when the fd is
+ * readable, peek or reserve with a timeout of 0.  The channel owns the fd.
+ */
+int ivshmem_chan_fd(struct ivshmem_chan *ch);
+
+/**
+ * ivshmem_chan_arm() - tell the other side this one is about to sleep
+ *
+ * Returns 1 if there is already something to do (a message to receive, or
+ * room that was waited for after a full ring), and 0 when armed: the fd
+ * then becomes readable when there is.
+ */
+int ivshmem_chan_arm(struct ivshmem_chan *ch);
+
+/**
+ * ivshmem_chan_reset() - go on after -ECONNRESET or -EPROTO: adopt the
+ * header's generation, drop what is in flight (an open reservation, a
+ * message peeked, what the ring holds) and take this side's place again.
+ * -EPROTO if the header is still not valid.
+ */
+int ivshmem_chan_reset(struct ivshmem_chan *ch);
+
+/* A snapshot of a channel: its directory entry and its header. */
+struct ivshmem_chan_info;
+
+/** ivshmem_chan_get_info() - of an open channel; free with ivshmem_chan_info_free(). */
+int ivshmem_chan_get_info(struct ivshmem_chan *ch, struct ivshmem_chan_info **info);
+
+void ivshmem_chan_info_free(struct ivshmem_chan_info *info);
+const char *ivshmem_chan_info_get_name(const struct ivshmem_chan_info *info);
+/* Place and size of the area (header and ring) in the shared memory. */
+uint64_t ivshmem_chan_info_get_offset(const struct ivshmem_chan_info *info);
+uint64_t ivshmem_chan_info_get_size(const struct ivshmem_chan_info *info);
+enum ivshmem_chan_state ivshmem_chan_info_get_state(const struct ivshmem_chan_info *info);
+/* Peer IDs; -1 if unknown. */
+int32_t ivshmem_chan_info_get_producer(const struct ivshmem_chan_info *info);
+int32_t ivshmem_chan_info_get_consumer(const struct ivshmem_chan_info *info);
+/* The header has our magic and layout version; if not, the rest is 0. */
+bool ivshmem_chan_info_is_valid(const struct ivshmem_chan_info *info);
+uint32_t ivshmem_chan_info_get_generation(const struct ivshmem_chan_info *info);
+uint32_t ivshmem_chan_info_get_ring_size(const struct ivshmem_chan_info *info);
+/* Bytes published and not yet released. */
+uint64_t ivshmem_chan_info_get_used(const struct ivshmem_chan_info *info);
+uint64_t ivshmem_chan_info_get_msgs_sent(const struct ivshmem_chan_info *info);
+uint64_t ivshmem_chan_info_get_msgs_received(const struct ivshmem_chan_info *info);
+/* Doorbells the producer rang, and publications that needed none. */
+uint64_t ivshmem_chan_info_get_notify_sent(const struct ivshmem_chan_info *info);
+uint64_t ivshmem_chan_info_get_notify_suppressed(const struct ivshmem_chan_info *info);
+/* Sleeps of the consumer that a doorbell ended. */
+uint64_t ivshmem_chan_info_get_wakeups(const struct ivshmem_chan_info *info);
+
+/* Every channel of a directory, in slot order. */
+struct ivshmem_chan_list;
+
+/**
+ * ivshmem_chan_list() - read the directory at @dir_offset (0 for the
+ * default) without joining any channel.  An unformatted (zero) directory
+ * gives an empty list; -EPROTO one of another magic or version.
+ */
+int ivshmem_chan_list(struct ivshmem *dev, uint64_t dir_offset, struct ivshmem_chan_list **list);
+
+size_t ivshmem_chan_list_count(const struct ivshmem_chan_list *list);
+/* The @i-th channel, owned by the list; NULL past the end. */
+const struct ivshmem_chan_info *ivshmem_chan_list_get(const struct ivshmem_chan_list *list,
+						      size_t i);
+void ivshmem_chan_list_free(struct ivshmem_chan_list *list);
+
+/** ivshmem_chan_state_name() - "free", "claimed", "created", "attached" or "unknown". */
+const char *ivshmem_chan_state_name(enum ivshmem_chan_state state);
+
 #ifdef __cplusplus
 }
 #endif

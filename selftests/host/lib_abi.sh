@@ -3,8 +3,10 @@
 #
 # libivshmem's ABI as shipped, in KTAP:
 #  - the dynamic symbols libivshmem.so.0 defines are exactly those of the
-#    version script, all in its one node, named for the release (VERSION
-#    of lib/Makefile), and every function of libivshmem.h is among them;
+#    version script, each in the node that lists it: LIBIVSHMEM_0.1 as
+#    released (pinned), then one node per release, the last named for this
+#    one (VERSION of lib/Makefile); every function of libivshmem.h is
+#    among them;
 #  - "make install" installs everything the installed headers include: a
 #    program built with only the installed files and pkg-config compiles,
 #    links and runs.
@@ -16,12 +18,14 @@ TOP=$1
 BUILD=$2
 LIB=$BUILD/lib/libivshmem.so.0
 MAP=$TOP/lib/libivshmem.map
+# sha256 of the sorted symbols of LIBIVSHMEM_0.1, as released.
+FROZEN_0_1=03fd29dc22b0e52956d9482cf918a6ebf68f980df5ed8cd6b9904afb368b1b05
 n=0 failed=0
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ivs-libabi.XXXXXX") || exit 2
 trap 'rm -rf "$TMP"' EXIT
 
 echo "TAP version 13"
-echo "1..5"
+echo "1..6"
 check() { # NAME COMMAND...
 	local name=$1 out
 	shift
@@ -46,16 +50,32 @@ exported_symbols_match_the_map() {
 	diff -u <(map_symbols) <(echo "$exported")
 }
 
-version_node_names_the_release() {
-	local version node nodes
+# The nodes: LIBIVSHMEM_0.1, frozen, then one per later release, the last
+# named for this release (VERSION of lib/Makefile); every exported symbol
+# carries the node that lists it.
+version_nodes_name_the_releases() {
+	local version node nodes want got
 	version=$(sed -n 's/^VERSION := \([0-9]*\)\.\([0-9]*\)\..*/\1.\2/p' "$TOP/lib/Makefile")
 	node=LIBIVSHMEM_$version
-	nodes=$(grep -o '^LIBIVSHMEM_[0-9.]*' "$MAP" | sort -u)
-	[ "$nodes" = "$node" ] || { echo "map nodes '$nodes', release node $node"; return 1; }
-	# Every exported symbol carries the node.
-	nm -D --defined-only "$LIB" | awk '$2 ~ /^[TDBRVW]$/ && $3 !~ /^LIBIVSHMEM/ { print $3 }' |
-		grep -v "@@$node\$" && return 1
+	nodes=$(grep -o '^LIBIVSHMEM_[0-9.]*' "$MAP")
+	[ "$(echo "$nodes" | head -n 1)" = LIBIVSHMEM_0.1 ] &&
+		[ "$(echo "$nodes" | tail -n 1)" = "$node" ] &&
+		[ "$(echo "$nodes" | sort -u | wc -l)" = "$(echo "$nodes" | wc -l)" ] ||
+		{ echo "map nodes '$(echo $nodes)', release node $node"; return 1; }
+	want=$(awk '/^LIBIVSHMEM_[0-9.]* *[{]/ { node = $1 }
+		/^[[:space:]]*ivshmem_[a-z0-9_]*;/ { s = $1; sub(";", "", s); print s "@@" node }' "$MAP" |
+		sort)
+	got=$(nm -D --defined-only "$LIB" | awk '$2 ~ /^[TDBRVW]$/ { print $3 }' | sort)
+	diff -u <(echo "$want") <(echo "$got") || return 1
 	readelf -d "$LIB" | grep -q 'SONAME.*\[libivshmem\.so\.0\]' || { echo "soname"; return 1; }
+}
+
+# LIBIVSHMEM_0.1 was released: its symbols are pinned.
+released_node_is_unchanged() {
+	local sum
+	sum=$(awk '/^LIBIVSHMEM_0\.1 *[{]/ { on = 1 } on && /^}/ { exit }
+		on && /^[[:space:]]*ivshmem_[a-z0-9_]*;/ { print $1 }' "$MAP" | sort | sha256sum)
+	[ "${sum%% *}" = "$FROZEN_0_1" ] || { echo "LIBIVSHMEM_0.1 changed"; return 1; }
 }
 
 header_functions_are_exported() {
@@ -109,7 +129,8 @@ installed_headers_include_only_installed_or_system_headers() {
 }
 
 check exported_symbols_match_the_map exported_symbols_match_the_map
-check version_node_names_the_release version_node_names_the_release
+check version_nodes_name_the_releases version_nodes_name_the_releases
+check released_node_is_unchanged released_node_is_unchanged
 check header_functions_are_exported header_functions_are_exported
 check install_is_complete install_is_complete
 check installed_headers_include_only_installed_or_system_headers \

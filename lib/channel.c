@@ -1,0 +1,1270 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Channels: rings of messages in the shared memory, one producer and one
+ * consumer, with a directory of one page (layout in channel.h).
+ *
+ * Memory ordering: the producer writes a record, then publishes head with
+ * a release store; the consumer reads head with an acquire load before it
+ * reads the record.  The consumer hands space back the same way through
+ * tail.  Doorbells are suppressed as with virtio's event index: the
+ * sleeping side sets its flag, issues a seq_cst fence and checks again
+ * before it sleeps; the other side publishes, issues a seq_cst fence and
+ * rings only if it then sees the flag (which it takes back with an
+ * exchange, so one doorbell serves a sleep).  Either the sleeper sees the
+ * publication or the publisher sees the flag: no wakeup is lost.
+ *
+ * Trust: the other side owns half of the header and all it writes into the
+ * ring.  Each side keeps its own index privately and only publishes it;
+ * every value read from the shared memory is read once into a local and
+ * checked before it is used, and the ring's size is taken once, at
+ * attach or reset, and checked against the mapping.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "internal.h"
+
+#define PAGE		4096u
+#define REC_HDR		((uint32_t)sizeof(struct chan_rec))
+#define DEFAULT_RING	(64u << 10)
+
+#define LOAD(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
+#define LOAD_ACQ(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define STORE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define STORE_REL(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define FENCE()		__atomic_thread_fence(__ATOMIC_SEQ_CST)
+
+struct ivshmem_chan_opts {
+	uint64_t dir_offset;
+	uint32_t ring_size;
+	unsigned int vector;
+	int timeout_ms;
+	unsigned int spin_us;
+};
+
+struct ivshmem_chan_info {
+	char name[CHAN_NAME_LEN];
+	uint64_t offset, size;
+	enum ivshmem_chan_state state;
+	int32_t producer, consumer;
+	bool valid;
+	uint32_t generation, ring_size;
+	uint64_t used, msgs_sent, msgs_received, notify_sent, notify_suppressed, wakeups;
+};
+
+struct ivshmem_chan_list {
+	size_t count;
+	struct ivshmem_chan_info *infos;
+};
+
+struct ivshmem_chan {
+	struct ivshmem *dev;		/* NULL over plain memory */
+	struct chan_dir *dir;		/* mapped page, NULL over plain memory */
+	unsigned int slot;
+	void *area;			/* header and ring */
+	size_t area_len;
+	bool own_mappings;
+	struct chan_hdr *hdr;
+	uint8_t *ring;
+	char name[CHAN_NAME_LEN];
+	bool sender, creator, failed;
+	uint32_t ring_size, max_msg, gen;
+	unsigned int vector, spin_us;
+	int fd;				/* the vector's eventfd, -1 until needed */
+	/* Own index: the producer's head (committed, maybe unpublished) or
+	 * the consumer's tail (released); the shared copy is only published. */
+	uint64_t pos, published;
+	int64_t reserved;		/* payload bytes reserved, -1 if none */
+	uint32_t peeked;		/* record bytes peeked, 0 if none */
+	uint64_t msgs, notify_sent, notify_suppressed, wakeups;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+static uint32_t rec_size(uint32_t len)
+{
+	return REC_HDR + ((len + 7u) & ~7u);
+}
+
+static bool name_ok(const char *name, size_t max)
+{
+	size_t n = name ? strnlen(name, max + 1) : 0;
+
+	return n > 0 && n <= max;
+}
+
+/* ---- options ---- */
+
+IVSHMEM_EXPORT int ivshmem_chan_opts_new(struct ivshmem_chan_opts **out)
+{
+	struct ivshmem_chan_opts *o = calloc(1, sizeof(*o));
+
+	if (!o)
+		return -ENOMEM;
+	o->ring_size = DEFAULT_RING;
+	o->timeout_ms = 5000;
+	*out = o;
+	return 0;
+}
+
+IVSHMEM_EXPORT void ivshmem_chan_opts_free(struct ivshmem_chan_opts *opts)
+{
+	free(opts);
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_opts_set_dir_offset(struct ivshmem_chan_opts *opts,
+						    uint64_t offset)
+{
+	if (offset % PAGE)
+		return -EINVAL;
+	opts->dir_offset = offset;
+	return 0;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_opts_set_ring_size(struct ivshmem_chan_opts *opts,
+						   uint32_t bytes)
+{
+	if (bytes < CHAN_RING_MIN || bytes > CHAN_RING_MAX || (bytes & (bytes - 1)))
+		return -EINVAL;
+	opts->ring_size = bytes;
+	return 0;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_opts_set_vector(struct ivshmem_chan_opts *opts,
+						unsigned int vector)
+{
+	if (vector > 255)
+		return -EINVAL;
+	opts->vector = vector;
+	return 0;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_opts_set_timeout(struct ivshmem_chan_opts *opts, int timeout_ms)
+{
+	if (timeout_ms < -1)
+		return -EINVAL;
+	opts->timeout_ms = timeout_ms;
+	return 0;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_opts_set_spin(struct ivshmem_chan_opts *opts,
+					      unsigned int spin_us)
+{
+	if (spin_us > 1000000)
+		return -EINVAL;
+	opts->spin_us = spin_us;
+	return 0;
+}
+
+static const struct ivshmem_chan_opts default_opts = {
+	.ring_size = DEFAULT_RING, .timeout_ms = 5000,
+};
+
+/* ---- the directory ---- */
+
+/* A directory entry, read once and checked; false if it is unusable. */
+static bool entry_read(struct chan_dir_entry *e, const struct chan_dir_entry *shared,
+		       uint64_t region_size, uint64_t dir_offset)
+{
+	uint32_t state = LOAD_ACQ(&shared->state);
+
+	if (state < IVSHMEM_CHAN_CREATED || state > IVSHMEM_CHAN_ATTACHED)
+		return false;
+	memcpy(e->name, shared->name, sizeof(e->name));
+	e->name[CHAN_NAME_LEN - 1] = 0;
+	e->offset = LOAD(&shared->offset);
+	e->size = LOAD(&shared->size);
+	e->producer = LOAD(&shared->producer);
+	e->consumer = LOAD(&shared->consumer);
+	e->state = state;
+	/* In the region, after the directory page, whole pages. */
+	return e->offset % PAGE == 0 && e->size % PAGE == 0 &&
+	       e->size >= CHAN_HDR_SIZE + CHAN_RING_MIN && e->size <= region_size &&
+	       e->offset <= region_size - e->size &&
+	       (e->offset >= dir_offset + CHAN_DIR_SIZE || e->offset + e->size <= dir_offset);
+}
+
+/* 1 if the directory is formatted, 0 if it is all zero (no magic yet). */
+static int dir_check(const struct chan_dir *dir)
+{
+	uint32_t magic = LOAD_ACQ(&dir->magic);
+
+	if (magic == 0)
+		return 0;
+	if (magic != CHAN_DIR_MAGIC || LOAD(&dir->version) != CHAN_LAYOUT_VERSION ||
+	    LOAD(&dir->entries) != CHAN_DIR_ENTRIES)
+		return -EPROTO;
+	return 1;
+}
+
+static int dir_format(struct chan_dir *dir)
+{
+	uint32_t zero = 0;
+	int ret = dir_check(dir);
+
+	if (ret)
+		return ret < 0 ? ret : 0;
+	/* Racing formatters write the same values; the magic goes last. */
+	STORE(&dir->version, CHAN_LAYOUT_VERSION);
+	STORE(&dir->entries, CHAN_DIR_ENTRIES);
+	__atomic_compare_exchange_n(&dir->magic, &zero, CHAN_DIR_MAGIC, false,
+				    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+	ret = dir_check(dir);
+	return ret < 0 ? ret : 0;
+}
+
+/* The slot of channel @name, or -ENOENT; @e gets its checked entry. */
+static int dir_find(const struct chan_dir *dir, const char *name, uint64_t region_size,
+		    uint64_t dir_offset, struct chan_dir_entry *e)
+{
+	for (unsigned int i = 0; i < CHAN_DIR_ENTRIES; i++) {
+		if (!entry_read(e, &dir->entry[i], region_size, dir_offset))
+			continue;
+		if (!strcmp(e->name, name))
+			return (int)i;
+	}
+	return -ENOENT;
+}
+
+static int dir_map(struct ivshmem *dev, uint64_t dir_offset, uint64_t *region_size,
+		   struct chan_dir **dir)
+{
+	struct ivshmem_dev_info *info;
+	void *addr;
+	int ret;
+
+	ret = ivshmem_get_info(dev, &info);
+	if (ret)
+		return ret;
+	*region_size = ivshmem_dev_info_get_size(info);
+	ivshmem_dev_info_free(info);
+	if (*region_size < CHAN_DIR_SIZE || dir_offset > *region_size - CHAN_DIR_SIZE)
+		return -EINVAL;
+	ret = ivshmem_map(dev, dir_offset, CHAN_DIR_SIZE, PROT_READ | PROT_WRITE, &addr);
+	if (ret)
+		return ret;
+	*dir = addr;
+	return 0;
+}
+
+/* Hand out @size bytes after the areas so far: a lock-free bump allocator. */
+static int dir_alloc(struct chan_dir *dir, uint64_t region_size, uint64_t dir_offset,
+		     uint64_t size, uint64_t *offset)
+{
+	uint64_t old = LOAD(&dir->alloc_end), start, end;
+
+	for (;;) {
+		start = old ? old : dir_offset + CHAN_DIR_SIZE;
+		if (start % PAGE || start < dir_offset + CHAN_DIR_SIZE || start > region_size ||
+		    size > region_size - start)
+			return -ENOSPC;
+		end = start + size;
+		if (__atomic_compare_exchange_n(&dir->alloc_end, &old, end, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			break;
+	}
+	*offset = start;
+	return 0;
+}
+
+static int dir_claim(struct chan_dir *dir, const char *name, uint64_t offset, uint64_t size)
+{
+	for (unsigned int i = 0; i < CHAN_DIR_ENTRIES; i++) {
+		struct chan_dir_entry *e = &dir->entry[i];
+		uint32_t free_state = IVSHMEM_CHAN_FREE;
+
+		if (!__atomic_compare_exchange_n(&e->state, &free_state, IVSHMEM_CHAN_CLAIMED,
+						 false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			continue;
+		memset(e->name, 0, sizeof(e->name));
+		strncpy(e->name, name, sizeof(e->name) - 1);
+		STORE(&e->offset, offset);
+		STORE(&e->size, size);
+		STORE(&e->producer, CHAN_NO_PEER);
+		STORE(&e->consumer, CHAN_NO_PEER);
+		return (int)i;
+	}
+	return -ENOSPC;
+}
+
+/* ---- a channel's header ---- */
+
+static int own_peer_id(struct ivshmem *dev)
+{
+	struct ivshmem_dev_info *info;
+	int id;
+
+	if (!dev || ivshmem_get_info(dev, &info))
+		return -1;
+	id = ivshmem_dev_info_get_peer_id(info);
+	ivshmem_dev_info_free(info);
+	return id;
+}
+
+/* Take the ring's geometry from the header, once, checked against the area. */
+static int hdr_adopt(struct ivshmem_chan *ch)
+{
+	struct chan_hdr *h = ch->hdr;
+	uint32_t magic = LOAD_ACQ(&h->magic), ring;
+
+	if (magic != CHAN_MAGIC || LOAD(&h->version) != CHAN_LAYOUT_VERSION)
+		return -EPROTO;
+	ring = LOAD(&h->ring_size);
+	if (ring < CHAN_RING_MIN || ring > CHAN_RING_MAX || (ring & (ring - 1)) ||
+	    ring > ch->area_len - CHAN_HDR_SIZE)
+		return -EPROTO;
+	ch->ring_size = ring;
+	ch->max_msg = ring / 2 - REC_HDR;
+	ch->gen = LOAD_ACQ(&h->generation);
+	return 0;
+}
+
+/*
+ * Take this side's place in the header.  With @drop (a restart of either
+ * side) own index := the other side's, so what was in flight is dropped;
+ * without, the index the creator laid out is kept, so that what was sent
+ * before the consumer attached is received.
+ */
+static void take_place(struct ivshmem_chan *ch, bool drop)
+{
+	struct chan_hdr *h = ch->hdr;
+	int id = own_peer_id(ch->dev);
+	uint32_t peer = id >= 0 ? (uint32_t)id : CHAN_NO_PEER;
+
+	if (ch->sender) {
+		ch->pos = LOAD_ACQ(drop ? &h->tail : &h->head);
+		STORE(&h->producer, peer);
+		STORE(&h->producer_vector, (uint16_t)ch->vector);
+		STORE_REL(&h->head, ch->pos);
+	} else {
+		ch->pos = LOAD_ACQ(drop ? &h->head : &h->tail);
+		STORE(&h->consumer, peer);
+		STORE(&h->consumer_vector, (uint16_t)ch->vector);
+		STORE_REL(&h->tail, ch->pos);
+	}
+	if (ch->dir) {
+		struct chan_dir_entry *e = &ch->dir->entry[ch->slot];
+
+		STORE(ch->sender ? &e->producer : &e->consumer, peer);
+	}
+	ch->published = ch->pos;
+	ch->reserved = -1;
+	ch->peeked = 0;
+	/* Records are 8-byte aligned: any other index is the peer's doing. */
+	ch->failed = ch->pos % 8 != 0;
+}
+
+/* Lay out an empty ring with a new generation. */
+static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint16_t flags, int peer_id,
+		       bool peer_is_consumer)
+{
+	uint32_t gen = 1;
+
+	if (LOAD(&h->magic) == CHAN_MAGIC)
+		gen = LOAD(&h->generation) + 1;
+	/* Attachers wait while the magic is 0. */
+	STORE_REL(&h->magic, 0);
+	STORE(&h->version, CHAN_LAYOUT_VERSION);
+	STORE(&h->flags, flags);
+	STORE(&h->ring_size, ring_size);
+	STORE(&h->producer, CHAN_NO_PEER);
+	STORE(&h->consumer, CHAN_NO_PEER);
+	if (peer_id >= 0)
+		STORE(peer_is_consumer ? &h->consumer : &h->producer, (uint32_t)peer_id);
+	STORE(&h->head, 0);
+	STORE(&h->tail, 0);
+	STORE(&h->producer_waiting, 0);
+	STORE(&h->consumer_sleeping, 0);
+	STORE(&h->msgs_sent, 0);
+	STORE(&h->notify_sent, 0);
+	STORE(&h->notify_suppressed, 0);
+	STORE(&h->msgs_received, 0);
+	STORE(&h->wakeups, 0);
+	STORE(&h->space_notify_sent, 0);
+	STORE_REL(&h->generation, gen);
+	STORE_REL(&h->magic, CHAN_MAGIC);
+}
+
+/* Ring the other side's vector, as the header names them now. */
+static int ring_other(struct ivshmem_chan *ch)
+{
+	uint32_t peer = LOAD(ch->sender ? &ch->hdr->consumer : &ch->hdr->producer);
+	uint16_t vector = LOAD(ch->sender ? &ch->hdr->consumer_vector : &ch->hdr->producer_vector);
+
+	if (!ch->dev || peer > 65535 || vector > 255)
+		return 0;	/* nobody to ring (yet), or nonsense: the other side's loss */
+	return ivshmem_ring(ch->dev, peer, vector);
+}
+
+static struct ivshmem_chan *chan_new(struct ivshmem *dev, const char *name,
+				     const struct ivshmem_chan_opts *opts)
+{
+	struct ivshmem_chan *ch = calloc(1, sizeof(*ch));
+
+	if (!ch)
+		return NULL;
+	ch->dev = dev;
+	ch->fd = -1;
+	ch->reserved = -1;
+	ch->vector = opts->vector;
+	ch->spin_us = opts->spin_us;
+	ch->own_mappings = true;
+	if (name)
+		strncpy(ch->name, name, sizeof(ch->name) - 1);
+	return ch;
+}
+
+static int chan_map_area(struct ivshmem_chan *ch, const struct chan_dir_entry *e)
+{
+	void *addr;
+	int ret;
+
+	if (e->size > SIZE_MAX)
+		return -EPROTO;
+	ret = ivshmem_map(ch->dev, e->offset, (size_t)e->size, PROT_READ | PROT_WRITE, &addr);
+	if (ret)
+		return ret;
+	ch->area = addr;
+	ch->area_len = (size_t)e->size;
+	ch->hdr = addr;
+	ch->ring = (uint8_t *)addr + CHAN_HDR_SIZE;
+	return 0;
+}
+
+IVSHMEM_EXPORT void ivshmem_chan_close(struct ivshmem_chan *ch)
+{
+	if (!ch)
+		return;
+	if (ch->own_mappings) {
+		if (ch->area)
+			ivshmem_unmap(ch->area, ch->area_len);
+		if (ch->dir)
+			ivshmem_unmap(ch->dir, CHAN_DIR_SIZE);
+	}
+	free(ch);
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_create(struct ivshmem *dev, const char *name,
+				       enum ivshmem_chan_role role, int peer_id,
+				       const struct ivshmem_chan_opts *opts,
+				       struct ivshmem_chan **out)
+{
+	struct chan_dir_entry e;
+	struct ivshmem_chan *ch;
+	uint64_t region, size, offset;
+	int slot, ret;
+
+	if (!opts)
+		opts = &default_opts;
+	if (!name_ok(name, CHAN_NAME_LEN - 1) || (role != IVSHMEM_CHAN_SEND &&
+						   role != IVSHMEM_CHAN_RECV) ||
+	    peer_id < -1 || peer_id > 65535)
+		return -EINVAL;
+	ch = chan_new(dev, name, opts);
+	if (!ch)
+		return -ENOMEM;
+	ch->sender = role == IVSHMEM_CHAN_SEND;
+	ch->creator = true;
+	size = ((uint64_t)CHAN_HDR_SIZE + opts->ring_size + PAGE - 1) / PAGE * PAGE;
+	ret = dir_map(dev, opts->dir_offset, &region, &ch->dir);
+	if (ret)
+		goto fail;
+	ret = dir_format(ch->dir);
+	if (ret)
+		goto fail;
+	slot = dir_find(ch->dir, name, region, opts->dir_offset, &e);
+	if (slot >= 0) {
+		/* A restart: the same place, the same ring size. */
+		if (e.size < size) {
+			ret = -EEXIST;
+			goto fail;
+		}
+	} else {
+		ret = dir_alloc(ch->dir, region, opts->dir_offset, size, &offset);
+		if (ret)
+			goto fail;
+		slot = dir_claim(ch->dir, name, offset, size);
+		if (slot < 0) {
+			ret = slot;
+			goto fail;
+		}
+		e.offset = offset;
+		e.size = size;
+	}
+	ch->slot = (unsigned int)slot;
+	ret = chan_map_area(ch, &e);
+	if (ret)
+		goto fail;
+	hdr_format(ch->hdr, opts->ring_size, ch->sender ? 0 : CHAN_F_CREATOR_RECEIVES, peer_id,
+		   ch->sender);
+	ret = hdr_adopt(ch);
+	if (ret)
+		goto fail;
+	take_place(ch, true);
+	{
+		struct chan_dir_entry *de = &ch->dir->entry[slot];
+
+		STORE(ch->sender ? &de->consumer : &de->producer,
+		      peer_id >= 0 ? (uint32_t)peer_id : CHAN_NO_PEER);
+		STORE_REL(&de->state, IVSHMEM_CHAN_CREATED);
+	}
+	/* A side still there from before sleeps: wake it to see the restart. */
+	ring_other(ch);
+	*out = ch;
+	return 0;
+fail:
+	ivshmem_chan_close(ch);
+	return ret;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_attach(struct ivshmem *dev, const char *name,
+				       const struct ivshmem_chan_opts *opts,
+				       struct ivshmem_chan **out)
+{
+	int64_t deadline;
+	struct chan_dir_entry e;
+	struct ivshmem_chan *ch;
+	uint32_t state;
+	uint64_t region;
+	bool restart;
+	int slot, ret;
+
+	if (!opts)
+		opts = &default_opts;
+	if (!name_ok(name, CHAN_NAME_LEN - 1))
+		return -EINVAL;
+	ch = chan_new(dev, name, opts);
+	if (!ch)
+		return -ENOMEM;
+	deadline = now_ms() + opts->timeout_ms;
+	ret = dir_map(dev, opts->dir_offset, &region, &ch->dir);
+	if (ret)
+		goto fail;
+	for (unsigned int delay_us = 100;; delay_us = delay_us < 10000 ? delay_us * 2 : 10000) {
+		ret = dir_check(ch->dir);
+		if (ret < 0)
+			goto fail;
+		slot = ret ? dir_find(ch->dir, name, region, opts->dir_offset, &e) : -ENOENT;
+		if (slot >= 0) {
+			if (!ch->area) {
+				ret = chan_map_area(ch, &e);
+				if (ret)
+					goto fail;
+			}
+			if (LOAD_ACQ(&ch->hdr->magic) != 0)
+				break;
+			/* Being laid out: wait for it. */
+		}
+		if (opts->timeout_ms >= 0 && now_ms() >= deadline) {
+			ret = slot >= 0 ? -ETIMEDOUT : (opts->timeout_ms ? -ETIMEDOUT : -ENOENT);
+			goto fail;
+		}
+		usleep(delay_us);
+	}
+	ch->slot = (unsigned int)slot;
+	ret = hdr_adopt(ch);
+	if (ret)
+		goto fail;
+	ch->sender = !!(LOAD(&ch->hdr->flags) & CHAN_F_CREATOR_RECEIVES);
+	state = IVSHMEM_CHAN_CREATED;
+	restart = !__atomic_compare_exchange_n(&ch->dir->entry[slot].state, &state,
+					       IVSHMEM_CHAN_ATTACHED, false, __ATOMIC_ACQ_REL,
+					       __ATOMIC_RELAXED);
+	/* Attached before: this side restarted, a new generation. */
+	if (restart)
+		ch->gen = __atomic_add_fetch(&ch->hdr->generation, 1, __ATOMIC_ACQ_REL);
+	take_place(ch, restart);
+	ring_other(ch);
+	*out = ch;
+	return 0;
+fail:
+	ivshmem_chan_close(ch);
+	return ret;
+}
+
+static int pair_name(char *buf, const char *name, char suffix)
+{
+	if (!name_ok(name, CHAN_NAME_LEN - 3))
+		return -EINVAL;
+	snprintf(buf, CHAN_NAME_LEN, "%s.%c", name, suffix);
+	return 0;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_pair_create(struct ivshmem *dev, const char *name, int peer_id,
+					    const struct ivshmem_chan_opts *opts,
+					    struct ivshmem_chan **tx, struct ivshmem_chan **rx)
+{
+	char n0[CHAN_NAME_LEN], n1[CHAN_NAME_LEN];
+	int ret;
+
+	if (pair_name(n0, name, '0') || pair_name(n1, name, '1'))
+		return -EINVAL;
+	ret = ivshmem_chan_create(dev, n0, IVSHMEM_CHAN_SEND, peer_id, opts, tx);
+	if (ret)
+		return ret;
+	ret = ivshmem_chan_create(dev, n1, IVSHMEM_CHAN_RECV, peer_id, opts, rx);
+	if (ret) {
+		ivshmem_chan_close(*tx);
+		*tx = NULL;
+	}
+	return ret;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_pair_attach(struct ivshmem *dev, const char *name,
+					    const struct ivshmem_chan_opts *opts,
+					    struct ivshmem_chan **tx, struct ivshmem_chan **rx)
+{
+	char n0[CHAN_NAME_LEN], n1[CHAN_NAME_LEN];
+	int ret;
+
+	if (pair_name(n0, name, '0') || pair_name(n1, name, '1'))
+		return -EINVAL;
+	ret = ivshmem_chan_attach(dev, n1, opts, tx);
+	if (ret)
+		return ret;
+	ret = ivshmem_chan_attach(dev, n0, opts, rx);
+	if (ret) {
+		ivshmem_chan_close(*tx);
+		*tx = NULL;
+	}
+	return ret;
+}
+
+IVSHMEM_EXPORT bool ivshmem_chan_is_sender(const struct ivshmem_chan *ch)
+{
+	return ch->sender;
+}
+
+IVSHMEM_EXPORT size_t ivshmem_chan_max_msg(const struct ivshmem_chan *ch)
+{
+	return ch->max_msg;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_reset(struct ivshmem_chan *ch)
+{
+	int ret = hdr_adopt(ch);
+
+	if (ret) {
+		ch->failed = true;
+		return ret;
+	}
+	take_place(ch, true);
+	if (ch->dir && !ch->creator) {
+		uint32_t state = IVSHMEM_CHAN_CREATED;
+
+		__atomic_compare_exchange_n(&ch->dir->entry[ch->slot].state, &state,
+					    IVSHMEM_CHAN_ATTACHED, false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_RELAXED);
+	}
+	return 0;
+}
+
+/* ---- waiting ---- */
+
+static int chan_check(struct ivshmem_chan *ch)
+{
+	if (ch->failed)
+		return -EPROTO;
+	if (LOAD_ACQ(&ch->hdr->generation) != ch->gen)
+		return -ECONNRESET;
+	return 0;
+}
+
+/* Room for @need bytes: 1, 0 if not yet, or an error. */
+static int space_ready(struct ivshmem_chan *ch, uint64_t need)
+{
+	uint64_t tail = LOAD_ACQ(&ch->hdr->tail), used = ch->pos - tail;
+	int ret = chan_check(ch);
+
+	if (ret)
+		return ret;
+	if (used > ch->ring_size) {
+		ch->failed = true;	/* a tail ahead of head, or too far behind */
+		return -EPROTO;
+	}
+	return ch->ring_size - used >= need;
+}
+
+/* Published bytes to read: 1, 0 if none, or an error. */
+static int data_ready(struct ivshmem_chan *ch)
+{
+	uint64_t head = LOAD_ACQ(&ch->hdr->head), avail = head - ch->pos;
+	int ret = chan_check(ch);
+
+	if (ret)
+		return ret;
+	if (avail > ch->ring_size) {
+		ch->failed = true;
+		return -EPROTO;
+	}
+	return avail != 0;
+}
+
+static int chan_ready(struct ivshmem_chan *ch, uint64_t need)
+{
+	return ch->sender ? space_ready(ch, need) : data_ready(ch);
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_fd(struct ivshmem_chan *ch)
+{
+	int fd;
+
+	if (ch->fd >= 0)
+		return ch->fd;
+	if (!ch->dev)
+		return -EOPNOTSUPP;
+	fd = ivshmem_vector_fd(ch->dev, ch->vector);
+	if (fd >= 0)
+		ch->fd = fd;
+	return fd;
+}
+
+static uint32_t *sleep_flag(struct ivshmem_chan *ch)
+{
+	return ch->sender ? &ch->hdr->producer_waiting : &ch->hdr->consumer_sleeping;
+}
+
+static void drain(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	uint64_t count;
+
+	/* Non-blocking eventfds (ours and the server's); poll first anyway. */
+	if (poll(&pfd, 1, 0) == 1 && read(fd, &count, sizeof(count)) < 0)
+		return;
+}
+
+static int arm(struct ivshmem_chan *ch, uint64_t need)
+{
+	int ret;
+
+	STORE(sleep_flag(ch), 1);
+	FENCE();
+	ret = chan_ready(ch, need);
+	if (ret)
+		STORE(sleep_flag(ch), 0);
+	return ret;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_arm(struct ivshmem_chan *ch)
+{
+	int fd = ivshmem_chan_fd(ch), ret;
+
+	if (fd < 0)
+		return fd;
+	drain(fd);
+	ret = arm(ch, ch->sender ? REC_HDR : 0);
+	return ret < 0 ? ret : ret > 0;
+}
+
+/*
+ * Wait until chan_ready(@need): spin for spin_us, then sleep on the vector
+ * with the flag set.  Without a doorbell (plain memory, a device without
+ * interrupts) the sleep is a short nap and a new look.
+ */
+static int chan_wait(struct ivshmem_chan *ch, uint64_t need, int timeout_ms)
+{
+	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+	int ret = chan_ready(ch, need), fd;
+
+	if (ret)
+		return ret < 0 ? ret : 0;
+	if (timeout_ms == 0)
+		return -ETIMEDOUT;
+	if (ch->spin_us) {
+		int64_t end = now_us() + ch->spin_us;
+
+		do {
+			for (int i = 0; i < 64; i++)
+				cpu_relax();
+			ret = chan_ready(ch, need);
+			if (ret)
+				return ret < 0 ? ret : 0;
+		} while (now_us() < end);
+	}
+	fd = ivshmem_chan_fd(ch);
+	for (;;) {
+		int wait_ms = -1;
+
+		if (timeout_ms > 0) {
+			int64_t left = deadline - now_ms();
+
+			if (left <= 0)
+				return -ETIMEDOUT;
+			wait_ms = left > INT32_MAX ? INT32_MAX : (int)left;
+		}
+		ret = arm(ch, need);
+		if (ret)
+			return ret < 0 ? ret : 0;
+		if (fd >= 0) {
+			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+			ret = poll(&pfd, 1, wait_ms);
+			if (ret < 0 && errno == EINTR) {
+				STORE(sleep_flag(ch), 0);
+				return -EINTR;
+			}
+			if (ret > 0) {
+				drain(fd);
+				ch->wakeups++;
+				if (!ch->sender)
+					STORE(&ch->hdr->wakeups, ch->wakeups);
+			}
+		} else {
+			usleep(200);
+		}
+		STORE(sleep_flag(ch), 0);
+		ret = chan_ready(ch, need);
+		if (ret)
+			return ret < 0 ? ret : 0;
+	}
+}
+
+/* ---- sending ---- */
+
+IVSHMEM_EXPORT int ivshmem_chan_flush(struct ivshmem_chan *ch)
+{
+	struct chan_hdr *h = ch->hdr;
+	int ret = 0;
+
+	if (!ch->sender)
+		return -EPERM;
+	if (ch->published == ch->pos)
+		return 0;
+	STORE_REL(&h->head, ch->pos);
+	ch->published = ch->pos;
+	STORE(&h->msgs_sent, ch->msgs);
+	FENCE();
+	if (LOAD(&h->consumer_sleeping) &&
+	    __atomic_exchange_n(&h->consumer_sleeping, 0, __ATOMIC_ACQ_REL)) {
+		ch->notify_sent++;
+		STORE(&h->notify_sent, ch->notify_sent);
+		ret = ring_other(ch);
+	} else {
+		ch->notify_suppressed++;
+		STORE(&h->notify_suppressed, ch->notify_suppressed);
+	}
+	return ret;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_reserve(struct ivshmem_chan *ch, size_t len, void **buf,
+					int timeout_ms)
+{
+	uint32_t rec, off, need;
+	int ret;
+
+	if (!ch->sender)
+		return -EPERM;
+	if (ch->reserved >= 0)
+		return -EBUSY;
+	if (len > ch->max_msg)
+		return -EMSGSIZE;
+	rec = rec_size((uint32_t)len);
+	off = (uint32_t)(ch->pos & (ch->ring_size - 1));
+	/* A record never wraps: pad to the ring's end first if needed. */
+	need = off + rec > ch->ring_size ? ch->ring_size - off + rec : rec;
+	ret = chan_wait(ch, need, timeout_ms);
+	if (ret)
+		return ret;
+	if (need != rec) {
+		struct chan_rec pad = { .len = ch->ring_size - off - REC_HDR, .kind = CHAN_REC_PAD };
+
+		memcpy(ch->ring + off, &pad, sizeof(pad));
+		ch->pos += ch->ring_size - off;
+		off = 0;
+	}
+	ch->reserved = (int64_t)len;
+	*buf = ch->ring + off + REC_HDR;
+	return 0;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_commit(struct ivshmem_chan *ch, size_t len, unsigned int flags)
+{
+	struct chan_rec rec = { .len = (uint32_t)len, .kind = CHAN_REC_MSG };
+	int ret;
+
+	if (!ch->sender)
+		return -EPERM;
+	if (ch->reserved < 0 || len > (size_t)ch->reserved || (flags & ~IVSHMEM_CHAN_MORE))
+		return -EINVAL;
+	ret = chan_check(ch);
+	if (ret)
+		return ret;
+	memcpy(ch->ring + (ch->pos & (ch->ring_size - 1)), &rec, sizeof(rec));
+	ch->pos += rec_size(rec.len);
+	ch->reserved = -1;
+	ch->msgs++;
+	return flags & IVSHMEM_CHAN_MORE ? 0 : ivshmem_chan_flush(ch);
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_send(struct ivshmem_chan *ch, const void *buf, size_t len,
+				     unsigned int flags, int timeout_ms)
+{
+	void *dst;
+	int ret;
+
+	if (flags & ~IVSHMEM_CHAN_MORE)
+		return -EINVAL;
+	ret = ivshmem_chan_reserve(ch, len, &dst, timeout_ms);
+	if (ret)
+		return ret;
+	if (len)
+		memcpy(dst, buf, len);
+	return ivshmem_chan_commit(ch, len, flags);
+}
+
+/* ---- receiving ---- */
+
+/* Ring a producer that waits for room, after tail moved. */
+static int release_space(struct ivshmem_chan *ch)
+{
+	struct chan_hdr *h = ch->hdr;
+
+	STORE_REL(&h->tail, ch->pos);
+	STORE(&h->msgs_received, ch->msgs);
+	FENCE();
+	if (LOAD(&h->producer_waiting) &&
+	    __atomic_exchange_n(&h->producer_waiting, 0, __ATOMIC_ACQ_REL)) {
+		ch->notify_sent++;
+		STORE(&h->space_notify_sent, ch->notify_sent);
+		return ring_other(ch);
+	}
+	return 0;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data, size_t *len,
+				     int timeout_ms)
+{
+	struct chan_rec rec;
+	uint64_t head, avail;
+	uint32_t off;
+	int ret;
+
+	if (ch->sender)
+		return -EPERM;
+	if (ch->failed)
+		return -EPROTO;
+	for (int pads = 0;; pads++) {
+		ret = chan_wait(ch, 0, timeout_ms);
+		if (ret)
+			return ret;
+		head = LOAD_ACQ(&ch->hdr->head);
+		avail = head - ch->pos;
+		if (avail > ch->ring_size || avail < REC_HDR)
+			goto bad;
+		off = (uint32_t)(ch->pos & (ch->ring_size - 1));
+		/* The record's header, once, into a local. */
+		memcpy(&rec, ch->ring + off, sizeof(rec));
+		if (rec.kind == CHAN_REC_PAD) {
+			uint32_t skip = ch->ring_size - off;
+
+			/* Only before a message that would not fit, never twice. */
+			if (pads || off == 0 || skip > avail || rec.len != skip - REC_HDR)
+				goto bad;
+			ch->pos += skip;
+			if (skip == avail) {
+				/* Nothing after it yet: hand the room back. */
+				ret = release_space(ch);
+				if (ret)
+					return ret;
+			}
+			continue;
+		}
+		if (rec.kind != CHAN_REC_MSG || rec.len > ch->max_msg ||
+		    rec_size(rec.len) > avail || off + rec_size(rec.len) > ch->ring_size)
+			goto bad;
+		ch->peeked = rec_size(rec.len);
+		*data = ch->ring + off + REC_HDR;
+		*len = rec.len;
+		return 0;
+	}
+bad:
+	ch->failed = true;
+	return -EPROTO;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_release(struct ivshmem_chan *ch)
+{
+	if (ch->sender)
+		return -EPERM;
+	if (!ch->peeked)
+		return -EINVAL;
+	ch->pos += ch->peeked;
+	ch->peeked = 0;
+	ch->msgs++;
+	return release_space(ch);
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_recv(struct ivshmem_chan *ch, void *buf, size_t len,
+				     int timeout_ms)
+{
+	const void *data;
+	size_t n;
+	int ret;
+
+	ret = ivshmem_chan_peek(ch, &data, &n, timeout_ms);
+	if (ret)
+		return ret;
+	if (n > len)
+		return -EMSGSIZE;
+	memcpy(buf, data, n);
+	ret = ivshmem_chan_release(ch);
+	return ret ? ret : (int)n;
+}
+
+/* ---- information ---- */
+
+/* The header's counters, read once each; the indices checked. */
+static void info_from_hdr(struct ivshmem_chan_info *info, const struct chan_hdr *h,
+			  size_t area_len)
+{
+	uint32_t ring, producer, consumer;
+	uint64_t head, tail;
+
+	if (LOAD_ACQ(&h->magic) != CHAN_MAGIC || LOAD(&h->version) != CHAN_LAYOUT_VERSION)
+		return;
+	ring = LOAD(&h->ring_size);
+	if (ring < CHAN_RING_MIN || ring > CHAN_RING_MAX || (ring & (ring - 1)) ||
+	    ring > area_len - CHAN_HDR_SIZE)
+		return;
+	info->valid = true;
+	info->ring_size = ring;
+	info->generation = LOAD(&h->generation);
+	head = LOAD(&h->head);
+	tail = LOAD(&h->tail);
+	info->used = head - tail <= ring ? head - tail : 0;
+	info->msgs_sent = LOAD(&h->msgs_sent);
+	info->msgs_received = LOAD(&h->msgs_received);
+	info->notify_sent = LOAD(&h->notify_sent);
+	info->notify_suppressed = LOAD(&h->notify_suppressed);
+	info->wakeups = LOAD(&h->wakeups);
+	producer = LOAD(&h->producer);
+	consumer = LOAD(&h->consumer);
+	info->producer = producer <= 65535 ? (int32_t)producer : -1;
+	info->consumer = consumer <= 65535 ? (int32_t)consumer : -1;
+}
+
+static void info_from_entry(struct ivshmem_chan_info *info, const struct chan_dir_entry *e)
+{
+	memset(info, 0, sizeof(*info));
+	memcpy(info->name, e->name, sizeof(info->name));
+	info->offset = e->offset;
+	info->size = e->size;
+	info->state = (enum ivshmem_chan_state)e->state;
+	info->producer = e->producer <= 65535 ? (int32_t)e->producer : -1;
+	info->consumer = e->consumer <= 65535 ? (int32_t)e->consumer : -1;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_get_info(struct ivshmem_chan *ch,
+					 struct ivshmem_chan_info **out)
+{
+	struct ivshmem_chan_info *info = calloc(1, sizeof(*info));
+	struct chan_dir_entry e = { 0 };
+
+	if (!info)
+		return -ENOMEM;
+	memcpy(e.name, ch->name, sizeof(e.name));
+	if (ch->dir) {
+		const struct chan_dir_entry *de = &ch->dir->entry[ch->slot];
+
+		e.state = LOAD(&de->state);
+		e.offset = LOAD(&de->offset);
+	}
+	e.size = ch->area_len;
+	e.producer = e.consumer = CHAN_NO_PEER;
+	info_from_entry(info, &e);
+	if (info->state > IVSHMEM_CHAN_ATTACHED)
+		info->state = IVSHMEM_CHAN_FREE;
+	info_from_hdr(info, ch->hdr, ch->area_len);
+	*out = info;
+	return 0;
+}
+
+IVSHMEM_EXPORT void ivshmem_chan_info_free(struct ivshmem_chan_info *info)
+{
+	free(info);
+}
+
+#define GETTER(type, field)							\
+IVSHMEM_EXPORT type ivshmem_chan_info_get_##field(const struct ivshmem_chan_info *info) \
+{ return info->field; }
+
+IVSHMEM_EXPORT const char *ivshmem_chan_info_get_name(const struct ivshmem_chan_info *info)
+{
+	return info->name;
+}
+
+GETTER(uint64_t, offset)
+GETTER(uint64_t, size)
+GETTER(enum ivshmem_chan_state, state)
+GETTER(int32_t, producer)
+GETTER(int32_t, consumer)
+GETTER(uint32_t, generation)
+GETTER(uint32_t, ring_size)
+GETTER(uint64_t, used)
+GETTER(uint64_t, msgs_sent)
+GETTER(uint64_t, msgs_received)
+GETTER(uint64_t, notify_sent)
+GETTER(uint64_t, notify_suppressed)
+GETTER(uint64_t, wakeups)
+
+IVSHMEM_EXPORT bool ivshmem_chan_info_is_valid(const struct ivshmem_chan_info *info)
+{
+	return info->valid;
+}
+
+int ivshmem_chan_parse_dir(const void *page, uint64_t region_size, uint64_t dir_offset,
+			   struct ivshmem_chan_list **out)
+{
+	const struct chan_dir *dir = page;
+	struct ivshmem_chan_list *list;
+	struct chan_dir_entry e;
+	int ret = dir_check(dir);
+
+	if (ret < 0)
+		return ret;
+	list = calloc(1, sizeof(*list));
+	if (!list)
+		return -ENOMEM;
+	if (ret) {
+		list->infos = calloc(CHAN_DIR_ENTRIES, sizeof(*list->infos));
+		if (!list->infos) {
+			free(list);
+			return -ENOMEM;
+		}
+		for (unsigned int i = 0; i < CHAN_DIR_ENTRIES; i++)
+			if (entry_read(&e, &dir->entry[i], region_size, dir_offset))
+				info_from_entry(&list->infos[list->count++], &e);
+	}
+	*out = list;
+	return 0;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_list(struct ivshmem *dev, uint64_t dir_offset,
+				     struct ivshmem_chan_list **out)
+{
+	struct ivshmem_chan_list *list;
+	struct chan_dir *dir;
+	uint64_t region;
+	int ret;
+
+	if (dir_offset % PAGE)
+		return -EINVAL;
+	ret = dir_map(dev, dir_offset, &region, &dir);
+	if (ret)
+		return ret;
+	ret = ivshmem_chan_parse_dir(dir, region, dir_offset, &list);
+	ivshmem_unmap(dir, CHAN_DIR_SIZE);
+	if (ret)
+		return ret;
+	/* The counters from each header; an entry checked by the parser. */
+	for (size_t i = 0; i < list->count; i++) {
+		struct ivshmem_chan_info *info = &list->infos[i];
+		void *addr;
+
+		if (info->size > SIZE_MAX ||
+		    ivshmem_map(dev, info->offset, PAGE, PROT_READ, &addr))
+			continue;
+		info_from_hdr(info, addr, (size_t)info->size);
+		ivshmem_unmap(addr, PAGE);
+	}
+	*out = list;
+	return 0;
+}
+
+IVSHMEM_EXPORT size_t ivshmem_chan_list_count(const struct ivshmem_chan_list *list)
+{
+	return list->count;
+}
+
+IVSHMEM_EXPORT const struct ivshmem_chan_info *
+ivshmem_chan_list_get(const struct ivshmem_chan_list *list, size_t i)
+{
+	return i < list->count ? &list->infos[i] : NULL;
+}
+
+IVSHMEM_EXPORT void ivshmem_chan_list_free(struct ivshmem_chan_list *list)
+{
+	if (!list)
+		return;
+	free(list->infos);
+	free(list);
+}
+
+IVSHMEM_EXPORT const char *ivshmem_chan_state_name(enum ivshmem_chan_state state)
+{
+	switch (state) {
+	case IVSHMEM_CHAN_FREE: return "free";
+	case IVSHMEM_CHAN_CLAIMED: return "claimed";
+	case IVSHMEM_CHAN_CREATED: return "created";
+	case IVSHMEM_CHAN_ATTACHED: return "attached";
+	}
+	return "unknown";
+}
+
+/* ---- without a device: the fuzz harness and the thread tests ---- */
+
+int ivshmem_chan_format_memory(void *area, size_t len, uint32_t ring_size)
+{
+	if (len < CHAN_HDR_SIZE || ring_size > len - CHAN_HDR_SIZE)
+		return -EINVAL;
+	hdr_format(area, ring_size, 0, -1, true);
+	return 0;
+}
+
+int ivshmem_chan_over_memory(void *area, size_t len, bool sender, struct ivshmem_chan **out)
+{
+	struct ivshmem_chan *ch;
+	int ret;
+
+	if (len < CHAN_HDR_SIZE + CHAN_RING_MIN)
+		return -EINVAL;
+	ch = chan_new(NULL, "memory", &default_opts);
+	if (!ch)
+		return -ENOMEM;
+	ch->own_mappings = false;
+	ch->area = area;
+	ch->area_len = len;
+	ch->hdr = area;
+	ch->ring = (uint8_t *)area + CHAN_HDR_SIZE;
+	ch->sender = sender;
+	ret = hdr_adopt(ch);
+	if (ret) {
+		free(ch);
+		return ret;
+	}
+	/* Start at the indices found, as a reset would, without writing them. */
+	ch->pos = ch->published = LOAD(sender ? &ch->hdr->head : &ch->hdr->tail);
+	ch->failed = ch->pos % 8 != 0;
+	*out = ch;
+	return 0;
+}

@@ -3,7 +3,161 @@
 #
 # A real Debian guest (debootstrap, systemd, udev) in which the packages are
 # installed, used and purged.  Sourced by run.sh.
+#
+# The guest's root filesystem is a bookworm minbase with systemd, the
+# kernel and its headers, DKMS and whatever the packages depend on, made
+# once into an ext4 image without loop mounts (mke2fs -d) and cached under
+# $CACHE/debian-guest, keyed by the package list and the files that shape
+# it.  Each run boots that image as a snapshot (the cached image is never
+# written) under TCG, with a second small disk carrying the .debs and
+# selftests/debian-guest/test.sh, and an ivshmem-doorbell device on our
+# ivshmem-server.  A unit enabled in the image runs test.sh at boot; it
+# reports KTAP on the second serial port and powers the guest off.
 
+DEBIAN_GUEST_SUITE=bookworm
+DEBIAN_GUEST_TIMEOUT=${IVSHMEM_DEBIAN_GUEST_TIMEOUT:-1500}
+# What the guest needs besides the packages' own dependencies.
+DEBIAN_GUEST_PACKAGES="systemd systemd-sysv udev kmod linux-image-amd64
+	linux-headers-amd64 dkms gcc make man-db apt passwd adduser util-linux
+	libnl-3-200 libnl-genl-3-200 libsystemd0"
+
+# debian_guest_deps DEB...: the packages DEBs depend on, by name (the first
+# of each set of alternatives), less the DEBs themselves and any name that
+# is only virtual in the suite.
+debian_guest_deps() {
+	local deb own=() name
+	for deb in "$@"; do
+		own+=("$(dpkg-deb -f "$deb" Package)")
+	done
+	for deb in "$@"; do
+		dpkg-deb -f "$deb" Pre-Depends Depends
+	done | sed 's/^[A-Za-z-]*: //' | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/:any//; s/[[:space:]]//g' |
+		grep -v '^$' | sort -u | while read -r name; do
+			[[ " ${own[*]} " == *" $name "* ]] && continue
+			apt-cache show --no-all-versions "$name" >/dev/null 2>&1 && echo "$name"
+		done
+}
+
+# debian_guest_image PACKAGE...: the cached image with PACKAGEs installed;
+# print its directory (base.raw, vmlinuz, initrd.img).
+debian_guest_image() {
+	local packages key dir root log=$LOGS/debian-guest/image.log start
+	packages=$(printf '%s\n' "$@" | sort -u | tr '\n' ' ')
+	key=$({ echo "$DEBIAN_GUEST_SUITE $packages"
+		cat "$TOP/selftests/debian-guest/setup-image.sh" \
+			"$TOP/selftests/debian-guest/ivshmem-guest-test.service"; } | md5sum | cut -c1-12)
+	dir=$CACHE/debian-guest/$DEBIAN_GUEST_SUITE-$key
+	if [ -f "$dir/.ivshmem-ready" ]; then
+		echo "$dir"
+		return 0
+	fi
+	need_packages debootstrap e2fsprogs eatmydata
+	note "creating the Debian guest's image (once; cached in $dir)"
+	start=$SECONDS
+	rm -rf "$dir.tmp"
+	root=$dir.tmp/root
+	mkdir -p "$root"
+	# eatmydata: nothing needs to survive a crash of the build, and fsync
+	# is most of dpkg's time.
+	eatmydata debootstrap --variant=minbase --include=eatmydata "$DEBIAN_GUEST_SUITE" \
+		"$root" "$MIRROR" >"$log" 2>&1 ||
+		die "debootstrap of the Debian guest failed: see $log"
+	install -m 755 "$TOP/selftests/debian-guest/setup-image.sh" "$root/setup-image.sh"
+	install -m 644 "$TOP/selftests/debian-guest/ivshmem-guest-test.service" \
+		"$root/etc/systemd/system/ivshmem-guest-test.service"
+	unshare -m --propagation private "$TOP/selftests/lib/chroot-exec" "$root" -- \
+		eatmydata /setup-image.sh $packages >>"$log" 2>&1 ||
+		die "setting up the Debian guest's image failed: see $log"
+	rm -f "$root/setup-image.sh"
+	cp "$root"/boot/vmlinuz-* "$dir.tmp/vmlinuz" &&
+		cp "$root"/boot/initrd.img-* "$dir.tmp/initrd.img" ||
+		die "the Debian guest's image has no kernel or initramfs"
+	# As root, so that ownership is kept.
+	mke2fs -q -t ext4 -L debian-guest -d "$root" -F "$dir.tmp/base.raw" 6G >>"$log" 2>&1 ||
+		die "mke2fs of the Debian guest's image failed: see $log"
+	rm -rf "$root"
+	# Images of older package lists are not needed any more.
+	find "$CACHE/debian-guest" -mindepth 1 -maxdepth 1 -name "$DEBIAN_GUEST_SUITE-*" \
+		! -name "$DEBIAN_GUEST_SUITE-$key.tmp" -exec rm -rf {} +
+	mv "$dir.tmp" "$dir"
+	touch "$dir/.ivshmem-ready"
+	note "Debian guest's image made in $((SECONDS - start)) s ($(du -sh "$dir/base.raw" | cut -f1) used)"
+	echo "$dir"
+}
+
+# run_debian_guest [DEBDIR]: boot the Debian guest with the .debs of DEBDIR
+# (default $BUILD/debs) and turn its report into results
+# debian-guest/bookworm/NAME.
 run_debian_guest() {
-	:
+	local debdir=${1:-$BUILD/debs} RUN=debian-guest name=$DEBIAN_GUEST_SUITE
+	local dir=$LOGS/debian-guest/$DEBIAN_GUEST_SUITE debs=() image work start status boot
+	local SOCK SERVER_PID
+	mkdir -p "$dir"
+	# Debug symbols are not needed in the guest.
+	for deb in "$debdir"/*.deb; do
+		[[ $deb == *-dbgsym_* || ! -f $deb ]] || debs+=("$deb")
+	done
+	if ((${#debs[@]} == 0)); then
+		result fail "debian-guest/$name/packages_built" "no .deb in $debdir"
+		return
+	fi
+	start=$SECONDS
+	image=$(debian_guest_image $DEBIAN_GUEST_PACKAGES $(debian_guest_deps "${debs[@]}")) ||
+		exit 1
+	note "Debian guest: $(basename "$image"), ${#debs[@]} packages, under TCG"
+
+	# The packages and the test script, on a small disk of their own.
+	work=$(mktemp -d "${TMPDIR:-/tmp}/ivshmem-debian-guest.XXXXXX") || die "mktemp failed"
+	mkdir "$work/payload"
+	cp "${debs[@]}" "$TOP/selftests/debian-guest/test.sh" "$work/payload/"
+	mke2fs -q -t ext4 -d "$work/payload" -F "$work/payload.raw" \
+		$(( $(du -sm "$work/payload" | cut -f1) + 16 ))M >"$dir/payload.log" 2>&1 ||
+		die "mke2fs of the Debian guest's payload failed: $(cat "$dir/payload.log")"
+
+	start_server "$name" "$work/shm"
+	# The guest's disk is a snapshot of the cached image: QEMU writes to a
+	# temporary overlay in TMPDIR, here the private directory.  Both
+	# timeout and QEMU die with their parent.
+	TMPDIR=$work setpriv --pdeathsig KILL timeout "$DEBIAN_GUEST_TIMEOUT" \
+		setpriv --pdeathsig KILL qemu-system-x86_64 -machine q35 -accel tcg \
+		-cpu qemu64,phys-bits=39 -m 1536 -smp 2 -nodefaults -display none -no-reboot \
+		-kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
+		-append "root=/dev/vda rw console=ttyS0 panic=-1 systemd.show_status=0" \
+		-drive file="$image/base.raw",format=raw,if=virtio,snapshot=on \
+		-drive file="$work/payload.raw",format=raw,if=virtio,readonly=on \
+		-serial file:"$dir/serial.log" -serial file:"$dir/ktap.log" \
+		-chardev socket,id=ivs,path="$SOCK" \
+		-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,addr=4 \
+		>"$dir/qemu.log" 2>&1
+	status=$?
+	stop_server "$SERVER_PID"
+	rm -rf "$work"
+
+	debian_guest_collect "$dir" "$status" "$((SECONDS - start))"
+}
+
+# debian_guest_collect DIR QEMU-STATUS SECONDS: results from the guest's
+# report; its kernel log (DIR/console.log) is checked as the other guests'.
+debian_guest_collect() {
+	local dir=$1 status=$2 secs=$3 line boot
+	tr -d '\r' <"$dir/ktap.log" >"$dir/report.log" 2>/dev/null
+	boot=$(sed -n 's/^# boot: \([0-9.]*\) s.*/\1/p' "$dir/report.log")
+	note "Debian guest: booted in ${boot:-?} s, ran $secs s in all (QEMU status $status)"
+	while IFS= read -r line; do
+		case $line in
+		"not ok "*) line=${line#not ok [0-9]* }
+			    result fail "debian-guest/$name/${line%% # *}" "${line#* # }" ;;
+		"ok "*) result ok "debian-guest/$name/${line#ok [0-9]* }" ;;
+		"# dmesg: "*|"# ivt: done") ;;
+		"#"*) echo "$line" ;;
+		esac
+	done <"$dir/report.log"
+	sed -n 's/^# dmesg: //p' "$dir/report.log" >"$dir/console.log"
+	if ! grep -q '^# ivt: done' "$dir/report.log"; then
+		result fail "debian-guest/$name/guest_completed" "QEMU status $status; see $dir"
+		tail -n 30 "$dir/serial.log" 2>/dev/null | tr -d '\r' | sed 's/^/# serial: /'
+		return
+	fi
+	result ok "debian-guest/$name/guest_completed"
+	check_kernel_log "$name"
 }

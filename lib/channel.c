@@ -349,12 +349,13 @@ static int hdr_adopt(struct ivshmem_chan *ch)
 }
 
 /*
- * Take this side's place in the header.  With @drop (a restart of either
- * side) own index := the other side's, so what was in flight is dropped;
- * without, the index the creator laid out is kept, so that what was sent
- * before the consumer attached is received.
+ * Take this side's place in the header.  With @drop (this side restarted)
+ * own index := the other side's, so that what was in flight is dropped;
+ * without (a first attach, a reset after the other side restarted) own
+ * index as published, which the restarted side laid out or left alone, so
+ * that nothing sent since is lost.  -EPROTO for an unaligned index.
  */
-static void take_place(struct ivshmem_chan *ch, bool drop)
+static int take_place(struct ivshmem_chan *ch, bool drop)
 {
 	struct chan_hdr *h = ch->hdr;
 	int id = own_peer_id(ch->dev);
@@ -381,16 +382,25 @@ static void take_place(struct ivshmem_chan *ch, bool drop)
 	ch->peeked = 0;
 	/* Records are 8-byte aligned: any other index is the peer's doing. */
 	ch->failed = ch->pos % 8 != 0;
+	return ch->failed ? -EPROTO : 0;
 }
 
-/* Lay out an empty ring with a new generation. */
+/*
+ * Lay out an empty ring with a new generation.  The other side's peer ID
+ * and vector stay if @peer_id is -1, so that a side still there from
+ * before can be rung to see the restart.
+ */
 static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint16_t flags, int peer_id,
 		       bool peer_is_consumer)
 {
-	uint32_t gen = 1;
+	uint32_t gen = 1, old_peer = CHAN_NO_PEER;
+	uint16_t old_vector = 0;
 
-	if (LOAD(&h->magic) == CHAN_MAGIC)
+	if (LOAD(&h->magic) == CHAN_MAGIC) {
 		gen = LOAD(&h->generation) + 1;
+		old_peer = LOAD(peer_is_consumer ? &h->consumer : &h->producer);
+		old_vector = LOAD(peer_is_consumer ? &h->consumer_vector : &h->producer_vector);
+	}
 	/* Attachers wait while the magic is 0. */
 	STORE_REL(&h->magic, 0);
 	STORE(&h->version, CHAN_LAYOUT_VERSION);
@@ -398,8 +408,12 @@ static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint16_t flags, i
 	STORE(&h->ring_size, ring_size);
 	STORE(&h->producer, CHAN_NO_PEER);
 	STORE(&h->consumer, CHAN_NO_PEER);
-	if (peer_id >= 0)
-		STORE(peer_is_consumer ? &h->consumer : &h->producer, (uint32_t)peer_id);
+	STORE(&h->producer_vector, 0);
+	STORE(&h->consumer_vector, 0);
+	STORE(peer_is_consumer ? &h->consumer : &h->producer,
+	      peer_id >= 0 ? (uint32_t)peer_id : old_peer);
+	if (peer_id < 0)
+		STORE(peer_is_consumer ? &h->consumer_vector : &h->producer_vector, old_vector);
 	STORE(&h->head, 0);
 	STORE(&h->tail, 0);
 	STORE(&h->producer_waiting, 0);
@@ -420,9 +434,22 @@ static int ring_other(struct ivshmem_chan *ch)
 	uint32_t peer = LOAD(ch->sender ? &ch->hdr->consumer : &ch->hdr->producer);
 	uint16_t vector = LOAD(ch->sender ? &ch->hdr->consumer_vector : &ch->hdr->producer_vector);
 
+	struct ivshmem_dev_info *info;
+	int ret;
+
 	if (!ch->dev || peer > 65535 || vector > 255)
 		return 0;	/* nobody to ring (yet), or nonsense: the other side's loss */
-	return ivshmem_ring(ch->dev, peer, vector);
+	ret = ivshmem_ring(ch->dev, peer, vector);
+	if (ret != -ENXIO)
+		return ret;
+	/* A host peer rings the peers it knows of: take in recent joins. */
+	ret = ivshmem_get_info(ch->dev, &info);
+	if (ret)
+		return ret;
+	ivshmem_dev_info_free(info);
+	ret = ivshmem_ring(ch->dev, peer, vector);
+	/* A peer that left: its restart will show as a new generation. */
+	return ret == -ENXIO ? 0 : ret;
 }
 
 static struct ivshmem_chan *chan_new(struct ivshmem *dev, const char *name,
@@ -529,7 +556,7 @@ IVSHMEM_EXPORT int ivshmem_chan_create(struct ivshmem *dev, const char *name,
 	ret = hdr_adopt(ch);
 	if (ret)
 		goto fail;
-	take_place(ch, true);
+	take_place(ch, true);	/* both indices are 0 */
 	{
 		struct chan_dir_entry *de = &ch->dir->entry[slot];
 
@@ -602,7 +629,9 @@ IVSHMEM_EXPORT int ivshmem_chan_attach(struct ivshmem *dev, const char *name,
 	/* Attached before: this side restarted, a new generation. */
 	if (restart)
 		ch->gen = __atomic_add_fetch(&ch->hdr->generation, 1, __ATOMIC_ACQ_REL);
-	take_place(ch, restart);
+	ret = take_place(ch, restart);
+	if (ret)
+		goto fail;
 	ring_other(ch);
 	*out = ch;
 	return 0;
@@ -677,7 +706,9 @@ IVSHMEM_EXPORT int ivshmem_chan_reset(struct ivshmem_chan *ch)
 		ch->failed = true;
 		return ret;
 	}
-	take_place(ch, true);
+	ret = take_place(ch, false);
+	if (ret)
+		return ret;
 	if (ch->dir && !ch->creator) {
 		uint32_t state = IVSHMEM_CHAN_CREATED;
 

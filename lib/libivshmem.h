@@ -488,9 +488,11 @@ int ivshmem_chan_reserve(struct ivshmem_chan *ch, size_t len, void **buf, int ti
  * @flags:	IVSHMEM_CHAN_MORE keeps it unpublished, to publish a batch
  *		with one doorbell at most
  *
- * When published, the consumer is rung only if it said it sleeps.  A
- * failed doorbell (a host peer's consumer that left: -ENXIO) is returned,
- * but the message stays in the ring.  -EINVAL without a reservation.
+ * When published, the consumer is rung only if it said it sleeps; a
+ * doorbell to a peer that left is dropped (its restart shows as a new
+ * generation).  A failed doorbell otherwise (-ECONNRESET: a host peer's
+ * server is gone) is returned, but the message stays in the ring.
+ * -EINVAL without a reservation.
  */
 int ivshmem_chan_commit(struct ivshmem_chan *ch, size_t len, unsigned int flags);
 

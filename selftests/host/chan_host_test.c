@@ -1,0 +1,967 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * libivshmem channels: over plain memory in one process (threads), and
+ * between host peers of a real ivshmem-server in separate processes:
+ * order, wrap-around, full and empty, the largest message, 10^7 messages
+ * with checksums, a producer killed between reserve and commit and its
+ * restart, a hostile peer, attach errors, notification suppression, the
+ * pollable fd, and ivshmem-ctl's chan subcommands.  Runs under valgrind,
+ * ASan/UBSan and ThreadSanitizer (with fewer messages under the first and
+ * the last).
+ *
+ * Every server, child and ivshmem-ctl started here lives in a private
+ * temporary directory, dies with the test and has a deadline.
+ *
+ * usage: chan_host_test PATH-TO-ivshmem-server PATH-TO-ivshmem-ctl
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libivshmem.h"
+#include "channel.h"
+#include "lib/harness.h"
+#include "lib/json.h"
+#include "lib/spawn.h"
+#include "lib/tmpdir.h"
+
+static const char *server_path, *ctl_path;
+
+#if defined(__SANITIZE_THREAD__)
+#define SLOW 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SLOW 1
+#endif
+#endif
+#ifndef SLOW
+#define SLOW 0
+#endif
+
+/* valgrind and ThreadSanitizer: a tenth, or a hundredth, of the messages. */
+static long scaled(long n)
+{
+	const char *preload = getenv("LD_PRELOAD");
+
+	if (preload && strstr(preload, "vgpreload"))
+		return n / 100;
+	return SLOW ? n / 10 : n;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A message's bytes from its sequence number, and their checksum. */
+static void fill(uint8_t *p, size_t len, uint64_t seq)
+{
+	uint64_t x = seq * 0x9e3779b97f4a7c15ull + len;
+
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = (uint8_t)x;
+	}
+}
+
+static bool check(const uint8_t *p, size_t len, uint64_t seq)
+{
+	uint8_t want[4096];
+
+	if (len > sizeof(want))
+		return false;
+	fill(want, len, seq);
+	return !memcmp(p, want, len);
+}
+
+/* Sizes that wrap the ring at every offset: 0..300 bytes, varied. */
+static size_t size_of(uint64_t seq, size_t max)
+{
+	size_t n = (size_t)((seq * 37) % 301);
+
+	return n < max ? n : max;
+}
+
+/* ---- over plain memory ---- */
+
+struct mem {
+	void *area;
+	size_t len;
+	struct ivshmem_chan *tx, *rx;
+};
+
+static void mem_setup(struct mem *m, uint32_t ring)
+{
+	m->len = CHAN_HDR_SIZE + ring;
+	m->area = aligned_alloc(4096, (m->len + 4095) / 4096 * 4096);
+	ASSERT_TRUE(m->area);
+	memset(m->area, 0, m->len);
+	ASSERT_EQ(ivshmem_chan_format_memory(m->area, m->len, ring), 0);
+	ASSERT_EQ(ivshmem_chan_over_memory(m->area, m->len, true, &m->tx), 0);
+	ASSERT_EQ(ivshmem_chan_over_memory(m->area, m->len, false, &m->rx), 0);
+}
+
+static void mem_teardown(struct mem *m)
+{
+	ivshmem_chan_close(m->tx);
+	ivshmem_chan_close(m->rx);
+	free(m->area);
+}
+
+TEST(memory_empty_full_order_wrap)
+{
+	uint8_t buf[4096], out[4096];
+	const void *data;
+	struct mem m;
+	size_t len, max;
+	int sent = 0;
+	void *p;
+
+	mem_setup(&m, 4096);
+	max = ivshmem_chan_max_msg(m.tx);
+	EXPECT_EQ(max, 2048 - 8);
+	/* Empty. */
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -ETIMEDOUT);
+	EXPECT_EQ(ivshmem_chan_peek(m.rx, &data, &len, 10), -ETIMEDOUT);
+	/* Wrong side. */
+	EXPECT_EQ(ivshmem_chan_send(m.rx, buf, 1, 0, 0), -EPERM);
+	EXPECT_EQ(ivshmem_chan_recv(m.tx, out, sizeof(out), 0), -EPERM);
+	/* Full: 64-byte messages take 72 bytes of 4096. */
+	fill(buf, 64, 0);
+	while (ivshmem_chan_send(m.tx, buf, 64, 0, 0) == 0)
+		sent++;
+	EXPECT_EQ(sent, 4096 / 72);
+	EXPECT_EQ(ivshmem_chan_send(m.tx, buf, 64, 0, 0), -ETIMEDOUT);
+	EXPECT_EQ(ivshmem_chan_reserve(m.tx, 64, &p, 5), -ETIMEDOUT);
+	for (int i = 0; i < sent; i++)
+		ASSERT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), 64);
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -ETIMEDOUT);
+	/* The largest message fits an empty ring wherever it stands. */
+	for (int i = 0; i < 40; i++) {
+		size_t n = i % 2 ? max : (size_t)(i * 8 + 1);
+
+		fill(buf, n, (uint64_t)i);
+		ASSERT_EQ(ivshmem_chan_send(m.tx, buf, n, 0, 0), 0);
+		ASSERT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), (int)n);
+		ASSERT_TRUE(check(out, n, (uint64_t)i));
+	}
+	EXPECT_EQ(ivshmem_chan_send(m.tx, buf, max + 1, 0, 0), -EMSGSIZE);
+	/* Order across many wraps, several in flight. */
+	for (uint64_t seq = 0, got = 0; got < 5000;) {
+		size_t n = size_of(seq, max);
+
+		fill(buf, n, seq);
+		if (seq < 5000 && ivshmem_chan_send(m.tx, buf, n, 0, 0) == 0) {
+			seq++;
+			if (seq % 3)
+				continue;
+		}
+		ASSERT_EQ(ivshmem_chan_peek(m.rx, &data, &len, 0), 0);
+		ASSERT_EQ(len, size_of(got, max));
+		ASSERT_TRUE(check(data, len, got));
+		/* Peeking again gives the same message. */
+		ASSERT_EQ(ivshmem_chan_peek(m.rx, &data, &len, 0), 0);
+		ASSERT_EQ(len, size_of(got, max));
+		ASSERT_EQ(ivshmem_chan_release(m.rx), 0);
+		got++;
+	}
+	/* A receive buffer too small leaves the message. */
+	ASSERT_EQ(ivshmem_chan_send(m.tx, buf, 100, 0, 0), 0);
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, 99, 0), -EMSGSIZE);
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, 100, 0), 100);
+	EXPECT_EQ(ivshmem_chan_release(m.rx), -EINVAL);
+	mem_teardown(&m);
+}
+
+TEST(memory_reserve_commit_batch)
+{
+	struct ivshmem_chan_info *info;
+	uint8_t out[64];
+	struct mem m;
+	void *p;
+
+	mem_setup(&m, 4096);
+	EXPECT_EQ(ivshmem_chan_commit(m.tx, 1, 0), -EINVAL);
+	ASSERT_EQ(ivshmem_chan_reserve(m.tx, 32, &p, 0), 0);
+	EXPECT_EQ(ivshmem_chan_reserve(m.tx, 32, &p, 0), -EBUSY);
+	EXPECT_EQ(ivshmem_chan_commit(m.tx, 33, 0), -EINVAL);
+	memcpy(p, "partial", 7);
+	/* Not visible before the commit. */
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -ETIMEDOUT);
+	ASSERT_EQ(ivshmem_chan_commit(m.tx, 7, IVSHMEM_CHAN_MORE), 0);
+	ASSERT_EQ(ivshmem_chan_send(m.tx, "second", 6, IVSHMEM_CHAN_MORE, 0), 0);
+	/* A batch is not published before the flush. */
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -ETIMEDOUT);
+	ASSERT_EQ(ivshmem_chan_flush(m.tx), 0);
+	ASSERT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), 7);
+	EXPECT_TRUE(!memcmp(out, "partial", 7));
+	ASSERT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), 6);
+	EXPECT_TRUE(!memcmp(out, "second", 6));
+	/* Nobody slept: one publication, no doorbell. */
+	ASSERT_EQ(ivshmem_chan_get_info(m.tx, &info), 0);
+	EXPECT_EQ(ivshmem_chan_info_get_msgs_sent(info), 2);
+	EXPECT_EQ(ivshmem_chan_info_get_msgs_received(info), 2);
+	EXPECT_EQ(ivshmem_chan_info_get_notify_sent(info), 0);
+	EXPECT_EQ(ivshmem_chan_info_get_notify_suppressed(info), 1);
+	EXPECT_EQ(ivshmem_chan_info_get_used(info), 0);
+	ivshmem_chan_info_free(info);
+	mem_teardown(&m);
+}
+
+/* Writes into the header or ring as a hostile peer would. */
+TEST(memory_hostile_peer)
+{
+	struct chan_hdr *h;
+	struct chan_rec rec;
+	uint8_t out[4096];
+	struct mem m;
+	uint8_t *ring;
+
+	mem_setup(&m, 4096);
+	h = m.area;
+	ring = (uint8_t *)m.area + CHAN_HDR_SIZE;
+	/* head far beyond the ring. */
+	h->head = 1 << 20;
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -EPROTO);
+	/* Failed until reset; the reset takes head as it is. */
+	h->head = 0;
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -EPROTO);
+	ASSERT_EQ(ivshmem_chan_reset(m.rx), 0);
+	ASSERT_EQ(ivshmem_chan_reset(m.tx), 0);
+	/* A record longer than the ring, or than what was published. */
+	rec = (struct chan_rec){ .len = 100000, .kind = CHAN_REC_MSG };
+	memcpy(ring, &rec, sizeof(rec));
+	h->head = 64;
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -EPROTO);
+	ASSERT_EQ(ivshmem_chan_reset(m.rx), 0);
+	rec = (struct chan_rec){ .len = 100, .kind = CHAN_REC_MSG };
+	memcpy(ring, &rec, sizeof(rec));
+	h->head = 16;
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -EPROTO);
+	ASSERT_EQ(ivshmem_chan_reset(m.rx), 0);
+	/* A pad at the ring's start, an unknown kind, an unaligned head. */
+	rec = (struct chan_rec){ .len = 4096 - 8, .kind = CHAN_REC_PAD };
+	h->tail = h->head = 4096 * 3;
+	ASSERT_EQ(ivshmem_chan_reset(m.rx), 0);
+	memcpy(ring, &rec, sizeof(rec));
+	h->head += 4096;
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -EPROTO);
+	ASSERT_EQ(ivshmem_chan_reset(m.rx), 0);
+	rec = (struct chan_rec){ .len = 0, .kind = 77 };
+	memcpy(ring, &rec, sizeof(rec));
+	h->head = h->tail + 8;
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -EPROTO);
+	h->tail += 3;
+	EXPECT_EQ(ivshmem_chan_reset(m.rx), -EPROTO);
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -EPROTO);
+	h->tail -= 3;
+	/* A tail ahead of head, as the producer sees it. */
+	h->tail = h->head + 4096;
+	EXPECT_EQ(ivshmem_chan_send(m.tx, out, 8, 0, 0), -EPROTO);
+	/* A new generation: -ECONNRESET, then a reset goes on. */
+	ASSERT_EQ(ivshmem_chan_reset(m.tx), 0);
+	h->generation++;
+	EXPECT_EQ(ivshmem_chan_send(m.tx, out, 8, 0, 0), -ECONNRESET);
+	/* Another magic, or layout version: -EPROTO, also for a reset. */
+	h->version = CHAN_LAYOUT_VERSION + 1;
+	EXPECT_EQ(ivshmem_chan_reset(m.tx), -EPROTO);
+	h->version = CHAN_LAYOUT_VERSION;
+	h->ring_size = 8192;	/* larger than the area */
+	EXPECT_EQ(ivshmem_chan_reset(m.tx), -EPROTO);
+	mem_teardown(&m);
+}
+
+struct stream {
+	struct ivshmem_chan *ch;
+	long count;
+	unsigned int flags_every;	/* batch: publish every Nth message */
+	long errors;
+	int ret;
+};
+
+static void *stream_send(void *arg)
+{
+	struct stream *s = arg;
+	uint8_t buf[512];
+
+	for (long seq = 0; seq < s->count; seq++) {
+		size_t n = size_of((uint64_t)seq, 300);
+		bool more = s->flags_every && (seq + 1) % s->flags_every && seq + 1 < s->count;
+		void *p;
+		int ret;
+
+		ret = ivshmem_chan_reserve(s->ch, n, &p, 10000);
+		if (ret) {
+			s->ret = ret;
+			return NULL;
+		}
+		fill(buf, n, (uint64_t)seq);
+		memcpy(p, buf, n);
+		ret = ivshmem_chan_commit(s->ch, n, more ? IVSHMEM_CHAN_MORE : 0);
+		if (ret) {
+			s->ret = ret;
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+static void stream_recv(struct stream *s)
+{
+	const void *data;
+	size_t len;
+
+	for (long seq = 0; seq < s->count; seq++) {
+		int ret = ivshmem_chan_peek(s->ch, &data, &len, 10000);
+
+		if (ret) {
+			s->ret = ret;
+			return;
+		}
+		if (len != size_of((uint64_t)seq, 300) || !check(data, len, (uint64_t)seq))
+			s->errors++;
+		ret = ivshmem_chan_release(s->ch);
+		if (ret) {
+			s->ret = ret;
+			return;
+		}
+	}
+}
+
+/* Two threads on one mapping: what ThreadSanitizer can see. */
+TEST_TIMEOUT(memory_threads_stream, 120)
+{
+	struct stream tx = { .count = scaled(1000000), .flags_every = 4 };
+	struct stream rx = { .count = tx.count };
+	pthread_t thread;
+	struct mem m;
+
+	mem_setup(&m, 16384);
+	tx.ch = m.tx;
+	rx.ch = m.rx;
+	ASSERT_EQ(pthread_create(&thread, NULL, stream_send, &tx), 0);
+	stream_recv(&rx);
+	pthread_join(thread, NULL);
+	EXPECT_EQ(tx.ret, 0);
+	EXPECT_EQ(rx.ret, 0);
+	EXPECT_EQ(rx.errors, 0);
+	mem_teardown(&m);
+}
+
+/* ---- host peers of a real server ---- */
+
+struct server {
+	pid_t pid;
+	char dir[96], sock[128], mem[128];
+};
+
+/* In a child: die with the parent, and after @timeout_s at the latest. */
+static void child_limits(pid_t parent, unsigned int timeout_s)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	alarm(timeout_s);
+}
+
+/* An ivshmem-server with 16 MiB in a file and 2 vectors. */
+static void server_start(struct server *s)
+{
+	const char *base = getenv("TMPDIR");
+	pid_t parent = getpid();
+
+	snprintf(s->dir, sizeof(s->dir), "%s/ivs-chan.XXXXXX", base && *base ? base : "/tmp");
+	ASSERT_TRUE(mkdtemp(s->dir));
+	snprintf(s->sock, sizeof(s->sock), "%s/sock", s->dir);
+	snprintf(s->mem, sizeof(s->mem), "%s/mem", s->dir);
+	s->pid = fork();
+	ASSERT_TRUE(s->pid >= 0);
+	if (s->pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		child_limits(parent, 300);
+		dup2(null, 2);
+		execl(server_path, server_path, "-F", "-S", s->sock, "-m", s->mem, "-l", "16M",
+		      "-n", "2", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && access(s->sock, F_OK); i++)
+		usleep(10000);
+	ASSERT_EQ(access(s->sock, F_OK), 0);
+}
+
+static void server_stop(struct server *s)
+{
+	kill(s->pid, SIGTERM);
+	waitpid(s->pid, NULL, 0);
+	if (tmpdir_remove_tree(s->dir))
+		TH_LOG("could not remove %s", s->dir);
+}
+
+static int join(const struct server *s, struct ivshmem **dev)
+{
+	struct ivshmem_server_opts *opts;
+	int ret;
+
+	ret = ivshmem_server_opts_new(&opts);
+	if (ret)
+		return ret;
+	ivshmem_server_opts_set_vectors(opts, 2);
+	ret = ivshmem_open_server(s->sock, opts, dev);
+	ivshmem_server_opts_free(opts);
+	return ret;
+}
+
+static int peer_id(struct ivshmem *dev)
+{
+	struct ivshmem_dev_info *info;
+	int id;
+
+	if (ivshmem_get_info(dev, &info))
+		return -1;
+	id = ivshmem_dev_info_get_peer_id(info);
+	ivshmem_dev_info_free(info);
+	return id;
+}
+
+static struct ivshmem_chan_opts *chan_opts(uint32_t ring, int timeout_ms)
+{
+	struct ivshmem_chan_opts *o;
+
+	ASSERT_EQ(ivshmem_chan_opts_new(&o), 0);
+	if (ring)
+		ASSERT_EQ(ivshmem_chan_opts_set_ring_size(o, ring), 0);
+	ASSERT_EQ(ivshmem_chan_opts_set_timeout(o, timeout_ms), 0);
+	return o;
+}
+
+/* A child process that joins, then runs @fn; its exit status is fn's. */
+static pid_t child(const struct server *s, int (*fn)(struct ivshmem *, void *), void *arg)
+{
+	pid_t parent = getpid(), pid = fork();
+
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		struct ivshmem *dev;
+		int status;
+
+		child_limits(parent, 100);
+		if (join(s, &dev))
+			_exit(90);
+		status = fn(dev, arg);
+		ivshmem_close(dev);
+		_exit(status);
+	}
+	return pid;
+}
+
+static int child_status(pid_t pid)
+{
+	int status;
+
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+struct send_args {
+	const char *name;
+	long count;
+	long start;		/* first sequence number */
+	bool batch;
+	int stop_fd;		/* killed_mid_message: tell when reserved, then hang */
+};
+
+/* Attach to @name and send count messages (sizes and bytes from seq). */
+static int send_child(struct ivshmem *dev, void *arg)
+{
+	struct send_args *a = arg;
+	struct ivshmem_chan_opts *o = chan_opts(0, 10000);
+	struct ivshmem_chan *ch;
+	uint8_t buf[512];
+	void *p;
+
+	if (ivshmem_chan_attach(dev, a->name, o, &ch))
+		return 91;
+	ivshmem_chan_opts_free(o);
+	if (!ivshmem_chan_is_sender(ch))
+		return 92;
+	for (long seq = a->start; seq < a->start + a->count; seq++) {
+		size_t n = size_of((uint64_t)seq, 300);
+		bool more = a->batch && seq % 8 != 7 && seq + 1 < a->start + a->count;
+
+		fill(buf, n, (uint64_t)seq);
+		if (ivshmem_chan_send(ch, buf, n, more ? IVSHMEM_CHAN_MORE : 0, 20000))
+			return 93;
+	}
+	if (a->stop_fd >= 0) {
+		/* Half a message, never committed; then wait to be killed. */
+		if (ivshmem_chan_reserve(ch, 200, &p, 20000))
+			return 94;
+		memset(p, 0xee, 100);
+		if (write(a->stop_fd, "r", 1) != 1)
+			return 95;
+		pause();
+	}
+	ivshmem_chan_close(ch);
+	return 0;
+}
+
+static void recv_expect(struct ivshmem_chan *ch, long start, long count, int timeout_ms)
+{
+	long errors = 0;
+
+	for (long seq = start; seq < start + count; seq++) {
+		const void *data;
+		size_t len;
+		int ret = ivshmem_chan_peek(ch, &data, &len, timeout_ms);
+
+		if (ret) {
+			TH_LOG("message %ld: %s", seq, strerror(-ret));
+			ASSERT_EQ(ret, 0);
+		}
+		if (len != size_of((uint64_t)seq, 300) || !check(data, len, (uint64_t)seq))
+			errors++;
+		ASSERT_EQ(ivshmem_chan_release(ch), 0);
+	}
+	EXPECT_EQ(errors, 0);
+}
+
+TEST_TIMEOUT(peers_order_and_largest_message, 60)
+{
+	struct send_args a = { .name = "order", .count = 20000, .stop_fd = -1 };
+	struct ivshmem_chan_opts *o = chan_opts(8192, 5000);
+	struct ivshmem_chan *ch;
+	struct ivshmem *dev;
+	struct server s;
+	pid_t pid;
+
+	server_start(&s);
+	ASSERT_EQ(join(&s, &dev), 0);
+	ASSERT_EQ(ivshmem_chan_create(dev, "order", IVSHMEM_CHAN_RECV, -1, o, &ch), 0);
+	EXPECT_TRUE(!ivshmem_chan_is_sender(ch));
+	pid = child(&s, send_child, &a);
+	recv_expect(ch, 0, a.count, 20000);
+	EXPECT_EQ(child_status(pid), 0);
+	ivshmem_chan_close(ch);
+	ivshmem_chan_opts_free(o);
+	ivshmem_close(dev);
+	server_stop(&s);
+}
+
+static int ten_million_child(struct ivshmem *dev, void *arg)
+{
+	struct ivshmem_chan_opts *o = chan_opts(0, 10000);
+	struct ivshmem_chan *ch;
+	long count = *(long *)arg;
+	uint64_t sum = 0;
+
+	if (ivshmem_chan_attach(dev, "many", o, &ch))
+		return 91;
+	ivshmem_chan_opts_free(o);
+	for (long seq = 0; seq < count; seq++) {
+		uint64_t msg[3] = { (uint64_t)seq, (uint64_t)seq * 0x9e3779b97f4a7c15ull };
+		void *p;
+
+		msg[2] = msg[0] ^ msg[1] ^ 0x5555aaaa5555aaaaull;
+		sum += msg[1];
+		if (ivshmem_chan_reserve(ch, sizeof(msg), &p, 20000))
+			return 93;
+		memcpy(p, msg, sizeof(msg));
+		if (ivshmem_chan_commit(ch, sizeof(msg), seq % 16 != 15 ? IVSHMEM_CHAN_MORE : 0))
+			return 94;
+	}
+	if (ivshmem_chan_flush(ch) || ivshmem_chan_send(ch, &sum, sizeof(sum), 0, 20000))
+		return 95;
+	ivshmem_chan_close(ch);
+	return 0;
+}
+
+/* 10^7 messages with checksums, none lost, none twice; doorbells counted. */
+TEST_TIMEOUT(peers_ten_million_messages, 120)
+{
+	struct ivshmem_chan_opts *o = chan_opts(1 << 20, 5000);
+	struct ivshmem_chan_info *info;
+	long count = scaled(10000000), bad = 0;
+	struct ivshmem_chan *ch;
+	struct ivshmem *dev;
+	uint64_t sum = 0, theirs = 0;
+	struct server s;
+	int64_t t0;
+	pid_t pid;
+
+	server_start(&s);
+	ASSERT_EQ(join(&s, &dev), 0);
+	ASSERT_EQ(ivshmem_chan_create(dev, "many", IVSHMEM_CHAN_RECV, -1, o, &ch), 0);
+	t0 = now_ms();
+	pid = child(&s, ten_million_child, &count);
+	for (long seq = 0; seq < count; seq++) {
+		uint64_t msg[3];
+		const void *data;
+		size_t len;
+
+		ASSERT_EQ(ivshmem_chan_peek(ch, &data, &len, 20000), 0);
+		ASSERT_EQ(len, sizeof(msg));
+		memcpy(msg, data, sizeof(msg));
+		if (msg[0] != (uint64_t)seq || msg[2] != (msg[0] ^ msg[1] ^ 0x5555aaaa5555aaaaull))
+			bad++;
+		sum += msg[1];
+		ASSERT_EQ(ivshmem_chan_release(ch), 0);
+	}
+	ASSERT_EQ(ivshmem_chan_recv(ch, &theirs, sizeof(theirs), 20000), (int)sizeof(theirs));
+	EXPECT_EQ(bad, 0);
+	EXPECT_TRUE(sum == theirs);
+	EXPECT_EQ(ivshmem_chan_recv(ch, &theirs, sizeof(theirs), 0), -ETIMEDOUT);
+	EXPECT_EQ(child_status(pid), 0);
+	ASSERT_EQ(ivshmem_chan_get_info(ch, &info), 0);
+	EXPECT_EQ(ivshmem_chan_info_get_msgs_received(info), count + 1);
+	EXPECT_EQ(ivshmem_chan_info_get_msgs_sent(info), count + 1);
+	TH_LOG("%ld messages in %lld ms, %llu doorbells, %llu publications without one",
+	       count + 1, (long long)(now_ms() - t0),
+	       (unsigned long long)ivshmem_chan_info_get_notify_sent(info),
+	       (unsigned long long)ivshmem_chan_info_get_notify_suppressed(info));
+	ivshmem_chan_info_free(info);
+	ivshmem_chan_close(ch);
+	ivshmem_chan_opts_free(o);
+	ivshmem_close(dev);
+	server_stop(&s);
+}
+
+/*
+ * A producer killed between reserve and commit: nothing of its half
+ * message arrives; a new producer attaches (a new generation), the
+ * consumer sees -ECONNRESET, resets and receives what the new one sends.
+ */
+TEST_TIMEOUT(peers_killed_mid_message_then_restart, 60)
+{
+	struct ivshmem_chan_opts *o = chan_opts(8192, 5000);
+	struct send_args a = { .name = "kill", .count = 100 };
+	struct ivshmem_chan_info *info;
+	struct ivshmem_chan *ch;
+	struct ivshmem *dev;
+	uint8_t out[512];
+	struct server s;
+	uint32_t gen;
+	int pipefd[2];
+	char c;
+	pid_t pid;
+
+	server_start(&s);
+	ASSERT_EQ(join(&s, &dev), 0);
+	ASSERT_EQ(ivshmem_chan_create(dev, "kill", IVSHMEM_CHAN_RECV, -1, o, &ch), 0);
+	ASSERT_EQ(pipe(pipefd), 0);
+	a.stop_fd = pipefd[1];
+	pid = child(&s, send_child, &a);
+	close(pipefd[1]);
+	recv_expect(ch, 0, a.count, 20000);
+	ASSERT_EQ(read(pipefd[0], &c, 1), 1);
+	close(pipefd[0]);
+	kill(pid, SIGKILL);
+	EXPECT_EQ(child_status(pid), 128 + SIGKILL);
+	/* The reserved half is not a message. */
+	EXPECT_EQ(ivshmem_chan_recv(ch, out, sizeof(out), 200), -ETIMEDOUT);
+	ASSERT_EQ(ivshmem_chan_get_info(ch, &info), 0);
+	gen = ivshmem_chan_info_get_generation(info);
+	EXPECT_EQ(ivshmem_chan_info_get_state(info), IVSHMEM_CHAN_ATTACHED);
+	ivshmem_chan_info_free(info);
+	/* The restarted producer: a new peer ID, a new generation. */
+	a.stop_fd = -1;
+	a.start = 1000;
+	pid = child(&s, send_child, &a);
+	EXPECT_EQ(ivshmem_chan_recv(ch, out, sizeof(out), 20000), -ECONNRESET);
+	/* Until reset, the channel stays reset. */
+	EXPECT_EQ(ivshmem_chan_recv(ch, out, sizeof(out), 0), -ECONNRESET);
+	ASSERT_EQ(ivshmem_chan_reset(ch), 0);
+	ASSERT_EQ(ivshmem_chan_get_info(ch, &info), 0);
+	EXPECT_EQ(ivshmem_chan_info_get_generation(info), gen + 1);
+	ivshmem_chan_info_free(info);
+	recv_expect(ch, a.start, a.count, 20000);
+	EXPECT_EQ(child_status(pid), 0);
+	ivshmem_chan_close(ch);
+	ivshmem_chan_opts_free(o);
+	ivshmem_close(dev);
+	server_stop(&s);
+}
+
+static int echo_child(struct ivshmem *dev, void *arg)
+{
+	struct ivshmem_chan_opts *o = chan_opts(0, 10000);
+	struct ivshmem_chan *tx, *rx;
+	long count = *(long *)arg;
+	uint8_t buf[512];
+	int n, ret;
+
+	if (ivshmem_chan_pair_attach(dev, "echo", o, &tx, &rx))
+		return 91;
+	ivshmem_chan_opts_free(o);
+	for (long i = 0; i < count; i++) {
+		/* The creator restarts on the way: reset and go on. */
+		while ((n = ivshmem_chan_recv(rx, buf, sizeof(buf), 20000)) == -ECONNRESET)
+			if (ivshmem_chan_reset(rx))
+				return 92;
+		if (n < 0)
+			return 93;
+		while ((ret = ivshmem_chan_send(tx, buf, (size_t)n, 0, 20000)) == -ECONNRESET)
+			if (ivshmem_chan_reset(tx))
+				return 94;
+		if (ret)
+			return 95;
+	}
+	ivshmem_chan_close(tx);
+	ivshmem_chan_close(rx);
+	return 0;
+}
+
+/* A pair; the creator restarts: the other side resets and goes on. */
+TEST_TIMEOUT(peers_pair_and_creator_restart, 60)
+{
+	struct ivshmem_chan_opts *o = chan_opts(0, 5000);
+	struct ivshmem_chan *tx, *rx;
+	struct ivshmem *dev;
+	long count = 3000;
+	int64_t t0;
+	uint8_t buf[512], out[512];
+	struct server s;
+	pid_t pid;
+
+	server_start(&s);
+	ASSERT_EQ(join(&s, &dev), 0);
+	ASSERT_EQ(ivshmem_chan_pair_create(dev, "echo", -1, o, &tx, &rx), 0);
+	pid = child(&s, echo_child, &count);
+	for (long i = 0; i < count / 2; i++) {
+		size_t n = size_of((uint64_t)i, 300);
+
+		fill(buf, n, (uint64_t)i);
+		ASSERT_EQ(ivshmem_chan_send(tx, buf, n, 0, 20000), 0);
+		ASSERT_EQ(ivshmem_chan_recv(rx, out, sizeof(out), 20000), (int)n);
+		ASSERT_TRUE(check(out, n, (uint64_t)i));
+	}
+	/* Restart: the same channels laid out anew; the echo is rung to see it. */
+	t0 = now_ms();
+	ivshmem_chan_close(tx);
+	ivshmem_chan_close(rx);
+	ASSERT_EQ(ivshmem_chan_pair_create(dev, "echo", -1, o, &tx, &rx), 0);
+	for (long i = count / 2; i < count; i++) {
+		size_t n = size_of((uint64_t)i, 300);
+
+		fill(buf, n, (uint64_t)i);
+		ASSERT_EQ(ivshmem_chan_send(tx, buf, n, 0, 20000), 0);
+		ASSERT_EQ(ivshmem_chan_recv(rx, out, sizeof(out), 20000), (int)n);
+		ASSERT_TRUE(check(out, n, (uint64_t)i));
+	}
+	/* Not after the echo's own timeout of 20 s. */
+	EXPECT_TRUE(now_ms() - t0 < 10000);
+	EXPECT_EQ(child_status(pid), 0);
+	ivshmem_chan_close(tx);
+	ivshmem_chan_close(rx);
+	ivshmem_chan_opts_free(o);
+	ivshmem_close(dev);
+	server_stop(&s);
+}
+
+TEST(peers_attach_errors)
+{
+	struct ivshmem_chan_opts *o = chan_opts(4096, 0);
+	struct ivshmem_chan_list *list;
+	struct ivshmem_chan *ch, *other;
+	struct chan_dir *dir;
+	struct chan_hdr *h;
+	struct ivshmem *dev;
+	struct server s;
+	int64_t t0;
+	void *addr;
+
+	server_start(&s);
+	ASSERT_EQ(join(&s, &dev), 0);
+	/* An empty region: no channels yet. */
+	ASSERT_EQ(ivshmem_chan_list(dev, 0, &list), 0);
+	EXPECT_EQ(ivshmem_chan_list_count(list), 0);
+	ivshmem_chan_list_free(list);
+	EXPECT_EQ(ivshmem_chan_attach(dev, "nothing", o, &ch), -ENOENT);
+	ASSERT_EQ(ivshmem_chan_opts_set_timeout(o, 300), 0);
+	t0 = now_ms();
+	EXPECT_EQ(ivshmem_chan_attach(dev, "nothing", o, &ch), -ETIMEDOUT);
+	EXPECT_GE(now_ms() - t0, 300);
+	EXPECT_EQ(ivshmem_chan_attach(dev, "", o, &ch), -EINVAL);
+	EXPECT_EQ(ivshmem_chan_attach(dev, "a-name-longer-than-31-bytes-xxxx", o, &ch), -EINVAL);
+	EXPECT_EQ(ivshmem_chan_create(dev, "x", 7, -1, o, &ch), -EINVAL);
+	EXPECT_EQ(ivshmem_chan_pair_create(dev, "a-name-of-30-bytes-xxxxxxxxxxx", -1, o, &ch,
+					   &other), -EINVAL);
+	EXPECT_EQ(ivshmem_chan_opts_set_ring_size(o, 5000), -EINVAL);
+	EXPECT_EQ(ivshmem_chan_opts_set_dir_offset(o, 100), -EINVAL);
+	/* Created, attached once; bigger than it was: -EEXIST. */
+	ASSERT_EQ(ivshmem_chan_create(dev, "one", IVSHMEM_CHAN_SEND, 7, o, &ch), 0);
+	ASSERT_EQ(ivshmem_chan_attach(dev, "one", o, &other), 0);
+	EXPECT_TRUE(!ivshmem_chan_is_sender(other));
+	ivshmem_chan_close(other);
+	ASSERT_EQ(ivshmem_chan_opts_set_ring_size(o, 1 << 20), 0);
+	EXPECT_EQ(ivshmem_chan_create(dev, "one", IVSHMEM_CHAN_SEND, 7, o, &other), -EEXIST);
+	/* The region is full: 16 MiB. */
+	ASSERT_EQ(ivshmem_chan_opts_set_ring_size(o, 1 << 30), 0);
+	EXPECT_EQ(ivshmem_chan_create(dev, "huge", IVSHMEM_CHAN_SEND, -1, o, &other), -ENOSPC);
+	ASSERT_EQ(ivshmem_chan_list(dev, 0, &list), 0);
+	ASSERT_EQ(ivshmem_chan_list_count(list), 1);
+	EXPECT_TRUE(!strcmp(ivshmem_chan_info_get_name(ivshmem_chan_list_get(list, 0)), "one"));
+	EXPECT_EQ(ivshmem_chan_info_get_consumer(ivshmem_chan_list_get(list, 0)), peer_id(dev));
+	EXPECT_TRUE(!ivshmem_chan_list_get(list, 1));
+	ivshmem_chan_list_free(list);
+	ivshmem_chan_close(ch);
+	/* A channel header of another layout version: -EPROTO. */
+	ASSERT_EQ(ivshmem_map(dev, 0, 2 * CHAN_DIR_SIZE, PROT_READ | PROT_WRITE, &addr), 0);
+	dir = addr;
+	h = (struct chan_hdr *)((char *)addr + CHAN_DIR_SIZE);
+	EXPECT_EQ(dir->entry[0].offset, CHAN_DIR_SIZE);
+	h->version = 99;
+	EXPECT_EQ(ivshmem_chan_attach(dev, "one", o, &ch), -EPROTO);
+	h->version = CHAN_LAYOUT_VERSION;
+	h->magic = 0x12345678;
+	EXPECT_EQ(ivshmem_chan_attach(dev, "one", o, &ch), -EPROTO);
+	/* A directory of another magic or version: -EPROTO, and create leaves it. */
+	dir->version = 2;
+	EXPECT_EQ(ivshmem_chan_attach(dev, "one", o, &ch), -EPROTO);
+	EXPECT_EQ(ivshmem_chan_list(dev, 0, &list), -EPROTO);
+	dir->version = CHAN_LAYOUT_VERSION;
+	dir->magic = 0xdeadbeef;
+	EXPECT_EQ(ivshmem_chan_create(dev, "two", IVSHMEM_CHAN_SEND, -1, NULL, &ch), -EPROTO);
+	EXPECT_EQ(dir->magic, 0xdeadbeef);
+	/* Entries out of the region are skipped. */
+	dir->magic = CHAN_DIR_MAGIC;
+	dir->entry[0].offset = 1ull << 40;
+	ASSERT_EQ(ivshmem_chan_list(dev, 0, &list), 0);
+	EXPECT_EQ(ivshmem_chan_list_count(list), 0);
+	ivshmem_chan_list_free(list);
+	ivshmem_unmap(addr, 2 * CHAN_DIR_SIZE);
+	ivshmem_chan_opts_free(o);
+	ivshmem_close(dev);
+	server_stop(&s);
+}
+
+struct sleeper {
+	struct ivshmem_chan *ch;
+	int ret;
+	int64_t waited_ms;
+};
+
+static void *sleep_recv(void *arg)
+{
+	struct sleeper *s = arg;
+	int64_t t0 = now_ms();
+	char buf[16];
+
+	s->ret = ivshmem_chan_recv(s->ch, buf, sizeof(buf), 10000);
+	s->waited_ms = now_ms() - t0;
+	return NULL;
+}
+
+/*
+ * Doorbells only for a sleeping consumer: none while it is awake, one that
+ * wakes it when it sleeps; and an event loop's arm + poll on its fd.
+ */
+TEST_TIMEOUT(peers_notification_suppression_and_poll, 60)
+{
+	struct ivshmem_chan_opts *o = chan_opts(0, 5000);
+	struct ivshmem_chan_info *info;
+	struct ivshmem_chan *tx, *rx;
+	struct ivshmem *a, *b;
+	struct sleeper sl;
+	struct server s;
+	pthread_t thread;
+	struct pollfd pfd;
+	char buf[16];
+
+	server_start(&s);
+	ASSERT_EQ(join(&s, &a), 0);
+	ASSERT_EQ(join(&s, &b), 0);
+	ASSERT_EQ(ivshmem_chan_create(a, "bell", IVSHMEM_CHAN_SEND, peer_id(b), o, &tx), 0);
+	ASSERT_EQ(ivshmem_chan_attach(b, "bell", o, &rx), 0);
+	for (int i = 0; i < 1000; i++)
+		ASSERT_EQ(ivshmem_chan_send(tx, "x", 1, 0, 0), 0);
+	for (int i = 0; i < 1000; i++)
+		ASSERT_EQ(ivshmem_chan_recv(rx, buf, sizeof(buf), 0), 1);
+	ASSERT_EQ(ivshmem_chan_get_info(tx, &info), 0);
+	EXPECT_EQ(ivshmem_chan_info_get_notify_sent(info), 0);
+	EXPECT_EQ(ivshmem_chan_info_get_notify_suppressed(info), 1000);
+	ivshmem_chan_info_free(info);
+	/* A sleeping consumer is rung once, and wakes at once. */
+	sl = (struct sleeper){ .ch = rx };
+	ASSERT_EQ(pthread_create(&thread, NULL, sleep_recv, &sl), 0);
+	usleep(300000);
+	ASSERT_EQ(ivshmem_chan_send(tx, "wake", 4, 0, 0), 0);
+	pthread_join(thread, NULL);
+	EXPECT_EQ(sl.ret, 4);
+	EXPECT_TRUE(sl.waited_ms < 5000);
+	ASSERT_EQ(ivshmem_chan_get_info(rx, &info), 0);
+	EXPECT_EQ(ivshmem_chan_info_get_notify_sent(info), 1);
+	EXPECT_GE(ivshmem_chan_info_get_wakeups(info), 1);
+	ivshmem_chan_info_free(info);
+	/* Event loop: armed, nothing readable; a message makes the fd readable. */
+	pfd = (struct pollfd){ .fd = ivshmem_chan_fd(rx), .events = POLLIN };
+	ASSERT_GE(pfd.fd, 0);
+	ASSERT_EQ(ivshmem_chan_arm(rx), 0);
+	EXPECT_EQ(poll(&pfd, 1, 50), 0);
+	ASSERT_EQ(ivshmem_chan_send(tx, "loop", 4, 0, 0), 0);
+	EXPECT_EQ(poll(&pfd, 1, 5000), 1);
+	EXPECT_EQ(ivshmem_chan_recv(rx, buf, sizeof(buf), 0), 4);
+	/* Something already there: arm says so instead of arming. */
+	ASSERT_EQ(ivshmem_chan_send(tx, "more", 4, 0, 0), 0);
+	EXPECT_EQ(ivshmem_chan_arm(rx), 1);
+	EXPECT_EQ(ivshmem_chan_recv(rx, buf, sizeof(buf), 0), 4);
+	ivshmem_chan_close(tx);
+	ivshmem_chan_close(rx);
+	ivshmem_chan_opts_free(o);
+	ivshmem_close(a);
+	ivshmem_close(b);
+	server_stop(&s);
+}
+
+/* A producer blocked on a full ring is rung when room is freed. */
+TEST_TIMEOUT(peers_full_ring_blocks_then_wakes, 60)
+{
+	struct ivshmem_chan_opts *o = chan_opts(4096, 5000);
+	struct send_args a = { .name = "full", .count = 2000, .stop_fd = -1 };
+	struct ivshmem_chan *ch;
+	struct ivshmem *dev;
+	struct server s;
+	pid_t pid;
+
+	server_start(&s);
+	ASSERT_EQ(join(&s, &dev), 0);
+	ASSERT_EQ(ivshmem_chan_create(dev, "full", IVSHMEM_CHAN_RECV, -1, o, &ch), 0);
+	pid = child(&s, send_child, &a);
+	/* Let it fill the ring and sleep; then take slowly. */
+	usleep(300000);
+	for (long i = 0; i < a.count; i += 100) {
+		recv_expect(ch, i, 100, 20000);
+		if (i < 500)
+			usleep(20000);
+	}
+	EXPECT_EQ(child_status(pid), 0);
+	ivshmem_chan_close(ch);
+	ivshmem_chan_opts_free(o);
+	ivshmem_close(dev);
+	server_stop(&s);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: chan_host_test PATH-TO-ivshmem-server PATH-TO-ivshmem-ctl\n");
+		return 2;
+	}
+	server_path = argv[1];
+	ctl_path = argv[2];
+	return harness_main_in_tmpdir("chantest", argv);
+}

@@ -392,6 +392,7 @@ run_server_tests() {
 	note "libivshmem host-peer benchmarks (printed, not counted)"
 	run_host_ktap lib-bench "$BUILD/selftests/host/host_bench" "$BUILD/ivshmem-server"
 	run_interop_tests
+	run_join_storm
 	run_fuzzers
 }
 

@@ -74,6 +74,21 @@ qemu_contrib_tools() {
 	echo "$dir/bin"
 }
 
+# The host-peer join storm (host/join_storm.c): 50, 200 and 500 peers join
+# our server and QEMU's at once, with 1 and 8 vectors.  The times, peak
+# descriptors and CPU of both servers are printed as "# bench:" lines; only
+# our server delivering every eventfd is tested.
+run_join_storm() {
+	local bin
+	note "host-peer join storm, our ivshmem-server against QEMU's contrib server (numbers printed; what our server delivers is tested)"
+	if ! bin=$(qemu_contrib_tools); then
+		result skip "join-storm" "QEMU's contrib/ivshmem-server did not build"
+		return
+	fi
+	run_host_ktap join-storm "$BUILD/selftests/host/join_storm" "$BUILD/ivshmem-server" \
+		"$bin/ivshmem-server"
+}
+
 # QEMU's client on our server, and libivshmem and ivshmem-ctl on QEMU's
 # server; our side again under valgrind.
 run_interop_tests() {

@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Channel benchmarks between two host peers of a real ivshmem-server (one
+ * thread each), against a UNIX socketpair and a pipe measured in the same
+ * run: for 64 B, 4 KiB and 64 KiB messages, the one-way message rate and
+ * the round-trip latency (p50, p99), sleeping and with a bounded spin; and
+ * doorbells per message of the stream.
+ *
+ * Prints "# bench: ..." lines only and never fails on speed: exit status
+ * 0 unless something did not work at all.
+ *
+ * usage: chan_bench PATH-TO-ivshmem-server
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libivshmem.h"
+
+#define ROUND_TRIPS	2000
+#define SPIN_US		200
+
+static const size_t sizes[] = { 64, 4096, 65536 };
+static const long stream_counts[] = { 200000, 50000, 5000 };
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "chan_bench: %s: %s\n", what, strerror(err < 0 ? -err : err));
+	exit(1);
+}
+
+/* ---- the two transports: a channel pair, or a pair of fds ---- */
+
+struct side {
+	struct ivshmem_chan *tx, *rx;	/* channels, or */
+	int wfd, rfd;			/* fds */
+};
+
+static uint8_t *bufs[2];
+
+static void fd_write_all(int fd, const void *p, size_t n)
+{
+	while (n) {
+		ssize_t r = write(fd, p, n);
+
+		if (r <= 0)
+			die("write", errno);
+		p = (const char *)p + r;
+		n -= (size_t)r;
+	}
+}
+
+static void fd_read_all(int fd, void *p, size_t n)
+{
+	while (n) {
+		ssize_t r = read(fd, p, n);
+
+		if (r <= 0)
+			die("read", r ? errno : EPIPE);
+		p = (char *)p + r;
+		n -= (size_t)r;
+	}
+}
+
+static void xsend(struct side *s, const void *p, size_t n)
+{
+	int ret;
+
+	if (!s->tx) {
+		fd_write_all(s->wfd, p, n);
+		return;
+	}
+	ret = ivshmem_chan_send(s->tx, p, n, 0, 10000);
+	if (ret)
+		die("ivshmem_chan_send", ret);
+}
+
+static void xrecv(struct side *s, void *p, size_t n)
+{
+	const void *data;
+	size_t len;
+	int ret;
+
+	if (!s->rx) {
+		fd_read_all(s->rfd, p, n);
+		return;
+	}
+	/* Zero-copy: a reader would look at the bytes in place. */
+	ret = ivshmem_chan_peek(s->rx, &data, &len, 10000);
+	if (ret || len != n)
+		die("ivshmem_chan_peek", ret ? ret : EPROTO);
+	ret = ivshmem_chan_release(s->rx);
+	if (ret)
+		die("ivshmem_chan_release", ret);
+}
+
+struct run {
+	struct side *a, *b;
+	size_t size;
+	long count;
+	bool echo;
+};
+
+/* B: receive count messages, echoing each if asked. */
+static void *b_main(void *arg)
+{
+	struct run *r = arg;
+
+	for (long i = 0; i < r->count; i++) {
+		xrecv(r->b, bufs[1], r->size);
+		if (r->echo)
+			xsend(r->b, bufs[1], r->size);
+	}
+	return NULL;
+}
+
+/* Messages per second, A to B. */
+static double stream(struct side *a, struct side *b, size_t size, long count)
+{
+	struct run r = { a, b, size, count, false };
+	pthread_t t;
+	int64_t t0;
+
+	if (pthread_create(&t, NULL, b_main, &r))
+		die("pthread_create", EAGAIN);
+	t0 = now_ns();
+	for (long i = 0; i < count; i++)
+		xsend(a, bufs[0], size);
+	pthread_join(t, NULL);
+	return (double)count * 1e9 / (double)(now_ns() - t0);
+}
+
+/* Round trips: p50 and p99 in microseconds. */
+static void latency(struct side *a, struct side *b, size_t size, double *p50, double *p99)
+{
+	static int64_t v[ROUND_TRIPS];
+	struct run r = { a, b, size, ROUND_TRIPS, true };
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, b_main, &r))
+		die("pthread_create", EAGAIN);
+	for (int i = 0; i < ROUND_TRIPS; i++) {
+		int64_t t0 = now_ns();
+
+		xsend(a, bufs[0], size);
+		xrecv(a, bufs[0], size);
+		v[i] = now_ns() - t0;
+	}
+	pthread_join(t, NULL);
+	qsort(v, ROUND_TRIPS, sizeof(v[0]), cmp_i64);
+	*p50 = (double)v[ROUND_TRIPS / 2] / 1000;
+	*p99 = (double)v[ROUND_TRIPS * 99 / 100] / 1000;
+}
+
+static void fd_sides(struct side *a, struct side *b, bool socket)
+{
+	int ab[2], ba[2];
+
+	if (socket) {
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, ab))
+			die("socketpair", errno);
+		/* One bidirectional socket: each side writes and reads its end. */
+		*a = (struct side){ .wfd = ab[0], .rfd = ab[0] };
+		*b = (struct side){ .wfd = ab[1], .rfd = ab[1] };
+		return;
+	}
+	if (pipe(ab) || pipe(ba))
+		die("pipe", errno);
+	fcntl(ab[1], F_SETPIPE_SZ, 1 << 20);
+	fcntl(ba[1], F_SETPIPE_SZ, 1 << 20);
+	*a = (struct side){ .wfd = ab[1], .rfd = ba[0] };
+	*b = (struct side){ .wfd = ba[1], .rfd = ab[0] };
+}
+
+static void fd_close(struct side *a, struct side *b)
+{
+	close(a->wfd);
+	if (a->rfd != a->wfd)
+		close(a->rfd);
+	close(b->wfd);
+	if (b->rfd != b->wfd)
+		close(b->rfd);
+}
+
+static int peer_id(struct ivshmem *dev)
+{
+	struct ivshmem_dev_info *info;
+	int id;
+
+	if (ivshmem_get_info(dev, &info))
+		return -1;
+	id = ivshmem_dev_info_get_peer_id(info);
+	ivshmem_dev_info_free(info);
+	return id;
+}
+
+static struct ivshmem *join(const char *sock)
+{
+	struct ivshmem_server_opts *opts;
+	struct ivshmem *dev;
+	int ret;
+
+	if (ivshmem_server_opts_new(&opts))
+		die("opts", ENOMEM);
+	ivshmem_server_opts_set_vectors(opts, 1);
+	ret = ivshmem_open_server(sock, opts, &dev);
+	ivshmem_server_opts_free(opts);
+	if (ret)
+		die("ivshmem_open_server", ret);
+	return dev;
+}
+
+/* A channel pair between the two peers, named @name, spinning @spin_us. */
+static void chan_sides(struct ivshmem *da, struct ivshmem *db, const char *name,
+		       unsigned int spin_us, struct side *a, struct side *b)
+{
+	struct ivshmem_chan_opts *o;
+	int ret;
+
+	if (ivshmem_chan_opts_new(&o))
+		die("opts", ENOMEM);
+	ivshmem_chan_opts_set_ring_size(o, 1 << 20);
+	ivshmem_chan_opts_set_spin(o, spin_us);
+	*a = (struct side){ 0 };
+	*b = (struct side){ 0 };
+	ret = ivshmem_chan_pair_create(da, name, peer_id(db), o, &a->tx, &a->rx);
+	if (!ret)
+		ret = ivshmem_chan_pair_attach(db, name, o, &b->tx, &b->rx);
+	if (ret)
+		die("channel pair", ret);
+	ivshmem_chan_opts_free(o);
+}
+
+static void chan_close(struct side *a, struct side *b)
+{
+	ivshmem_chan_close(a->tx);
+	ivshmem_chan_close(a->rx);
+	ivshmem_chan_close(b->tx);
+	ivshmem_chan_close(b->rx);
+}
+
+static const char *size_name(size_t size)
+{
+	return size == 64 ? "64 B" : size == 4096 ? "4 KiB" : "64 KiB";
+}
+
+int main(int argc, char **argv)
+{
+	const char *tmp = getenv("TMPDIR");
+	char dir[256], sock[300], mem[300];
+	struct ivshmem *da, *db;
+	pid_t server, parent = getpid();
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: chan_bench PATH-TO-ivshmem-server\n");
+		return 2;
+	}
+	snprintf(dir, sizeof(dir), "%s/ivs-chanbench.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir))
+		die("mkdtemp", errno);
+	snprintf(sock, sizeof(sock), "%s/sock", dir);
+	snprintf(mem, sizeof(mem), "%s/mem", dir);
+	server = fork();
+	if (server == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		alarm(600);
+		dup2(open("/dev/null", O_WRONLY), 2);
+		execl(argv[1], argv[1], "-F", "-S", sock, "-m", mem, "-l", "64M", "-n", "1",
+		      (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && access(sock, F_OK); i++)
+		usleep(10000);
+	da = join(sock);
+	db = join(sock);
+	bufs[0] = calloc(1, 65536);
+	bufs[1] = calloc(1, 65536);
+	if (!bufs[0] || !bufs[1])
+		die("calloc", ENOMEM);
+
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t size = sizes[k];
+		long count = stream_counts[k];
+		struct side a, b;
+		double rate, rate_sock, rate_pipe, p50, p99, s50, s99, q50, q99, sp50, sp99;
+		struct ivshmem_chan_info *info;
+		char name[16];
+		double bells;
+
+		snprintf(name, sizeof(name), "bench%zu", k);
+		chan_sides(da, db, name, 0, &a, &b);
+		rate = stream(&a, &b, size, count);
+		if (ivshmem_chan_get_info(a.tx, &info))
+			die("info", ENOMEM);
+		bells = (double)ivshmem_chan_info_get_notify_sent(info) /
+			(double)ivshmem_chan_info_get_msgs_sent(info);
+		ivshmem_chan_info_free(info);
+		latency(&a, &b, size, &p50, &p99);
+		chan_close(&a, &b);
+		snprintf(name, sizeof(name), "spin%zu", k);
+		chan_sides(da, db, name, SPIN_US, &a, &b);
+		latency(&a, &b, size, &sp50, &sp99);
+		chan_close(&a, &b);
+
+		fd_sides(&a, &b, true);
+		rate_sock = stream(&a, &b, size, count);
+		latency(&a, &b, size, &s50, &s99);
+		fd_close(&a, &b);
+		fd_sides(&a, &b, false);
+		rate_pipe = stream(&a, &b, size, count);
+		latency(&a, &b, size, &q50, &q99);
+		fd_close(&a, &b);
+
+		printf("# bench: channel %s: %.0f msg/s; socketpair %.0f (ratio %.2f%s), pipe %.0f (ratio %.2f)\n",
+		       size_name(size), rate, rate_sock, rate / rate_sock,
+		       size == 64 ? ", goal >= 5" : "", rate_pipe, rate / rate_pipe);
+		printf("# bench: channel %s round trip: p50 %.1f us p99 %.1f us; socketpair p50 %.1f p99 %.1f (p50 ratio %.2f), pipe p50 %.1f p99 %.1f (p50 ratio %.2f)\n",
+		       size_name(size), p50, p99, s50, s99, p50 / s50, q50, q99, p50 / q50);
+		printf("# bench: channel %s round trip spinning %u us: p50 %.1f us p99 %.1f us (p50 ratio to socketpair %.2f%s)\n",
+		       size_name(size), SPIN_US, sp50, sp99, sp50 / s50,
+		       size == 64 ? ", goal <= 0.5" : "");
+		printf("# bench: channel %s stream: %.4f doorbells per message\n", size_name(size),
+		       bells);
+		fflush(stdout);
+	}
+	ivshmem_close(da);
+	ivshmem_close(db);
+	kill(server, SIGTERM);
+	waitpid(server, NULL, 0);
+	unlink(sock);
+	unlink(mem);
+	rmdir(dir);
+	return 0;
+}

@@ -45,6 +45,8 @@
 #                          guest boots with it, else tcg)
 #   IVSHMEM_GUEST_TIMEOUT  seconds a guest may run (default 600)
 #   IVSHMEM_INTX           1 adds the intx stage to the stages that run
+#   IVSHMEM_NO_DEBIAN_GUEST 1 ends the package stage after the host's checks
+#                          of the packages, without the Debian guest
 #
 # usage: run.sh [static] [server] [package] [guest] [demo] [intx]
 #        (default: all but intx)

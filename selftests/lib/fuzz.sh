@@ -3,7 +3,8 @@
 #
 # Coverage-guided fuzzing (libFuzzer, with ASan and UBSan) of what user space
 # parses: libivshmem as a host peer of a malicious server, the tools' number
-# parsers, ivshmem-ctl's JSON writer and libivshmem's netlink parser.  Each
+# parsers, ivshmem-ctl's JSON writer, libivshmem's netlink parser, and
+# libivshmem's channels against a hostile peer's header and ring.  Each
 # harness of selftests/fuzz/ starts from its checked-in corpus and runs for
 # IVSHMEM_FUZZ_SECONDS (default 25); a crash, a leak, a hang or any
 # sanitizer report fails it.  Sourced by run.sh.
@@ -11,7 +12,7 @@
 FUZZ_SECONDS=${IVSHMEM_FUZZ_SECONDS:-25}
 
 # harness and the longest input it is given
-FUZZ_HARNESSES="server:1024 number:256 json:256 netlink:1024"
+FUZZ_HARNESSES="server:1024 number:256 json:256 netlink:1024 channel:13000"
 
 run_fuzzers() {
 	local spec name max_len dir bin log status execs cov

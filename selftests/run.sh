@@ -128,7 +128,7 @@ apt_updated() {
 build_userspace() {
 	make -C "$TOP/tools" >"$LOGS/build-tools.log" 2>&1 ||
 		{ cat "$LOGS/build-tools.log"; die "tools build failed"; }
-	make -C "$TOP/selftests" all sanitized >"$LOGS/build-selftests.log" 2>&1 ||
+	make -C "$TOP/selftests" all sanitized tsan >"$LOGS/build-selftests.log" 2>&1 ||
 		{ cat "$LOGS/build-selftests.log"; die "test build failed"; }
 }
 
@@ -389,10 +389,21 @@ run_server_tests() {
 	note "libivshmem host-peer tests, built with ASan and UBSan"
 	run_host_ktap lib-asan "${asan[@]}" "$BUILD/selftests/asan/lib_host_test" \
 		"$BUILD/ivshmem-server" "$BUILD/ivshmem-ctl"
+	note "libivshmem channels between host peers, under valgrind"
+	run_host_ktap chan-valgrind "${valgrind[@]}" "$BUILD/selftests/host/chan_host_test" \
+		"$BUILD/ivshmem-server" "$BUILD/ivshmem-ctl"
+	note "libivshmem channels between host peers, built with ASan and UBSan"
+	run_host_ktap chan-asan "${asan[@]}" "$BUILD/selftests/asan/chan_host_test" \
+		"$BUILD/ivshmem-server" "$BUILD/ivshmem-ctl"
+	note "libivshmem channels between host peers, built with ThreadSanitizer"
+	run_host_ktap chan-tsan env TSAN_OPTIONS=exitcode=99 "$BUILD/selftests/tsan/chan_host_test" \
+		"$BUILD/ivshmem-server" "$BUILD/ivshmem-ctl"
 	note "libivshmem ABI: exported symbols, version node, what install installs"
 	run_host_ktap lib-abi bash "$TOP/selftests/host/lib_abi.sh" "$TOP" "$BUILD"
 	note "libivshmem host-peer benchmarks (printed, not counted)"
 	run_host_ktap lib-bench "$BUILD/selftests/host/host_bench" "$BUILD/ivshmem-server"
+	note "libivshmem channel benchmarks against a socketpair and a pipe (printed, not counted)"
+	run_host_ktap chan-bench "$BUILD/selftests/host/chan_bench" "$BUILD/ivshmem-server"
 	run_interop_tests
 	run_join_storm
 	run_fuzzers

@@ -139,6 +139,10 @@ pkg_dkms_build() { # EXTRACTED-SOURCE-DIR KERNEL-BUILD-DIR
 	local src=$PKG_TMP/dkms-build make
 	cp -a "$1" "$src"
 	make=$(cd "$src" && kernel_source_dir=$2 bash -c '. ./dkms.conf && echo "${MAKE[0]}"')
+	# As DKMS runs it: parallel, and told the kernel release.
+	local kver=${2#/usr/src/linux-headers-}
+	[ "$kver" != "$2" ] || kver=$(basename "$(dirname "$2")")
+	make="make -j2 KERNELRELEASE=$kver ${make#make }"
 	echo "+ $make"
 	(cd "$src" && eval "$make") || return 1
 	[ -f "$src/kernel/ivshmem.ko" ] && [ -f "$src/kernel/conftest.h" ] &&

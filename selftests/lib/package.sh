@@ -223,6 +223,9 @@ pkg_bash_completion() {
 		COMP_WORDS=(ivshmem-ctl wait --t) COMP_CWORD=2
 		_ivshmem_ctl
 		[ "${COMPREPLY[*]}" = --timeout ] || { echo "wait --t: ${COMPREPLY[*]}"; exit 1; }
+		COMP_WORDS=(ivshmem-ctl chan s) COMP_CWORD=2
+		_ivshmem_ctl
+		[ "${COMPREPLY[*]}" = "stat send" ] || { echo "chan s: ${COMPREPLY[*]}"; exit 1; }
 	' sh "$1"
 }
 

@@ -955,6 +955,106 @@ TEST_TIMEOUT(peers_full_ring_blocks_then_wakes, 60)
 	server_stop(&s);
 }
 
+/*
+ * ivshmem-ctl as a host peer of @s with @args (space-separated, at most
+ * 20), @input on its stdin; its stdout in @out.  Its exit status.
+ */
+static int ctl_run(const struct server *s, const char *input, char *out, size_t out_len,
+		   const char *args)
+{
+	char line[512], *argv[32], *save = NULL;
+	int in[2], pipe_out[2], argc = 0, status;
+	size_t got = 0;
+	pid_t parent = getpid(), pid;
+	ssize_t n;
+
+	argv[argc++] = (char *)ctl_path;
+	argv[argc++] = "-s";
+	argv[argc++] = (char *)s->sock;
+	argv[argc++] = "-n";
+	argv[argc++] = "2";
+	snprintf(line, sizeof(line), "%s", args);
+	for (char *t = strtok_r(line, " ", &save); t && argc < 30; t = strtok_r(NULL, " ", &save))
+		argv[argc++] = t;
+	argv[argc] = NULL;
+	ASSERT_EQ(pipe2(in, O_CLOEXEC), 0);
+	ASSERT_EQ(pipe2(pipe_out, O_CLOEXEC), 0);
+	pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		child_limits(parent, 30);
+		dup2(in[0], 0);
+		dup2(pipe_out[1], 1);
+		dup2(null, 2);
+		execv(ctl_path, argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(pipe_out[1]);
+	if (input && write(in[1], input, strlen(input)) != (ssize_t)strlen(input))
+		TH_LOG("short write to ivshmem-ctl");
+	close(in[1]);
+	while (got + 1 < out_len && (n = read(pipe_out[0], out + got, out_len - got - 1)) > 0)
+		got += (size_t)n;
+	out[got] = 0;
+	close(pipe_out[0]);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* ivshmem-ctl chan list, stat, send and recv against a pair made here. */
+TEST_TIMEOUT(ctl_chan_list_stat_send_recv, 60)
+{
+	struct ivshmem_chan_opts *o = chan_opts(0, 5000);
+	struct ivshmem_chan *tx, *rx;
+	struct ivshmem *dev;
+	char out[4096], buf[64];
+	struct server s;
+
+	server_start(&s);
+	ASSERT_EQ(join(&s, &dev), 0);
+	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "--json chan list"), 0);
+	EXPECT_TRUE(!strcmp(out, "[]\n"));
+	ASSERT_EQ(ivshmem_chan_pair_create(dev, "ctl", -1, o, &tx, &rx), 0);
+	/* Each line a message, in order. */
+	EXPECT_EQ(ctl_run(&s, "one\ntwo\n\nfour\n", out, sizeof(out),
+			  "--json chan send -t 5000 ctl.1"), 0);
+	EXPECT_TRUE(!strcmp(out, "{\"sent\":4}\n"));
+	EXPECT_EQ(ivshmem_chan_recv(rx, buf, sizeof(buf), 5000), 3);
+	EXPECT_TRUE(!memcmp(buf, "one", 3));
+	EXPECT_EQ(ivshmem_chan_recv(rx, buf, sizeof(buf), 5000), 3);
+	EXPECT_TRUE(!memcmp(buf, "two", 3));
+	EXPECT_EQ(ivshmem_chan_recv(rx, buf, sizeof(buf), 5000), 0);
+	EXPECT_EQ(ivshmem_chan_recv(rx, buf, sizeof(buf), 5000), 4);
+	EXPECT_TRUE(!memcmp(buf, "four", 4));
+	ASSERT_EQ(ivshmem_chan_send(tx, "hello \"world\"", 13, 0, 0), 0);
+	ASSERT_EQ(ivshmem_chan_send(tx, "again", 5, 0, 0), 0);
+	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "--json chan recv -c 0 -t 500 ctl.0"), 0);
+	EXPECT_TRUE(!strcmp(out, "{\"length\":13,\"data\":\"hello \\\"world\\\"\"}\n"
+			    "{\"length\":5,\"data\":\"again\"}\n"));
+	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "chan stat ctl.0"), 0);
+	EXPECT_TRUE(strstr(out, "ctl.0") && strstr(out, "attached"));
+	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "--json chan list"), 0);
+	EXPECT_TRUE(strstr(out, "{\"name\":\"ctl.0\",\"state\":\"attached\"") &&
+		    strstr(out, "\"messages_sent\":2,\"messages_received\":2"));
+	EXPECT_TRUE(strstr(out, "{\"name\":\"ctl.1\",\"state\":\"attached\"") &&
+		    strstr(out, "\"messages_sent\":4,\"messages_received\":4"));
+	/* Nothing there: exit status 3; no such channel, the wrong side: 1. */
+	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "chan recv -t 200 ctl.0"), 3);
+	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "chan stat nothing"), 1);
+	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "chan recv -t 0 nothing"), 1);
+	EXPECT_EQ(ctl_run(&s, "x\n", out, sizeof(out), "chan send -t 1000 ctl.0"), 1);
+	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "chan frob"), 2);
+	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "chan recv"), 2);
+	ivshmem_chan_close(tx);
+	ivshmem_chan_close(rx);
+	ivshmem_chan_opts_free(o);
+	ivshmem_close(dev);
+	server_stop(&s);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {

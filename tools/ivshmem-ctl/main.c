@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -521,6 +522,265 @@ static int cmd_reset_stats(struct ctl *ctl, int argc, char **argv)
 	return ret ? fail("reset-stats", ret) : 0;
 }
 
+/* ---- channels ---- */
+
+static void print_chan_json(const struct ivshmem_chan_info *ci)
+{
+	printf("{\"name\":");
+	ivs_json_string(stdout, ivshmem_chan_info_get_name(ci));
+	printf(",\"state\":\"%s\",\"offset\":%" PRIu64 ",\"size\":%" PRIu64
+	       ",\"producer\":%" PRId32 ",\"consumer\":%" PRId32 ",\"valid\":%s"
+	       ",\"generation\":%" PRIu32 ",\"ring_size\":%" PRIu32 ",\"used\":%" PRIu64
+	       ",\"messages_sent\":%" PRIu64 ",\"messages_received\":%" PRIu64
+	       ",\"notifications_sent\":%" PRIu64 ",\"notifications_suppressed\":%" PRIu64
+	       ",\"wakeups\":%" PRIu64 "}",
+	       ivshmem_chan_state_name(ivshmem_chan_info_get_state(ci)),
+	       ivshmem_chan_info_get_offset(ci), ivshmem_chan_info_get_size(ci),
+	       ivshmem_chan_info_get_producer(ci), ivshmem_chan_info_get_consumer(ci),
+	       ivshmem_chan_info_is_valid(ci) ? "true" : "false",
+	       ivshmem_chan_info_get_generation(ci), ivshmem_chan_info_get_ring_size(ci),
+	       ivshmem_chan_info_get_used(ci), ivshmem_chan_info_get_msgs_sent(ci),
+	       ivshmem_chan_info_get_msgs_received(ci), ivshmem_chan_info_get_notify_sent(ci),
+	       ivshmem_chan_info_get_notify_suppressed(ci), ivshmem_chan_info_get_wakeups(ci));
+}
+
+static void print_chan_row(const struct ivshmem_chan_info *ci)
+{
+	printf("%-31s %-8s %5" PRId32 " %5" PRId32 " %9" PRIu32 " %9" PRIu64 " %11" PRIu64
+	       " %11" PRIu64 " %9" PRIu64 " %10" PRIu64 "\n", ivshmem_chan_info_get_name(ci),
+	       ivshmem_chan_info_is_valid(ci) ?
+	       ivshmem_chan_state_name(ivshmem_chan_info_get_state(ci)) : "invalid",
+	       ivshmem_chan_info_get_producer(ci), ivshmem_chan_info_get_consumer(ci),
+	       ivshmem_chan_info_get_ring_size(ci), ivshmem_chan_info_get_used(ci),
+	       ivshmem_chan_info_get_msgs_sent(ci), ivshmem_chan_info_get_msgs_received(ci),
+	       ivshmem_chan_info_get_notify_sent(ci),
+	       ivshmem_chan_info_get_notify_suppressed(ci));
+}
+
+static void print_chan_header(void)
+{
+	printf("%-31s %-8s %5s %5s %9s %9s %11s %11s %9s %10s\n", "NAME", "STATE", "PROD",
+	       "CONS", "RING", "USED", "SENT", "RECEIVED", "DOORBELLS", "SUPPRESSED");
+}
+
+/* chan list / chan stat NAME: the directory, read without joining a channel. */
+static int chan_show(struct ctl *ctl, struct ivshmem *dev, uint64_t dir, const char *name)
+{
+	const struct ivshmem_chan_info *ci;
+	struct ivshmem_chan_list *list;
+	bool found = false;
+	size_t n;
+	int ret;
+
+	ret = ivshmem_chan_list(dev, dir, &list);
+	if (ret)
+		return fail("channel directory", ret);
+	n = ivshmem_chan_list_count(list);
+	if (!name && ctl->json)
+		putchar('[');
+	else if (!ctl->json)
+		print_chan_header();
+	for (size_t i = 0; i < n; i++) {
+		ci = ivshmem_chan_list_get(list, i);
+		if (name && strcmp(name, ivshmem_chan_info_get_name(ci)))
+			continue;
+		if (ctl->json) {
+			if (!name && found)
+				putchar(',');
+			print_chan_json(ci);
+		} else {
+			print_chan_row(ci);
+		}
+		found = true;
+		if (name)
+			break;
+	}
+	if (!name && ctl->json)
+		printf("]\n");
+	else if (ctl->json && found)
+		putchar('\n');
+	ivshmem_chan_list_free(list);
+	if (name && !found) {
+		fprintf(stderr, "ivshmem-ctl: no channel '%s'\n", name);
+		return EXIT_FAILURE;
+	}
+	return 0;
+}
+
+/* chan send NAME: each line of stdin a message, or with -w all of it as one. */
+static int chan_send(struct ctl *ctl, struct ivshmem_chan *ch, bool whole, int timeout_ms)
+{
+	size_t cap = 0, max = ivshmem_chan_max_msg(ch);
+	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+	char *line = NULL;
+	uint64_t sent = 0;
+	ssize_t n;
+	int ret = 0;
+
+	if (whole) {
+		void *buf;
+		int64_t got;
+
+		/* Straight into the ring; one byte more tells input that does not fit. */
+		ret = ivshmem_chan_reserve(ch, max, &buf, timeout_ms);
+		if (ret)
+			return fail("send", ret);
+		got = read_stdin(buf, max);
+		if (got >= 0 && (uint64_t)got == max && read_stdin((uint8_t *)&n, 1) > 0) {
+			fprintf(stderr, "ivshmem-ctl: input longer than the largest message (%zu "
+				"bytes)\n", max);
+			return EXIT_FAILURE;
+		}
+		if (got < 0)
+			return fail("reading stdin", (int)got);
+		ret = ivshmem_chan_commit(ch, (size_t)got, 0);
+		sent = 1;
+	} else {
+		while ((n = getline(&line, &cap, stdin)) >= 0) {
+			if (n && line[n - 1] == '\n')
+				n--;
+			/* A batch: published when stdin has nothing more at once (a
+			 * line still in stdio's buffer only costs an early flush). */
+			ret = ivshmem_chan_send(ch, line, (size_t)n, IVSHMEM_CHAN_MORE, timeout_ms);
+			if (ret)
+				break;
+			sent++;
+			if (poll(&pfd, 1, 0) != 1) {
+				ret = ivshmem_chan_flush(ch);
+				if (ret)
+					break;
+			}
+		}
+		free(line);
+		if (!ret)
+			ret = ivshmem_chan_flush(ch);
+	}
+	if (ret == -EMSGSIZE) {
+		fprintf(stderr, "ivshmem-ctl: message %" PRIu64 " longer than the largest (%zu "
+			"bytes)\n", sent + 1, max);
+		return EXIT_FAILURE;
+	}
+	if (ret)
+		return fail("send", ret);
+	if (ctl->json)
+		printf("{\"sent\":%" PRIu64 "}\n", sent);
+	return 0;
+}
+
+/* chan recv NAME: COUNT messages (0: until the timeout), each on a line. */
+static int chan_recv(struct ctl *ctl, struct ivshmem_chan *ch, long count, int timeout_ms)
+{
+	for (long i = 0; !count || i < count; i++) {
+		const void *data;
+		size_t len;
+		int ret;
+
+		ret = ivshmem_chan_peek(ch, &data, &len, timeout_ms);
+		if (ret == -ETIMEDOUT && !count && i)
+			return 0;
+		if (ret)
+			return fail("receive", ret);
+		if (ctl->json) {
+			char *text = malloc(len + 1);
+
+			if (!text)
+				return fail("receive", -ENOMEM);
+			/* Copied first: the other side could change it under us. */
+			memcpy(text, data, len);
+			text[len] = 0;
+			printf("{\"length\":%zu,\"data\":", len);
+			ivs_json_string(stdout, text);
+			printf("}\n");
+			free(text);
+		} else {
+			fwrite(data, 1, len, stdout);
+			putchar('\n');
+		}
+		if (fflush(stdout))
+			return EXIT_FAILURE;
+		ret = ivshmem_chan_release(ch);
+		if (ret)
+			return fail("receive", ret);
+	}
+	return 0;
+}
+
+static int cmd_chan(struct ctl *ctl, int argc, char **argv)
+{
+	struct ivshmem_chan_opts *opts;
+	const char *action = argc > 1 ? argv[1] : "";
+	bool whole = false, attach;
+	uint64_t dir = 0, v;
+	long timeout = -1, count = 1;
+	struct ivshmem_chan *ch;
+	struct ivshmem *dev;
+	int opt, ret;
+	static const struct option lopts[] = {
+		{ "dir", required_argument, NULL, 'D' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "whole", no_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	if (strcmp(action, "list") && strcmp(action, "stat") && strcmp(action, "send") &&
+	    strcmp(action, "recv"))
+		return usage_error("chan needs list, stat, send or recv%s", "");
+	argc--;
+	argv++;
+	while ((opt = getopt_long(argc, argv, "+D:t:c:w", lopts, NULL)) != -1) {
+		if (opt == 'D' && parse_size(optarg, &dir) && !(dir % 4096))
+			continue;
+		if (opt == 't' && parse_int(optarg, INT32_MAX, true, &timeout))
+			continue;
+		if (opt == 'c' && !ivs_parse_u64(optarg, INT32_MAX, &v)) {
+			count = (long)v;
+			continue;
+		}
+		if (opt == 'w') {
+			whole = true;
+			continue;
+		}
+		return usage_error("bad chan option%s", "");
+	}
+	attach = strcmp(action, "list") && strcmp(action, "stat");
+	if (optind != argc - (strcmp(action, "list") ? 1 : 0))
+		return usage_error("chan %s: wrong arguments", action);
+	ret = open_device(ctl, &dev);
+	if (ret)
+		return ret;
+	if (!attach) {
+		ret = chan_show(ctl, dev, dir, strcmp(action, "list") ? argv[optind] : NULL);
+		ivshmem_close(dev);
+		return ret;
+	}
+	ret = ivshmem_chan_opts_new(&opts);
+	if (!ret)
+		ret = ivshmem_chan_opts_set_dir_offset(opts, dir);
+	if (!ret)
+		ret = ivshmem_chan_opts_set_timeout(opts, (int)timeout);
+	if (!ret)
+		ret = ivshmem_chan_attach(dev, argv[optind], opts, &ch);
+	ivshmem_chan_opts_free(opts);
+	if (ret) {
+		fprintf(stderr, "ivshmem-ctl: channel %s: %s\n", argv[optind], strerror(-ret));
+		ivshmem_close(dev);
+		return ret == -ETIMEDOUT ? EXIT_TIMEOUT : EXIT_FAILURE;
+	}
+	if (ivshmem_chan_is_sender(ch) != !strcmp(action, "send")) {
+		fprintf(stderr, "ivshmem-ctl: channel %s: its free side %s\n", argv[optind],
+			ivshmem_chan_is_sender(ch) ? "sends" : "receives");
+		ret = EXIT_FAILURE;
+	} else if (!strcmp(action, "send")) {
+		ret = chan_send(ctl, ch, whole, (int)timeout);
+	} else {
+		ret = chan_recv(ctl, ch, count, (int)timeout);
+	}
+	ivshmem_chan_close(ch);
+	ivshmem_close(dev);
+	return ret;
+}
+
 static const struct subcommand subcommands[] = {
 	{ "list", "", "list the guest's devices (netlink)", cmd_list, true },
 	{ "info", "", "describe the device or host peer", cmd_info, true },
@@ -535,6 +795,7 @@ static const struct subcommand subcommands[] = {
 	  "copy stdin (or a fill byte) to the memory, up to its end", cmd_write, false },
 	{ "reset-stats", "INDEX", "zero a device's counters (needs CAP_NET_ADMIN)",
 	  cmd_reset_stats, false },
+	{ "chan", "list|stat|send|recv ...", "message channels (see below)", cmd_chan, true },
 	{ NULL, NULL, NULL, NULL, false },
 };
 
@@ -548,12 +809,20 @@ static void usage(FILE *out)
 		"  -s, --server SOCKET   act as a host peer of this ivshmem-server\n"
 		"  -n, --vectors N       the server's vectors per peer: joins at once\n"
 		"                        (without it, joining detects them in 200 ms)\n"
-		"  -j, --json            machine-readable output (list, info, wait, monitor;\n"
-		"                        refused by the other commands)\n"
+		"  -j, --json            machine-readable output (list, info, wait, monitor,\n"
+		"                        chan; refused by the other commands)\n"
 		"  -h, --help            show this help, or COMMAND --help\n\n"
 		"Commands:\n");
 	for (const struct subcommand *c = subcommands; c->name; c++)
 		fprintf(out, "  %-12s %-26s %s\n", c->name, c->args, c->help);
+	fprintf(out, "\nChannels (libivshmem's, directory at offset 0 or -D OFFSET):\n"
+		"  chan list                   every channel of the directory\n"
+		"  chan stat NAME              one channel: fill, messages, doorbells\n"
+		"  chan send [-w] [-t MS] NAME each line of stdin a message (-w: all of it)\n"
+		"  chan recv [-c N] [-t MS] NAME  N messages (default 1, 0: until -t runs\n"
+		"                              out) to stdout, each on a line\n"
+		"send and recv take the channel's free side, attaching for -t MS (default\n"
+		"forever).\n");
 	fprintf(out, "\nNumbers are decimal or 0x hexadecimal; sizes and offsets take a K, M,\n"
 		"G or T suffix.  Exit status: 0 success, 1 failure (also a failed write\n"
 		"to stdout), 2 bad usage, 3 timed out.\n");

@@ -171,6 +171,42 @@ out:
 }
 
 /*
+ * The core splits PMD entries where a VMA is split, but not PUD ones:
+ * vma_adjust_trans_huge() and mremap()'s move_page_tables() walk into a
+ * PUD entry as if it were a PMD table (6.12 to 7.2 at least), that is, into
+ * the shared memory.  So before a split (may_split) and before page tables
+ * move (copy_vma() opens the new VMA first), huge entries of this process
+ * are zapped, with its VMAs write-locked so that no fault brings them back.
+ * Both are rare; the next accesses fault the memory in again.
+ */
+static void ivshmem_zap_for_change(struct vm_area_struct *vma)
+{
+	VMA_ITERATOR(vmi, vma->vm_mm, 0);
+	struct ivshmem_dev *idev = vma->vm_private_data;
+	struct vm_area_struct *v;
+
+	mmap_assert_write_locked(vma->vm_mm);
+	for_each_vma(vmi, v)
+		if (v->vm_ops == vma->vm_ops)
+			vma_start_write(v);
+	unmap_mapping_range(idev->inode->i_mapping, 0, 0, 1);
+}
+
+static int ivshmem_vm_may_split(struct vm_area_struct *vma, unsigned long addr)
+{
+	if (!IS_ALIGNED(addr, PUD_SIZE))
+		ivshmem_zap_for_change(vma);
+	return 0;
+}
+
+/* Called for splits, mremap() and fork(); only the first two change @vma's mm. */
+static void ivshmem_vm_open(struct vm_area_struct *vma)
+{
+	if (vma->vm_mm == current->mm)
+		ivshmem_zap_for_change(vma);
+}
+
+/*
  * Place a mapping so that its addresses and the BAR's physical addresses
  * agree modulo the biggest leaf entry it can hold: only then can faults map
  * whole blocks.  A fixed address or a hint is taken as given; faults check
@@ -198,6 +234,8 @@ unsigned long ivshmem_get_unmapped_area(struct file *filp, unsigned long addr,
 }
 #else
 #define ivshmem_vm_huge_fault NULL
+#define ivshmem_vm_may_split NULL
+#define ivshmem_vm_open NULL
 #endif /* HAVE_HUGE_PFNMAP */
 
 /*
@@ -247,6 +285,8 @@ out:
 }
 
 static const struct vm_operations_struct ivshmem_vm_ops = {
+	.open = ivshmem_vm_open,
+	.may_split = ivshmem_vm_may_split,
 	.fault = ivshmem_vm_fault,
 	.huge_fault = ivshmem_vm_huge_fault,
 	.access = ivshmem_vm_access,

@@ -6,8 +6,10 @@
  *
  *  - bandwidth of the shared-memory mapping against anonymous memory: the
  *    ratio shows whether the mapping is cached (near 1) or not (far below);
- *  - a doorbell round trip (ring oneself, wake from IVSHMEM_IOCTL_WAIT)
- *    against an eventfd write and poll between two threads of nothing.
+ *  - doorbell latency (ring oneself, wake by eventfd, WAIT or poll) as
+ *    p50, p99 and p99.9, against an eventfd written and polled in one thread;
+ *  - BAR2 mapped through sysfs with uio_pci_generic bound, uncached and
+ *    write-combining, against our mapping: bandwidth and memory type.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -23,10 +25,11 @@
 #include <string.h>
 
 #include "lib/ivshmem_test.h"
+#include "lib/latency.h"
 
 #define BW_BYTES	(16u << 20)
 #define BW_ROUNDS	8
-#define RTT_ROUNDS	2000
+#define LAT_ROUNDS	2000
 
 static double now_s(void)
 {
@@ -62,7 +65,7 @@ static int cannot(const char *what)
 	return 2;
 }
 
-static int bench_bandwidth(int fd, const struct ivshmem_info *info)
+static int bench_bandwidth(int fd, const struct ivshmem_info *info, double *shm_mibs)
 {
 	double shm, anon;
 	uint64_t *p, *q;
@@ -79,41 +82,138 @@ static int bench_bandwidth(int fd, const struct ivshmem_info *info)
 	printf("# bench: shared memory    %.0f MiB/s, ratio %.2f\n", shm, shm / anon);
 	munmap(p, BW_BYTES);
 	munmap(q, BW_BYTES);
+	*shm_mibs = shm;
 	return 0;
 }
 
-static int bench_round_trip(int fd, const struct ivshmem_info *info)
+/*
+ * Ring oneself on vector 0 and wake, LAT_ROUNDS times for each way of
+ * waiting: p50, p99 and p99.9 against an eventfd written and polled by the
+ * same thread (no device at all).
+ */
+static int bench_latency(int fd, const struct ivshmem_info *info)
 {
+	static double us[LAT_ROUNDS];
+	struct percentiles base, pc;
 	struct pollfd pfd;
-	double t_bell, t_efd;
-	uint64_t v = 1, mask;
+	uint64_t v = 1;
 	int efd;
 
 	if (info->irq_mode == IVSHMEM_IRQ_NONE)
 		return 0;
-	t_bell = now_s();
-	for (int i = 0; i < RTT_ROUNDS; i++) {
-		mask = 1;
-		if (dev_ring(fd, (uint32_t)info->peer_id, 0) || dev_wait(fd, &mask, 5000))
-			return cannot("doorbell");
-	}
-	t_bell = (now_s() - t_bell) / RTT_ROUNDS;
-
 	efd = eventfd(0, EFD_CLOEXEC);
 	if (efd < 0)
 		return cannot("eventfd");
 	pfd = (struct pollfd){ .fd = efd, .events = POLLIN };
-	t_efd = now_s();
-	for (int i = 0; i < RTT_ROUNDS; i++) {
+	for (int i = 0; i < LAT_ROUNDS; i++) {
+		double t = latency_now_us();
+
 		if (write(efd, &v, sizeof(v)) != sizeof(v) || poll(&pfd, 1, 5000) != 1 ||
 		    read(efd, &v, sizeof(v)) != sizeof(v))
 			return cannot("eventfd");
+		us[i] = latency_now_us() - t;
 	}
-	t_efd = (now_s() - t_efd) / RTT_ROUNDS;
-	printf("# bench: eventfd write+poll+read %.1f us (baseline)\n", t_efd * 1e6);
-	printf("# bench: doorbell ring+wait      %.1f us, ratio %.1f\n", t_bell * 1e6,
-	       t_bell / t_efd);
+	base = percentiles(us, LAT_ROUNDS);
+	printf("# bench: eventfd write+poll+read: p50 %.1f us, p99 %.1f us, p99.9 %.1f us (baseline)\n",
+	       base.p50, base.p99, base.p999);
+
+	for (enum wait_way way = 0; way < WAIT_WAYS; way++) {
+		if (dev_set_eventfd(fd, 0, way == WAIT_EVENTFD ? efd : -1))
+			return cannot("IVSHMEM_IOCTL_SET_EVENTFD");
+		for (int i = 0; i < LAT_ROUNDS; i++) {
+			double t = latency_now_us();
+
+			if (dev_ring(fd, (uint32_t)info->peer_id, 0) ||
+			    wait_vector0(way, fd, efd, 5000))
+				return cannot(wait_way_name[way]);
+			us[i] = latency_now_us() - t;
+		}
+		pc = percentiles(us, LAT_ROUNDS);
+		printf("# bench: ring oneself, wake by %s: p50 %.1f us, p99 %.1f us, p99.9 %.1f us, p50 ratio %.1f\n",
+		       wait_way_name[way], pc.p50, pc.p99, pc.p999, pc.p50 / base.p50);
+	}
+	dev_set_eventfd(fd, 0, -1);
 	close(efd);
+	return 0;
+}
+
+/* Load a module of the initramfs; true if it is (now) loaded. */
+static bool load_module(const char *name)
+{
+	char path[128], cmd[256];
+
+	snprintf(path, sizeof(path), "/sys/module/%s", name);
+	if (access(path, F_OK) == 0)
+		return true;
+	snprintf(cmd, sizeof(cmd), "insmod /lib/modules/extra/%s.ko 2>/dev/null", name);
+	return system(cmd) == 0;
+}
+
+/* MiB/s through the sysfs BAR file @file of @addr; its PAT type in @type. */
+static double sysfs_bar_bandwidth(const char *addr, const char *file, char *type, size_t len)
+{
+	char path[128];
+	double mibs = 0;
+	void *p;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", addr, file);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	p = mmap(NULL, BW_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return 0;
+	mibs = bandwidth(p, BW_BYTES);
+	/* The mapping reserved its own memory type for the whole BAR. */
+	if (bar2_memtype(dev_name(), type, len))
+		snprintf(type, len, "unknown");
+	munmap(p, BW_BYTES);
+	return mibs;
+}
+
+#define PCI_DRIVERS	"/sys/bus/pci/drivers"
+
+/*
+ * What users pick instead of a driver: uio_pci_generic bound to the device
+ * and BAR2 mapped through sysfs, uncached (resource2) and write-combining
+ * (resource2_wc), side by side with ours.  The device goes back to ivshmem.
+ */
+static int bench_uio(const struct ivshmem_info *info, double ours)
+{
+	char addr[32], ours_type[64] = "unknown", type[64], wc_type[64], bound[128];
+	double uc, wc;
+	bool uio;
+
+	if (info->size < BW_BYTES || dev_pci_addr(dev_name(), addr, sizeof(addr)))
+		return 0;
+	bar2_memtype(dev_name(), ours_type, sizeof(ours_type));
+	uio = load_module("uio") && load_module("uio_pci_generic");
+	if (sysfs_write(PCI_DRIVERS "/ivshmem/unbind", addr))
+		return cannot("unbind ivshmem");
+	/* new_id binds uio_pci_generic to every ivshmem device without a driver. */
+	if (uio) {
+		snprintf(bound, sizeof(bound), PCI_DRIVERS "/uio_pci_generic/%s", addr);
+		uio = !sysfs_write(PCI_DRIVERS "/uio_pci_generic/new_id", "1af4 1110") &&
+		      !wait_path(bound, true, 2000);
+	}
+	uc = sysfs_bar_bandwidth(addr, "resource2", type, sizeof(type));
+	wc = sysfs_bar_bandwidth(addr, "resource2_wc", wc_type, sizeof(wc_type));
+	if (uio) {
+		sysfs_write(PCI_DRIVERS "/uio_pci_generic/remove_id", "1af4 1110");
+		sysfs_write(PCI_DRIVERS "/uio_pci_generic/unbind", addr);
+	}
+	if (sysfs_write(PCI_DRIVERS "/ivshmem/bind", addr) ||
+	    wait_path(dev_path(), true, 5000))
+		return cannot("bind ivshmem again");
+	printf("# bench: BAR2 through ivshmem: %.0f MiB/s, %s (baseline)\n", ours, ours_type);
+	printf("# bench: BAR2 through %s sysfs resource2: %.0f MiB/s, %s, ratio %.2f\n",
+	       uio ? "uio_pci_generic +" : "no driver,", uc, uc ? type : "cannot map",
+	       uc / ours);
+	printf("# bench: BAR2 through %s sysfs resource2_wc: %.0f MiB/s, %s, ratio %.2f\n",
+	       uio ? "uio_pci_generic +" : "no driver,", wc, wc ? wc_type : "cannot map",
+	       wc / ours);
 	return 0;
 }
 
@@ -121,13 +221,16 @@ int main(void)
 {
 	struct ivshmem_info info;
 	int fd = open(dev_path(), O_RDWR | O_CLOEXEC);
+	double shm = 0;
 	int ret;
 
 	if (fd < 0 || ioctl(fd, IVSHMEM_IOCTL_GET_INFO, &info))
 		return cannot(dev_path());
-	ret = bench_bandwidth(fd, &info);
+	ret = bench_bandwidth(fd, &info, &shm);
 	if (!ret)
-		ret = bench_round_trip(fd, &info);
+		ret = bench_latency(fd, &info);
 	close(fd);
+	if (!ret && shm)
+		ret = bench_uio(&info, shm);
 	return ret;
 }

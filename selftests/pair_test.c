@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "lib/ivshmem_test.h"
+#include "lib/latency.h"
 
 #define MEET_MS		120000	/* the other guest may still be booting */
 #define DELIVERY_MS	10000
@@ -205,12 +206,84 @@ TEST_TIMEOUT(doorbells_are_never_lost, 900)
 		flood_send(fd, mb, other, total);
 	else
 		flood_receive(fd, mb);
-	TH_LOG("flood took %ld ms", now_ms() - start);
+	start = now_ms() - start;
+	TH_LOG("flood took %ld ms", start);
 	barrier(mb, 5);
+	if (me == 0) {
+		uint64_t all = 0, woke = 0;
+
+		for (unsigned int v = 0; v < nvec && v < 64; v++) {
+			all += sent[v];
+			woke += mb->wakeups[v];
+		}
+		printf("# bench: doorbells one way, a to b in bursts of 1-8: %.0f/s, "
+		       "%.1f%% coalesced into %llu wakeups\n", 1000.0 * (double)all / (double)(start ? start : 1),
+		       all ? 100.0 * (double)(all - woke) / (double)all : 0.0,
+		       (unsigned long long)woke);
+	}
 	for (unsigned int v = 0; me == 0 && v < nvec && v < 64; v++)
 		TH_LOG("vector %u: %u doorbells, %u wakeups, %u coalesced (%.1f%%)", v,
 		       sent[v], mb->wakeups[v], sent[v] - mb->wakeups[v],
 		       sent[v] ? 100.0 * (sent[v] - mb->wakeups[v]) / sent[v] : 0.0);
+	close(fd);
+}
+
+#define LAT_ROUNDS	1000
+
+/*
+ * Doorbell latency between the two guests, for each way of waiting: a
+ * rings b, b wakes and rings back, a wakes.  a prints percentiles of half
+ * the round trip against ringing itself in the same run.  Every doorbell
+ * must arrive; the numbers are only printed.
+ */
+TEST_TIMEOUT(doorbell_latency_between_guests, 600)
+{
+	static double us[LAT_ROUNDS];
+	int fd = dev_open(O_RDWR), efd = eventfd(0, EFD_CLOEXEC);
+	struct mailbox *mb = mailbox(fd);
+	int32_t other = meet(fd, mb), self;
+	struct percentiles base = { 0 }, pc;
+	struct ivshmem_info info;
+
+	ASSERT_OK(efd);
+	dev_get_info(fd, &info);
+	self = info.peer_id;
+	if (me == 0) {
+		for (int i = 0; i < LAT_ROUNDS; i++) {
+			double t = latency_now_us();
+
+			ASSERT_OK(dev_ring(fd, (uint32_t)self, 0));
+			ASSERT_OK(wait_vector0(WAIT_IOCTL, fd, efd, DELIVERY_MS));
+			us[i] = latency_now_us() - t;
+		}
+		base = percentiles(us, LAT_ROUNDS);
+		printf("# bench: ring oneself, wake by WAIT ioctl: p50 %.1f us, p99 %.1f us, "
+		       "p99.9 %.1f us (baseline)\n", base.p50, base.p99, base.p999);
+	}
+	for (enum wait_way way = 0; way < WAIT_WAYS; way++) {
+		ASSERT_OK(dev_set_eventfd(fd, 0, way == WAIT_EVENTFD ? efd : -1));
+		barrier(mb, 10 + 2 * way);
+		for (int i = 0; i < LAT_ROUNDS; i++) {
+			double t = latency_now_us();
+
+			if (me == 0)
+				ASSERT_OK(dev_ring(fd, (uint32_t)other, 0));
+			__CHECK(!wait_vector0(way, fd, efd, DELIVERY_MS), true,
+				"round %d by %s: no doorbell", i, wait_way_name[way]);
+			if (me == 1)
+				ASSERT_OK(dev_ring(fd, (uint32_t)other, 0));
+			us[i] = (latency_now_us() - t) / 2;
+		}
+		barrier(mb, 11 + 2 * way);
+		if (me == 0) {
+			pc = percentiles(us, LAT_ROUNDS);
+			printf("# bench: guest to guest, wake by %s: p50 %.1f us, p99 %.1f us, "
+			       "p99.9 %.1f us (half a round trip), p50 ratio %.1f\n",
+			       wait_way_name[way], pc.p50, pc.p99, pc.p999, pc.p50 / base.p50);
+		}
+	}
+	dev_set_eventfd(fd, 0, -1);
+	close(efd);
 	close(fd);
 }
 

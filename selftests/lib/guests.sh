@@ -4,14 +4,25 @@
 # QEMU guests for run.sh: initramfs, booting, collecting KTAP and kernel
 # logs, the ivshmem-server and host peer beside them.  Sourced by run.sh.
 
-# make_initramfs KVER MODULE: busybox, the module and the static test
-# programs; print the path of the initramfs.
+# make_initramfs KVER MODULE: busybox, the module (and uio_pci_generic) and
+# the static test programs; print the path of the initramfs.
 make_initramfs() {
 	local root=$BUILD/guest/$1/root out=$BUILD/guest/$1/initrd.gz
 	rm -rf "$root"
 	mkdir -p "$root"/{bin,dev,proc,sys,tmp,tests,lib/modules}
 	cp /bin/busybox "$BUILD/guest-bin/ivshmem-ctl" "$root/bin/"
 	cp "$2" "$root/lib/modules/"
+	# uio_pci_generic, for bench's comparison, where the kernel's package
+	# has it; busybox's insmod wants it uncompressed.
+	mkdir -p "$root/lib/modules/extra"
+	find "$CACHE/kernels/$1" -path '*/drivers/uio/*' \( -name 'uio.ko*' -o \
+		-name 'uio_pci_generic.ko*' \) 2>/dev/null | while read -r ko; do
+		case $ko in
+		*.xz) xz -dc "$ko" ;;
+		*.zst) zstd -qdc "$ko" ;;
+		*) cat "$ko" ;;
+		esac >"$root/lib/modules/extra/$(basename "${ko%.ko*}").ko"
+	done
 	cp "$TOP/selftests/guest/init" "$root/init"
 	find "$BUILD/selftests" -maxdepth 1 -type f \( -name '*_test' -o -name '*_test32' \) \
 		-exec cp {} "$root/tests/" \;

@@ -155,6 +155,7 @@ expect server_type_notify "Type=$(systemctl show -p Type --value ivshmem-server.
 expect server_socket_ready "${sock:-no socket} is a socket right after start" test -S "${sock:-/nonexistent}"
 owner=$(stat -c '%U %G %a' "${sock:-/nonexistent}" 2>/dev/null)
 user=$(systemctl show -p User --value ivshmem-server.service)
+echo "# socket: $owner"
 expect server_socket_owner_mode "unprivileged owner, group ${sock_group:-?}, mode ${sock_mode#0}; got: $owner (User=$user)" \
 	test -n "$owner" -a "${owner%% *}" != root -a \
 	"${owner#* }" = "${sock_group:-?} ${sock_mode#0}"
@@ -176,7 +177,8 @@ for p in "${packages[@]}"; do
 done | while read -r f; do
 	[ -d "$f" ] || echo "$f"
 done >"$WORK/files"
-ko_before=$(find /lib/modules /usr/lib/modules -name 'ivshmem.ko*' 2>/dev/null | wc -l)
+# /lib is /usr/lib in bookworm: /lib/modules covers both.
+ko_before=$(find /lib/modules/ -name 'ivshmem.ko*' 2>/dev/null | wc -l)
 echo "# $(wc -l <"$WORK/files") files and links, $ko_before built modules before purge"
 start=$SECONDS
 check purge apt-get purge -y -q "${packages[@]}"
@@ -186,7 +188,7 @@ left=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${packages[@]}" 2>/d
 expect purge_packages_gone "still known to dpkg: $left" test -z "$left"
 left=$(while read -r f; do [ -e "$f" ] || [ -L "$f" ] && echo "$f"; done <"$WORK/files")
 expect purge_files_gone "left: $(echo $left | head -c 300)" test -z "$left"
-left=$(find /lib/modules /usr/lib/modules -name 'ivshmem.ko*' 2>/dev/null; ls -d /var/lib/dkms/ivshmem /usr/src/ivshmem-* 2>/dev/null;
+left=$(find /lib/modules/ -name 'ivshmem.ko*' 2>/dev/null; ls -d /var/lib/dkms/ivshmem /usr/src/ivshmem-* 2>/dev/null;
 	dkms status ivshmem 2>/dev/null)
 expect purge_module_gone "left: $(echo $left)" test -z "$left" -a "$ko_before" != 0
 [ -d /sys/module/ivshmem ] && echo "# the module stays loaded until the next boot or rmmod"

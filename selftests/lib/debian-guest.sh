@@ -22,8 +22,8 @@ DEBIAN_GUEST_PACKAGES="systemd systemd-sysv udev kmod linux-image-amd64
 	libnl-3-200 libnl-genl-3-200 libsystemd0"
 
 # debian_guest_deps DEB...: the packages DEBs depend on, by name (the first
-# of each set of alternatives), less the DEBs themselves and any name that
-# is only virtual in the suite.
+# of each set of alternatives, which policy wants to be a real package),
+# less the DEBs themselves.
 debian_guest_deps() {
 	local deb own=() name
 	for deb in "$@"; do
@@ -33,8 +33,7 @@ debian_guest_deps() {
 		dpkg-deb -f "$deb" Pre-Depends Depends
 	done | sed 's/^[A-Za-z-]*: //' | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/:any//; s/[[:space:]]//g' |
 		grep -v '^$' | sort -u | while read -r name; do
-			[[ " ${own[*]} " == *" $name "* ]] && continue
-			apt-cache show --no-all-versions "$name" >/dev/null 2>&1 && echo "$name"
+			[[ " ${own[*]} " == *" $name "* ]] || echo "$name"
 		done
 }
 
@@ -90,8 +89,8 @@ debian_guest_image() {
 # debian-guest/bookworm/NAME.
 run_debian_guest() {
 	local debdir=${1:-$BUILD/debs} RUN=debian-guest name=$DEBIAN_GUEST_SUITE
-	local dir=$LOGS/debian-guest/$DEBIAN_GUEST_SUITE debs=() image work start status boot
-	local SOCK SERVER_PID
+	local dir=$LOGS/debian-guest/$DEBIAN_GUEST_SUITE debs=() deb image work start status
+	local sock server
 	mkdir -p "$dir"
 	# Debug symbols are not needed in the guest.
 	for deb in "$debdir"/*.deb; do
@@ -101,52 +100,65 @@ run_debian_guest() {
 		result fail "debian-guest/$name/packages_built" "no .deb in $debdir"
 		return
 	fi
-	start=$SECONDS
 	image=$(debian_guest_image $DEBIAN_GUEST_PACKAGES $(debian_guest_deps "${debs[@]}")) ||
 		exit 1
 	note "Debian guest: $(basename "$image"), ${#debs[@]} packages, under TCG"
 
-	# The packages and the test script, on a small disk of their own.
-	work=$(mktemp -d "${TMPDIR:-/tmp}/ivshmem-debian-guest.XXXXXX") || die "mktemp failed"
+	# The packages and the test script, on a small disk of their own.  The
+	# private directory is under the logs, which the next run removes even
+	# if this one was killed.
+	work=$(mktemp -d "$dir/work.XXXXXX") || die "mktemp failed"
 	mkdir "$work/payload"
 	cp "${debs[@]}" "$TOP/selftests/debian-guest/test.sh" "$work/payload/"
 	mke2fs -q -t ext4 -d "$work/payload" -F "$work/payload.raw" \
 		$(( $(du -sm "$work/payload" | cut -f1) + 16 ))M >"$dir/payload.log" 2>&1 ||
 		die "mke2fs of the Debian guest's payload failed: $(cat "$dir/payload.log")"
 
-	start_server "$name" "$work/shm"
+	# Our server, as start_server starts it, but also ended (SIGTERM, so
+	# that it removes its socket and memory file) if this shell dies.
+	sock=$dir/server.sock
+	setpriv --pdeathsig TERM timeout $((DEBIAN_GUEST_TIMEOUT + 60)) \
+		"$BUILD/ivshmem-server" -F -S "$sock" -m "$work/shm" -l $SHM_SIZE -n $VECTORS \
+		>"$dir/server.log" 2>&1 &
+	server=$!
+	wait_until test -S "$sock" ||
+		die "ivshmem-server for the Debian guest did not start: $(cat "$dir/server.log")"
+
+	start=$SECONDS
 	# The guest's disk is a snapshot of the cached image: QEMU writes to a
-	# temporary overlay in TMPDIR, here the private directory.  Both
-	# timeout and QEMU die with their parent.
-	TMPDIR=$work setpriv --pdeathsig KILL timeout "$DEBIAN_GUEST_TIMEOUT" \
-		setpriv --pdeathsig KILL qemu-system-x86_64 -machine q35 -accel tcg \
+	# temporary overlay in TMPDIR, here the private directory.  timeout and
+	# QEMU both get SIGTERM if their parent dies, so that QEMU still
+	# removes the overlay.
+	TMPDIR=$work setpriv --pdeathsig TERM timeout "$DEBIAN_GUEST_TIMEOUT" \
+		setpriv --pdeathsig TERM qemu-system-x86_64 -machine q35 -accel tcg \
 		-cpu qemu64,phys-bits=39 -m 1536 -smp 2 -nodefaults -display none -no-reboot \
 		-kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
 		-append "root=/dev/vda rw console=ttyS0 panic=-1 systemd.show_status=0" \
 		-drive file="$image/base.raw",format=raw,if=virtio,snapshot=on \
 		-drive file="$work/payload.raw",format=raw,if=virtio,readonly=on \
 		-serial file:"$dir/serial.log" -serial file:"$dir/ktap.log" \
-		-chardev socket,id=ivs,path="$SOCK" \
+		-chardev socket,id=ivs,path="$sock" \
 		-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,addr=4 \
 		>"$dir/qemu.log" 2>&1
 	status=$?
-	stop_server "$SERVER_PID"
+	stop_server $server
 	rm -rf "$work"
 
-	debian_guest_collect "$dir" "$status" "$((SECONDS - start))"
+	debian_guest_collect "$name" "$status" "$((SECONDS - start))"
 }
 
-# debian_guest_collect DIR QEMU-STATUS SECONDS: results from the guest's
-# report; its kernel log (DIR/console.log) is checked as the other guests'.
+# debian_guest_collect NAME QEMU-STATUS SECONDS: results from the guest's
+# report; its kernel log (console.log) is checked as the other guests'.
 debian_guest_collect() {
-	local dir=$1 status=$2 secs=$3 line boot
+	local name=$1 status=$2 secs=$3 dir=$LOGS/$RUN/$1 line boot reason
 	tr -d '\r' <"$dir/ktap.log" >"$dir/report.log" 2>/dev/null
 	boot=$(sed -n 's/^# boot: \([0-9.]*\) s.*/\1/p' "$dir/report.log")
 	note "Debian guest: booted in ${boot:-?} s, ran $secs s in all (QEMU status $status)"
 	while IFS= read -r line; do
 		case $line in
-		"not ok "*) line=${line#not ok [0-9]* }
-			    result fail "debian-guest/$name/${line%% # *}" "${line#* # }" ;;
+		"not ok "*) line=${line#not ok [0-9]* } reason=
+			    [[ $line == *" # "* ]] && reason=${line#* # }
+			    result fail "debian-guest/$name/${line%% # *}" "$reason" ;;
 		"ok "*) result ok "debian-guest/$name/${line#ok [0-9]* }" ;;
 		"# dmesg: "*|"# ivt: done") ;;
 		"#"*) echo "$line" ;;

@@ -47,6 +47,8 @@
 #   IVSHMEM_INTX           1 adds the intx stage to the stages that run
 #   IVSHMEM_NO_DEBIAN_GUEST 1 ends the package stage after the host's checks
 #                          of the packages, without the Debian guest
+#   IVSHMEM_DEBIAN_GUEST_TIMEOUT seconds the Debian guest may run (default
+#                          1500; it takes about 5 minutes under TCG)
 #
 # usage: run.sh [static] [server] [package] [guest] [demo] [intx]
 #        (default: all but intx)

@@ -149,8 +149,12 @@ static bool load_module(const char *name)
 	return system(cmd) == 0;
 }
 
-/* MiB/s through the sysfs BAR file @file of @addr; its PAT type in @type. */
-static double sysfs_bar_bandwidth(const char *addr, const char *file, char *type, size_t len)
+/*
+ * MiB/s through the sysfs BAR file @file of @addr, BAR2 at @bar; the PAT
+ * type of the mapping in @type.
+ */
+static double sysfs_bar_bandwidth(const char *addr, unsigned long long bar, const char *file,
+				  char *type, size_t len)
 {
 	char path[128];
 	double mibs = 0;
@@ -166,8 +170,8 @@ static double sysfs_bar_bandwidth(const char *addr, const char *file, char *type
 	if (p == MAP_FAILED)
 		return 0;
 	mibs = bandwidth(p, BW_BYTES);
-	/* The mapping reserved its own memory type for the whole BAR. */
-	if (bar2_memtype(dev_name(), type, len))
+	/* The mapping reserved a memory type for what it maps. */
+	if (phys_memtype(bar, bar + BW_BYTES - 1, type, len))
 		snprintf(type, len, "unknown");
 	munmap(p, BW_BYTES);
 	return mibs;
@@ -183,10 +187,12 @@ static double sysfs_bar_bandwidth(const char *addr, const char *file, char *type
 static int bench_uio(const struct ivshmem_info *info, double ours)
 {
 	char addr[32], ours_type[64] = "unknown", type[64], wc_type[64], bound[128];
+	unsigned long long bar, bar_end;
 	double uc, wc;
 	bool uio;
 
-	if (info->size < BW_BYTES || dev_pci_addr(dev_name(), addr, sizeof(addr)))
+	if (info->size < BW_BYTES || dev_pci_addr(dev_name(), addr, sizeof(addr)) ||
+	    dev_bar2(dev_name(), &bar, &bar_end))
 		return 0;
 	bar2_memtype(dev_name(), ours_type, sizeof(ours_type));
 	uio = load_module("uio") && load_module("uio_pci_generic");
@@ -198,8 +204,8 @@ static int bench_uio(const struct ivshmem_info *info, double ours)
 		uio = !sysfs_write(PCI_DRIVERS "/uio_pci_generic/new_id", "1af4 1110") &&
 		      !wait_path(bound, true, 2000);
 	}
-	uc = sysfs_bar_bandwidth(addr, "resource2", type, sizeof(type));
-	wc = sysfs_bar_bandwidth(addr, "resource2_wc", wc_type, sizeof(wc_type));
+	uc = sysfs_bar_bandwidth(addr, bar, "resource2", type, sizeof(type));
+	wc = sysfs_bar_bandwidth(addr, bar, "resource2_wc", wc_type, sizeof(wc_type));
 	if (uio) {
 		sysfs_write(PCI_DRIVERS "/uio_pci_generic/remove_id", "1af4 1110");
 		sysfs_write(PCI_DRIVERS "/uio_pci_generic/unbind", addr);

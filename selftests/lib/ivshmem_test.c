@@ -132,16 +132,14 @@ int dev_bar2(const char *name, unsigned long long *start, unsigned long long *en
 	return ok && parse_range(line, start, end) ? 0 : -1;
 }
 
-int bar2_memtype(const char *name, char *type, size_t len)
+int phys_memtype(unsigned long long start, unsigned long long end, char *type, size_t len)
 {
 	static const char pat_prefix[] = "PAT: [mem ";
-	unsigned long long start, end, s, e;
+	unsigned long long s, e;
 	char line[256], *t;
 	int ret = -1;
 	FILE *f;
 
-	if (dev_bar2(name, &start, &end))
-		return -1;
 	f = fopen("/sys/kernel/debug/x86/pat_memtype_list", "re");
 	if (!f)
 		return -ENOENT;
@@ -161,6 +159,15 @@ int bar2_memtype(const char *name, char *type, size_t len)
 	}
 	fclose(f);
 	return ret;
+}
+
+int bar2_memtype(const char *name, char *type, size_t len)
+{
+	unsigned long long start, end;
+
+	if (dev_bar2(name, &start, &end))
+		return -1;
+	return phys_memtype(start, end, type, len);
 }
 
 int sysfs_write(const char *path, const char *value)

@@ -37,6 +37,8 @@ int dev_bar2(const char *name, unsigned long long *start, unsigned long long *en
  * 0, -ENOENT without that list, or -1 if BAR2 is not in it.
  */
 int bar2_memtype(const char *name, char *type, size_t len);
+/* The same for the physical range @start..@end (inclusive). */
+int phys_memtype(unsigned long long start, unsigned long long end, char *type, size_t len);
 
 /* Write @value to a sysfs file, such as a driver's bind or unbind. */
 int sysfs_write(const char *path, const char *value);

@@ -34,6 +34,13 @@ pkg_expected_files() { # PACKAGE
 	esac
 }
 
+# bounded SECONDS COMMAND...: COMMAND with a time limit, ended with the run.
+bounded() {
+	local secs=$1
+	shift
+	setpriv --pdeathsig TERM timeout "$secs" setpriv --pdeathsig TERM "$@"
+}
+
 # pkg_check NAME COMMAND...: one result, with the command's output in the
 # log and its last lines as the reason when it fails.
 pkg_check() {
@@ -60,16 +67,16 @@ pkg_ships_its_files() { # DEB PACKAGE
 # pedantic and informational tags are logged, not counted.
 pkg_lintian() { # DEB
 	local out
-	out=$(lintian --fail-on error,warning "$1" 2>&1) || { echo "$out"; return 1; }
-	lintian -I --pedantic "$1" 2>&1 | grep -v 'running with root privileges' || true
+	out=$(bounded 300 lintian --fail-on error,warning "$1" 2>&1) || { echo "$out"; return 1; }
+	bounded 300 lintian -I --pedantic "$1" 2>&1 | grep -v 'running with root privileges' || true
 }
 
 pkg_man_lint() { # PAGE
 	local page=$TOP/man/$1
-	mandoc -Tlint -W style "$page" || return 1
+	bounded 30 mandoc -Tlint -W style "$page" || return 1
 	# groff's warnings go to stderr; -ww makes every kind of them count.
 	local out
-	out=$(groff -ww -man -z "$page" 2>&1)
+	out=$(bounded 30 groff -ww -man -z "$page" 2>&1)
 	[ -z "$out" ] || { echo "$out"; return 1; }
 }
 
@@ -80,7 +87,7 @@ pkg_symbols_current() {
 		{ echo "stale: run debian/gen-symbols >debian/libivshmem0.symbols"; return 1; }
 }
 pkg_gensymbols() { # EXTRACTED-libivshmem0-DIR
-	dpkg-gensymbols -c4 -plibivshmem0 -v"$PKG_VERSION" -P"$1" \
+	bounded 60 dpkg-gensymbols -c4 -plibivshmem0 -v"$PKG_VERSION" -P"$1" \
 		-I"$TOP/debian/libivshmem0.symbols" -O"$PKG_TMP/symbols.out"
 }
 
@@ -144,7 +151,8 @@ pkg_dkms_build() { # EXTRACTED-SOURCE-DIR KERNEL-BUILD-DIR
 	[ "$kver" != "$2" ] || kver=$(basename "$(dirname "$2")")
 	make="make -j2 KERNELRELEASE=$kver ${make#make }"
 	echo "+ $make"
-	(cd "$src" && eval "$make") || return 1
+	# shellcheck disable=SC2086
+	(cd "$src" && bounded 600 $make) || return 1
 	[ -f "$src/kernel/ivshmem.ko" ] && [ -f "$src/kernel/conftest.h" ] &&
 		modinfo -F alias "$src/kernel/ivshmem.ko" | grep -qi '^pci:v00001AF4d00001110' ||
 		{ echo "no ivshmem.ko with the modalias of 1af4:1110"; return 1; }
@@ -178,26 +186,26 @@ pkg_dev_builds_a_program() {
 		pkg-config --cflags --libs libivshmem) || return 1
 	echo "+ cc user.c $flags"
 	# shellcheck disable=SC2086
-	cc -std=c11 -Wall -Wextra -Werror -o "$PKG_TMP/user" "$PKG_TMP/user.c" $flags || return 1
+	bounded 60 cc -std=c11 -Wall -Wextra -Werror -o "$PKG_TMP/user" "$PKG_TMP/user.c" $flags || return 1
 	readelf -d "$PKG_TMP/user" | grep -q 'NEEDED.*\[libivshmem\.so\.0\]' || return 1
-	LD_LIBRARY_PATH=$root/$lib timeout 10 "$PKG_TMP/user"
+	LD_LIBRARY_PATH=$root/$lib bounded 10 "$PKG_TMP/user"
 }
 
 # The tools as shipped run against the shipped library, and each man page
 # renders from where the packages put it.
 pkg_tools_run() {
 	local lib=usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH) x=$PKG_X
-	LD_LIBRARY_PATH=$x/libivshmem0/$lib timeout 10 "$x/ivshmem-tools/usr/bin/ivshmem-ctl" --help |
+	LD_LIBRARY_PATH=$x/libivshmem0/$lib bounded 10 "$x/ivshmem-tools/usr/bin/ivshmem-ctl" --help |
 		grep -q '^Usage: ivshmem-ctl' || return 1
 	readelf -d "$x/ivshmem-tools/usr/bin/ivshmem-ctl" | grep -q 'NEEDED.*\[libivshmem\.so\.0\]' ||
 		{ echo "ivshmem-ctl does not use libivshmem.so.0"; return 1; }
-	timeout 10 "$x/ivshmem-server/usr/bin/ivshmem-server" --help | grep -q '^Usage: ivshmem-server'
+	bounded 10 "$x/ivshmem-server/usr/bin/ivshmem-server" --help | grep -q '^Usage: ivshmem-server'
 }
 pkg_man_installed() {
 	local page
 	for page in $(cd "$PKG_X" && ls */usr/share/man/man*/*.gz); do
-		MANWIDTH=80 man -l "$PKG_X/$page" 2>&1 >/dev/null | grep . && return 1
-		MANWIDTH=80 man -l "$PKG_X/$page" 2>/dev/null | grep -q '^NAME' ||
+		MANWIDTH=80 bounded 30 man -l "$PKG_X/$page" 2>&1 >/dev/null | grep . && return 1
+		MANWIDTH=80 bounded 30 man -l "$PKG_X/$page" 2>/dev/null | grep -q '^NAME' ||
 			{ echo "$page renders no NAME"; return 1; }
 	done
 	return 0
@@ -206,7 +214,7 @@ pkg_man_installed() {
 # The completion offers the commands, and devices after -d.
 pkg_bash_completion() {
 	bash -n "$1" || return 1
-	bash -c '
+	bounded 30 bash -c '
 		_init_completion() {
 			words=("${COMP_WORDS[@]}") cword=$COMP_CWORD
 			cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
@@ -248,7 +256,7 @@ pkg_server_unit() { # UNIT-FILE
 		# The unit's syntax; the binary path is the package's, not the host's.
 		sed "s|/usr/bin/ivshmem-server|$PKG_X/ivshmem-server/usr/bin/ivshmem-server|" "$unit" \
 			>"$PKG_TMP/ivshmem-server.service"
-		SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no \
+		SYSTEMD_LOG_LEVEL=warning bounded 60 systemd-analyze verify --man=no \
 			"$PKG_TMP/ivshmem-server.service" 2>&1 | grep -v 'kvm' | grep . && return 1
 	fi
 	return 0
@@ -285,7 +293,7 @@ run_package_tests() {
 	note "Debian packages $PKG_VERSION: dpkg-buildpackage in a copy of the tree"
 	pkg_check changelog_version_is_the_library_version \
 		test "$PKG_VERSION" = "$(sed -n 's/^VERSION := //p' "$TOP/lib/Makefile")"
-	if ! timeout 900 "$TOP/debian/build-debs" "$PKG_DEBS" "$LOGS/package/build.log"; then
+	if ! bounded 900 "$TOP/debian/build-debs" "$PKG_DEBS" "$LOGS/package/build.log"; then
 		result fail package/build "see $LOGS/package/build.log: $(tail -n 2 "$LOGS/package/build.log" | tr '\n' ' ')"
 		rm -rf "$PKG_TMP"
 		return

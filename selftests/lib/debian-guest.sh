@@ -38,7 +38,8 @@ debian_guest_deps() {
 }
 
 # debian_guest_image PACKAGE...: the cached image with PACKAGEs installed;
-# print its directory (base.raw, vmlinuz, initrd.img).
+# print its directory (base.raw, vmlinuz, initrd.img).  A failure (say, the
+# mirror out of reach) fails the Debian guest only, not the whole run.
 debian_guest_image() {
 	local packages key dir root log=$LOGS/debian-guest/image.log start
 	packages=$(printf '%s\n' "$@" | sort -u | tr '\n' ' ')
@@ -60,20 +61,20 @@ debian_guest_image() {
 	# is most of dpkg's time.
 	eatmydata debootstrap --variant=minbase --include=eatmydata "$DEBIAN_GUEST_SUITE" \
 		"$root" "$MIRROR" >"$log" 2>&1 ||
-		die "debootstrap of the Debian guest failed: see $log"
+		{ note "debootstrap of the Debian guest failed: see $log"; return 1; }
 	install -m 755 "$TOP/selftests/debian-guest/setup-image.sh" "$root/setup-image.sh"
 	install -m 644 "$TOP/selftests/debian-guest/ivshmem-guest-test.service" \
 		"$root/etc/systemd/system/ivshmem-guest-test.service"
 	unshare -m --propagation private "$TOP/selftests/lib/chroot-exec" "$root" -- \
 		eatmydata /setup-image.sh $packages >>"$log" 2>&1 ||
-		die "setting up the Debian guest's image failed: see $log"
+		{ note "setting up the Debian guest's image failed: see $log"; return 1; }
 	rm -f "$root/setup-image.sh"
 	cp "$root"/boot/vmlinuz-* "$dir.tmp/vmlinuz" &&
 		cp "$root"/boot/initrd.img-* "$dir.tmp/initrd.img" ||
-		die "the Debian guest's image has no kernel or initramfs"
+		{ note "the Debian guest's image has no kernel or initramfs"; return 1; }
 	# As root, so that ownership is kept.
 	mke2fs -q -t ext4 -L debian-guest -d "$root" -F "$dir.tmp/base.raw" 6G >>"$log" 2>&1 ||
-		die "mke2fs of the Debian guest's image failed: see $log"
+		{ note "mke2fs of the Debian guest's image failed: see $log"; return 1; }
 	rm -rf "$root"
 	# Images of older package lists are not needed any more.
 	find "$CACHE/debian-guest" -mindepth 1 -maxdepth 1 -name "$DEBIAN_GUEST_SUITE-*" \
@@ -100,8 +101,10 @@ run_debian_guest() {
 		result fail "debian-guest/$name/packages_built" "no .deb in $debdir"
 		return
 	fi
-	image=$(debian_guest_image $DEBIAN_GUEST_PACKAGES $(debian_guest_deps "${debs[@]}")) ||
-		exit 1
+	if ! image=$(debian_guest_image $DEBIAN_GUEST_PACKAGES $(debian_guest_deps "${debs[@]}")); then
+		result fail "debian-guest/$name/image" "see $LOGS/debian-guest/image.log"
+		return
+	fi
 	note "Debian guest: $(basename "$image"), ${#debs[@]} packages, under TCG"
 
 	# The packages and the test script, on a small disk of their own.  The

@@ -14,12 +14,13 @@ PKG_MAN_PAGES="ivshmem.4 ivshmem-ctl.8 ivshmem-server.8 libivshmem.3 ivshmem-dem
 # What each package must ship (dpkg-deb -c), one path a line; a package
 # shipping none of them is as broken as one missing the module's source.
 pkg_expected_files() { # PACKAGE
-	local lib=usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH) src=usr/src/ivshmem-$PKG_VERSION
+	local lib=$PKG_LIB src=usr/src/ivshmem-$PKG_VERSION f
 	case $1 in
 	ivshmem-dkms) printf '%s\n' "$src/dkms.conf" "$src/kernel/Makefile" "$src/kernel/Kbuild" \
 		"$src/kernel/conftest.sh" "$src/uapi/linux/ivshmem.h" \
-		"$(cd "$TOP" && ls kernel/*.c kernel/*.h kernel/conftest/*.c | grep -v 'conftest\.h$\|\.mod\.c$' |
-			sed "s|^|$src/|")" \
+		"$(cd "$TOP" && for f in kernel/*.c kernel/*.h kernel/conftest/*.c; do
+			[[ $f == */conftest.h || $f == *.mod.c ]] || echo "$src/$f"
+		done)" \
 		lib/udev/rules.d/60-ivshmem.rules usr/lib/sysusers.d/ivshmem.conf \
 		usr/share/man/man4/ivshmem.4.gz ;;
 	libivshmem0) echo "$lib/libivshmem.so.0" ;;
@@ -114,6 +115,7 @@ pkg_udev_rule() { # RULES-FILE
 	   $line == *'GROUP="ivshmem"'* && $line == *'MODE="0660"'* ]] ||
 		{ echo "group rule: $line"; return 1; }
 	line=$(grep 'SYMLINK' "$PKG_TMP/rules") || { echo "no SYMLINK rule"; return 1; }
+	# shellcheck disable=SC2016 # $id is udev's, not the shell's
 	[[ $line == *'KERNEL=="ivshmem[0-9]*"'* && $line == *'SUBSYSTEMS=="pci"'* &&
 	   $line == *'SYMLINK+="ivshmem/by-path/pci-$id"'* ]] || { echo "link rule: $line"; return 1; }
 	# Assignments need a match, or they would apply to every device.
@@ -130,9 +132,11 @@ pkg_dkms_conf() { # EXTRACTED-SOURCE-DIR
 	local conf=$1/dkms.conf
 	(
 		# dkms.conf is shell; DKMS sources it the same way, with this set.
+		# shellcheck disable=SC2034 # read by dkms.conf
 		kernel_source_dir=/lib/modules/KVER/build
 		# shellcheck disable=SC1090
 		. "$conf"
+		# shellcheck disable=SC2153 # MAKE is dkms.conf's
 		[ "$PACKAGE_NAME" = ivshmem ] && [ "$PACKAGE_VERSION" = "$PKG_VERSION" ] &&
 		[ "${BUILT_MODULE_NAME[0]}" = ivshmem ] &&
 		[ "${BUILT_MODULE_LOCATION[0]}" = kernel/ ] && [ "$AUTOINSTALL" = yes ] &&
@@ -153,15 +157,17 @@ pkg_dkms_build() { # EXTRACTED-SOURCE-DIR KERNEL-BUILD-DIR
 	echo "+ $make"
 	# shellcheck disable=SC2086
 	(cd "$src" && bounded 600 $make) || return 1
-	[ -f "$src/kernel/ivshmem.ko" ] && [ -f "$src/kernel/conftest.h" ] &&
-		modinfo -F alias "$src/kernel/ivshmem.ko" | grep -qi '^pci:v00001AF4d00001110' ||
-		{ echo "no ivshmem.ko with the modalias of 1af4:1110"; return 1; }
+	[ -f "$src/kernel/conftest.h" ] || { echo "conftest.sh did not run"; return 1; }
+	if ! modinfo -F alias "$src/kernel/ivshmem.ko" | grep -qi '^pci:v00001AF4d00001110'; then
+		echo "no ivshmem.ko with the modalias of 1af4:1110"
+		return 1
+	fi
 }
 
 # The -dev package is enough to build a program with pkg-config, which then
 # runs against libivshmem0's library.
 pkg_dev_builds_a_program() {
-	local lib=usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH) root=$PKG_TMP/devroot flags
+	local lib=$PKG_LIB root=$PKG_TMP/devroot flags
 	mkdir -p "$root"
 	dpkg-deb -x "$PKG_DEBS/libivshmem-dev_${PKG_VERSION}_"*.deb "$root"
 	dpkg-deb -x "$PKG_DEBS/libivshmem0_${PKG_VERSION}_"*.deb "$root"
@@ -194,7 +200,7 @@ pkg_dev_builds_a_program() {
 # The tools as shipped run against the shipped library, and each man page
 # renders from where the packages put it.
 pkg_tools_run() {
-	local lib=usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH) x=$PKG_X
+	local lib=$PKG_LIB x=$PKG_X
 	LD_LIBRARY_PATH=$x/libivshmem0/$lib bounded 10 "$x/ivshmem-tools/usr/bin/ivshmem-ctl" --help |
 		grep -q '^Usage: ivshmem-ctl' || return 1
 	readelf -d "$x/ivshmem-tools/usr/bin/ivshmem-ctl" | grep -q 'NEEDED.*\[libivshmem\.so\.0\]' ||
@@ -282,11 +288,12 @@ pkg_maintainer_scripts() {
 
 run_package_tests() {
 	local start=$SECONDS deb pkg page kbuild node
-	local PKG_DEBS=$BUILD/debs PKG_VERSION PKG_TMP PKG_X
+	local PKG_DEBS=$BUILD/debs PKG_VERSION PKG_TMP PKG_X PKG_LIB
 	need_packages dpkg-dev debhelper dh-dkms dkms fakeroot lintian mandoc groff man-db \
 		pkgconf libnl-3-dev libnl-genl-3-dev libsystemd-dev
 	mkdir -p "$LOGS/package"
 	PKG_VERSION=$(dpkg-parsechangelog -l "$TOP/debian/changelog" -S Version)
+	PKG_LIB=usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 	PKG_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ivshmem-package.XXXXXX") || die "mktemp failed"
 	PKG_X=$PKG_TMP/x
 

@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,6 +32,7 @@ static bool creator, host_mode;
 static void open_pair(void)
 {
 	const char *role = env_str("ivt_role", "");
+	uint64_t dir = (uint64_t)env_long("ivt_chan_dir", XCHG_DIR_OFFSET);
 	struct ivshmem_chan_opts *o;
 	const char *name;
 
@@ -46,13 +48,19 @@ static void open_pair(void)
 		ASSERT_EQ(ivshmem_open(dev_path(), &dev), 0);
 	ASSERT_EQ(ivshmem_wait_ready(dev, 10000), 0);
 	ASSERT_EQ(ivshmem_chan_opts_new(&o), 0);
-	ASSERT_EQ(ivshmem_chan_opts_set_dir_offset(o, (uint64_t)env_long("ivt_chan_dir",
-									  XCHG_DIR_OFFSET)), 0);
+	ASSERT_EQ(ivshmem_chan_opts_set_dir_offset(o, dir), 0);
 	ASSERT_EQ(ivshmem_chan_opts_set_timeout(o, MEET_MS), 0);
-	if (creator)
+	if (creator) {
+		/* Earlier tests may have left anything there: a clean directory. */
+		void *page;
+
+		ASSERT_EQ(ivshmem_map(dev, dir, 4096, PROT_READ | PROT_WRITE, &page), 0);
+		memset(page, 0, 4096);
+		ivshmem_unmap(page, 4096);
 		ASSERT_EQ(ivshmem_chan_pair_create(dev, name, -1, o, &tx, &rx), 0);
-	else
-		ASSERT_EQ(ivshmem_chan_pair_attach(dev, name, o, &tx, &rx), 0);
+	} else {
+		ASSERT_EQ(xchg_attach(dev, name, o, MEET_MS, &tx, &rx), 0);
+	}
 	ivshmem_chan_opts_free(o);
 	TH_LOG("%s %s (%s)", creator ? "created" : "attached to", name,
 	       host_mode ? "a host peer on the other side" : "another guest on the other side");

@@ -118,6 +118,25 @@ static inline void xchg_run(struct ivshmem_chan *tx, struct ivshmem_chan *rx, lo
 	r->ns = xchg_now_ns() - t0;
 }
 
+/*
+ * Attach to the pair @name, waiting up to @timeout_ms: also while the
+ * directory still holds what an earlier test left there (-EPROTO), until
+ * the creator has cleared and written it.
+ */
+static inline int xchg_attach(struct ivshmem *dev, const char *name,
+			      const struct ivshmem_chan_opts *opts, int timeout_ms,
+			      struct ivshmem_chan **tx, struct ivshmem_chan **rx)
+{
+	int64_t deadline = xchg_now_ns() + (int64_t)timeout_ms * 1000000;
+	struct timespec pause = { 0, 10000000 };
+	int ret;
+
+	while ((ret = ivshmem_chan_pair_attach(dev, name, opts, tx, rx)) == -EPROTO &&
+	       xchg_now_ns() < deadline)
+		nanosleep(&pause, NULL);
+	return ret;
+}
+
 static inline int xchg_cmp(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;

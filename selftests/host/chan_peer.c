@@ -58,7 +58,7 @@ int main(int argc, char **argv)
 	if (!ret)
 		ret = ivshmem_chan_opts_set_timeout(o, timeout_s * 1000);
 	if (!ret)
-		ret = ivshmem_chan_pair_attach(dev, name, o, &tx, &rx);
+		ret = xchg_attach(dev, name, o, timeout_s * 1000, &tx, &rx);
 	ivshmem_chan_opts_free(o);
 	if (ret)
 		return failed(name, ret);

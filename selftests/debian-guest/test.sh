@@ -195,7 +195,7 @@ left=$(find /lib/modules/ -name 'ivshmem.ko*' 2>/dev/null; ls -d /var/lib/dkms/i
 	dkms status ivshmem 2>/dev/null)
 expect purge_module_gone "left: $(echo $left)" test -z "$left" -a "$ko_before" != 0
 [ -d /sys/module/ivshmem ] && echo "# the module stays loaded until the next boot or rmmod"
-left=$(ls /lib/udev/rules.d /usr/lib/udev/rules.d /etc/udev/rules.d 2>/dev/null | grep -i ivshmem)
+left=$(find /lib/udev/rules.d/ /etc/udev/rules.d/ -iname '*ivshmem*' 2>/dev/null)
 expect purge_udev_rule_gone "left: $left" test -z "$left"
 expect purge_group_gone "group ivshmem still exists" sh -c '! getent group ivshmem >/dev/null'
 

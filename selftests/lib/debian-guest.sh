@@ -17,9 +17,9 @@
 DEBIAN_GUEST_SUITE=bookworm
 DEBIAN_GUEST_TIMEOUT=${IVSHMEM_DEBIAN_GUEST_TIMEOUT:-1500}
 # What the guest needs besides the packages' own dependencies.
-DEBIAN_GUEST_PACKAGES="systemd systemd-sysv udev kmod linux-image-amd64
+DEBIAN_GUEST_PACKAGES=(systemd systemd-sysv udev kmod linux-image-amd64
 	linux-headers-amd64 dkms gcc make man-db apt passwd adduser util-linux
-	libnl-3-200 libnl-genl-3-200 libsystemd0"
+	libnl-3-200 libnl-genl-3-200 libsystemd0)
 
 # debian_guest_deps DEB...: the packages DEBs depend on, by name (the first
 # of each set of alternatives, which policy wants to be a real package),
@@ -42,8 +42,8 @@ debian_guest_deps() {
 # mirror out of reach) fails the Debian guest only, not the whole run.
 debian_guest_image() {
 	local packages key dir root log=$LOGS/debian-guest/image.log start
-	packages=$(printf '%s\n' "$@" | sort -u | tr '\n' ' ')
-	key=$({ echo "$DEBIAN_GUEST_SUITE $packages"
+	mapfile -t packages < <(printf '%s\n' "$@" | sort -u)
+	key=$({ echo "$DEBIAN_GUEST_SUITE ${packages[*]} "
 		cat "$TOP/selftests/debian-guest/setup-image.sh" \
 			"$TOP/selftests/debian-guest/ivshmem-guest-test.service"; } | md5sum | cut -c1-12)
 	dir=$CACHE/debian-guest/$DEBIAN_GUEST_SUITE-$key
@@ -66,7 +66,7 @@ debian_guest_image() {
 	install -m 644 "$TOP/selftests/debian-guest/ivshmem-guest-test.service" \
 		"$root/etc/systemd/system/ivshmem-guest-test.service"
 	unshare -m --propagation private "$TOP/selftests/lib/chroot-exec" "$root" -- \
-		eatmydata /setup-image.sh $packages >>"$log" 2>&1 ||
+		eatmydata /setup-image.sh "${packages[@]}" >>"$log" 2>&1 ||
 		{ note "setting up the Debian guest's image failed: see $log"; return 1; }
 	rm -f "$root/setup-image.sh"
 	cp "$root"/boot/vmlinuz-* "$dir.tmp/vmlinuz" &&
@@ -91,7 +91,7 @@ debian_guest_image() {
 run_debian_guest() {
 	local debdir=${1:-$BUILD/debs} RUN=debian-guest name=$DEBIAN_GUEST_SUITE
 	local dir=$LOGS/debian-guest/$DEBIAN_GUEST_SUITE debs=() deb image work start status
-	local sock server
+	local sock server deps
 	mkdir -p "$dir"
 	# Debug symbols are not needed in the guest.
 	for deb in "$debdir"/*.deb; do
@@ -101,7 +101,8 @@ run_debian_guest() {
 		result fail "debian-guest/$name/packages_built" "no .deb in $debdir"
 		return
 	fi
-	if ! image=$(debian_guest_image $DEBIAN_GUEST_PACKAGES $(debian_guest_deps "${debs[@]}")); then
+	mapfile -t deps < <(debian_guest_deps "${debs[@]}")
+	if ! image=$(debian_guest_image "${DEBIAN_GUEST_PACKAGES[@]}" "${deps[@]}"); then
 		result fail "debian-guest/$name/image" "see $LOGS/debian-guest/image.log"
 		return
 	fi

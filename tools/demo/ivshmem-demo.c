@@ -9,9 +9,11 @@
  *
  * after which A writes to the host, and the host greets both guests.
  *
- * The board at the start of the shared memory holds each part's peer ID and
- * a mailbox per part; a part writes into the receiver's mailbox, then rings
- * the receiver on vector 0.
+ * They talk through libivshmem's channels: one per sender and receiver
+ * ("a>b", "host>a", ...), created by the receiver and attached to by the
+ * sender, listed in the channel directory at the start of the shared
+ * memory.  A message is published in the channel, then the receiver is
+ * rung on vector 0 if it sleeps.  `ivshmem-ctl chan list` shows them.
  *
  * usage: ivshmem-demo [-s SOCKET | -d DEVICE] [host|guest-a|guest-b]
  * Without a part, it is taken from $ivt_role (guests get it from the
@@ -24,31 +26,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "libivshmem.h"
 
-#define BOARD_MAGIC	0x69767368u	/* "ivsh" */
 #define TIMEOUT_MS	120000
 #define STEP_MS		1000
 
 enum part { HOST, GUEST_A, GUEST_B, NPARTS };
 
 static const char *const part_names[NPARTS] = { "host", "guest A", "guest B" };
-
-struct board {
-	uint32_t magic;			/* written last by the host */
-	uint32_t peer_plus_one[NPARTS];	/* 0 until the part has joined */
-	char mailbox[NPARTS][256];	/* messages for each part */
-};
+static const char *const part_tags[NPARTS] = { "host", "a", "b" };
 
 struct demo {
 	enum part me;
 	struct ivshmem *dev;
 	struct ivshmem_dev_info *info;
-	struct board *board;
+	struct ivshmem_chan_opts *opts;
+	struct ivshmem_chan *in[NPARTS];	/* from each part, once created */
+	struct ivshmem_chan *out[NPARTS];	/* to each part, once attached */
 };
 
 static void say(const struct demo *d, const char *fmt, ...)
@@ -76,58 +73,60 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Wait until @part has joined the board; its peer ID, or -1 on timeout. */
-static int peer_of(const struct demo *d, enum part part)
+/* The channel from @from to @to: "a>b", "host>a", ... */
+static const char *chan_name(enum part from, enum part to, char *buf, size_t len)
 {
-	for (int waited = 0; waited < TIMEOUT_MS; waited += 20) {
-		uint32_t v = __atomic_load_n(&d->board->peer_plus_one[part], __ATOMIC_ACQUIRE);
-
-		if (__atomic_load_n(&d->board->magic, __ATOMIC_ACQUIRE) == BOARD_MAGIC && v)
-			return (int)v - 1;
-		sleep_ms(20);
-	}
-	return -1;
+	snprintf(buf, len, "%s>%s", part_tags[from], part_tags[to]);
+	return buf;
 }
 
-static int send_to(const struct demo *d, enum part to, const char *text)
+static int send_to(struct demo *d, enum part to, const char *text)
 {
-	int peer = peer_of(d, to);
+	char name[16];
 	int ret;
 
-	if (peer < 0)
-		return die(d, "the other part never joined", -ETIMEDOUT);
+	chan_name(d->me, to, name, sizeof(name));
+	if (!d->out[to]) {
+		/* The receiver creates it; it may still be starting. */
+		ret = ivshmem_chan_attach(d->dev, name, d->opts, &d->out[to]);
+		if (ret)
+			return die(d, name, ret);
+	}
 	/* A pause per step, so that a person can follow the story. */
 	sleep_ms(STEP_MS);
-	snprintf(d->board->mailbox[to], sizeof(d->board->mailbox[to]), "%s", text);
-	say(d, "writes \"%s\" for %s and rings peer %d, vector 0", text, part_names[to], peer);
-	ret = ivshmem_ring(d->dev, (unsigned int)peer, 0);
-	return ret ? die(d, "ring", ret) : 0;
+	say(d, "sends \"%s\" to %s on channel %s", text, part_names[to], name);
+	ret = ivshmem_chan_send(d->out[to], text, strlen(text), 0, TIMEOUT_MS);
+	return ret ? die(d, "send", ret) : 0;
 }
 
-static int receive(const struct demo *d)
+static int receive(struct demo *d, enum part from)
 {
-	uint64_t set[IVSHMEM_VECTOR_WORDS] = { 1 };
-	int ret;
+	char name[16], text[256];
+	int n;
 
-	say(d, "waiting for a doorbell on vector 0");
-	ret = ivshmem_wait(d->dev, set, TIMEOUT_MS);
-	if (ret)
-		return die(d, "wait", ret);
-	say(d, "doorbell! my mailbox says: \"%s\"", d->board->mailbox[d->me]);
+	say(d, "waiting for a message on channel %s", chan_name(from, d->me, name, sizeof(name)));
+	n = ivshmem_chan_recv(d->in[from], text, sizeof(text) - 1, TIMEOUT_MS);
+	if (n < 0)
+		return die(d, "receive", n);
+	text[n] = 0;
+	say(d, "doorbell! my mailbox says: \"%s\"", text);
 	return 0;
 }
 
+/* Create the channels this part receives on: from every other part. */
 static int join(struct demo *d)
 {
-	if (d->me == HOST) {
-		memset(d->board, 0, sizeof(*d->board));
-		d->board->peer_plus_one[HOST] = (uint32_t)ivshmem_dev_info_get_peer_id(d->info) + 1;
-		__atomic_store_n(&d->board->magic, BOARD_MAGIC, __ATOMIC_RELEASE);
-	} else {
-		if (peer_of(d, HOST) < 0)
-			return die(d, "the host never set up the board", -ETIMEDOUT);
-		__atomic_store_n(&d->board->peer_plus_one[d->me],
-				 (uint32_t)ivshmem_dev_info_get_peer_id(d->info) + 1, __ATOMIC_RELEASE);
+	char name[16];
+	int ret;
+
+	for (enum part from = HOST; from < NPARTS; from++) {
+		if (from == d->me)
+			continue;
+		chan_name(from, d->me, name, sizeof(name));
+		ret = ivshmem_chan_create(d->dev, name, IVSHMEM_CHAN_RECV, -1, d->opts,
+					  &d->in[from]);
+		if (ret)
+			return die(d, name, ret);
 	}
 	say(d, "joined as peer %d: %llu MiB of shared memory, %u vectors (%s)",
 	    ivshmem_dev_info_get_peer_id(d->info),
@@ -141,17 +140,17 @@ static int play(struct demo *d)
 {
 	switch (d->me) {
 	case HOST:
-		return join(d) || receive(d) ||
+		return join(d) || receive(d, GUEST_A) ||
 		       send_to(d, GUEST_A, "greetings from the host") ||
 		       send_to(d, GUEST_B, "greetings from the host");
 	case GUEST_A:
 		return join(d) || send_to(d, GUEST_B, "hello B, this is guest A") ||
-		       receive(d) || send_to(d, HOST, "host, A and B say hello") ||
-		       receive(d);
+		       receive(d, GUEST_B) || send_to(d, HOST, "host, A and B say hello") ||
+		       receive(d, HOST);
 	case GUEST_B:
-		return join(d) || receive(d) ||
+		return join(d) || receive(d, GUEST_A) ||
 		       send_to(d, GUEST_A, "hi A, B here: got your message") ||
-		       receive(d);
+		       receive(d, HOST);
 	default:
 		return 1;
 	}
@@ -188,14 +187,22 @@ int main(int argc, char **argv)
 	if (!ret)
 		ret = ivshmem_get_info(d.dev, &d.info);
 	if (!ret)
-		ret = ivshmem_map(d.dev, 0, 4096, PROT_READ | PROT_WRITE, (void **)&d.board);
+		ret = ivshmem_chan_opts_new(&d.opts);
+	if (!ret)
+		ret = ivshmem_chan_opts_set_ring_size(d.opts, 4096);
+	if (!ret)
+		ret = ivshmem_chan_opts_set_timeout(d.opts, TIMEOUT_MS);
 	if (ret)
 		return die(&d, "set-up", ret);
 
 	ret = play(&d);
 	if (!ret)
 		say(&d, "done");
-	ivshmem_unmap(d.board, 4096);
+	for (enum part p = HOST; p < NPARTS; p++) {
+		ivshmem_chan_close(d.in[p]);
+		ivshmem_chan_close(d.out[p]);
+	}
+	ivshmem_chan_opts_free(d.opts);
 	ivshmem_dev_info_free(d.info);
 	ivshmem_close(d.dev);
 	return ret;

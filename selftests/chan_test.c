@@ -38,7 +38,7 @@ static void open_pair(void)
 
 	if (tx)
 		return;
-	host_mode = strcmp(role, "a") && strcmp(role, "b");
+	host_mode = strcmp(role, "a") != 0 && strcmp(role, "b") != 0;
 	creator = strcmp(role, "b") != 0;
 	name = host_mode ? "ivt-host" : "ivt-pair";
 	/* ivt_chan_server: the same program as a host peer, to try it on the host. */

@@ -30,7 +30,7 @@
 #include "libivshmem.h"
 
 #define ROUND_TRIPS	2000
-#define SPIN_US		200
+#define SPIN_US		200u
 
 static const size_t sizes[] = { 64, 4096, 65536 };
 static const long stream_counts[] = { 200000, 50000, 5000 };
@@ -122,7 +122,7 @@ static void xrecv(struct side *s, void *p, size_t n)
 }
 
 struct run {
-	struct side *a, *b;
+	struct side *b;
 	size_t size;
 	long count;
 	bool echo;
@@ -144,7 +144,7 @@ static void *b_main(void *arg)
 /* Messages per second, A to B. */
 static double stream(struct side *a, struct side *b, size_t size, long count)
 {
-	struct run r = { a, b, size, count, false };
+	struct run r = { b, size, count, false };
 	pthread_t t;
 	int64_t t0;
 
@@ -161,7 +161,8 @@ static double stream(struct side *a, struct side *b, size_t size, long count)
 static void latency(struct side *a, struct side *b, size_t size, double *p50, double *p99)
 {
 	static int64_t v[ROUND_TRIPS];
-	struct run r = { a, b, size, ROUND_TRIPS, true };
+	struct run r = { b, size, ROUND_TRIPS, true };
+	int64_t mid, high;
 	pthread_t t;
 
 	if (pthread_create(&t, NULL, b_main, &r))
@@ -175,8 +176,10 @@ static void latency(struct side *a, struct side *b, size_t size, double *p50, do
 	}
 	pthread_join(t, NULL);
 	qsort(v, ROUND_TRIPS, sizeof(v[0]), cmp_i64);
-	*p50 = (double)v[ROUND_TRIPS / 2] / 1000;
-	*p99 = (double)v[ROUND_TRIPS * 99 / 100] / 1000;
+	mid = v[ROUND_TRIPS / 2];
+	high = v[ROUND_TRIPS * 99 / 100];
+	*p50 = (double)mid / 1000.0;
+	*p99 = (double)high / 1000.0;
 }
 
 static void fd_sides(struct side *a, struct side *b, bool socket)

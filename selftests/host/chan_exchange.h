@@ -96,7 +96,7 @@ static inline void xchg_run(struct ivshmem_chan *tx, struct ivshmem_chan *rx, lo
 			if (ret)
 				break;
 			if (len != xchg_fill(want, (uint64_t)r->received, rx_salt) ||
-			    memcmp(data, want, len))
+			    memcmp(data, want, len) != 0)
 				r->bad++;
 			ret = ivshmem_chan_release(rx);
 			if (ret)

@@ -254,7 +254,7 @@ TEST(memory_hostile_peer)
 	ASSERT_EQ(ivshmem_chan_reset(m.rx), 0);
 	/* A pad at the ring's start, an unknown kind, an unaligned head. */
 	rec = (struct chan_rec){ .len = 4096 - 8, .kind = CHAN_REC_PAD };
-	h->tail = h->head = 4096 * 3;
+	h->tail = h->head = (uint64_t)4096 * 3;
 	ASSERT_EQ(ivshmem_chan_reset(m.rx), 0);
 	memcpy(ring, &rec, sizeof(rec));
 	h->head += 4096;
@@ -267,7 +267,6 @@ TEST(memory_hostile_peer)
 	h->tail += 3;
 	EXPECT_EQ(ivshmem_chan_reset(m.rx), -EPROTO);
 	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -EPROTO);
-	h->tail -= 3;
 	/* A tail ahead of head, as the producer sees it. */
 	h->tail = h->head + 4096;
 	EXPECT_EQ(ivshmem_chan_send(m.tx, out, 8, 0, 0), -EPROTO);
@@ -546,7 +545,7 @@ TEST_TIMEOUT(peers_order_and_largest_message, 60)
 	struct ivshmem_chan_opts *o = chan_opts(8192, 5000);
 	struct ivshmem_chan *ch;
 	struct ivshmem *dev;
-	struct server s;
+	struct server s = { 0 };
 	pid_t pid;
 
 	server_start(&s);
@@ -599,7 +598,7 @@ TEST_TIMEOUT(peers_ten_million_messages, 120)
 	struct ivshmem_chan *ch;
 	struct ivshmem *dev;
 	uint64_t sum = 0, theirs = 0;
-	struct server s;
+	struct server s = { 0 };
 	int64_t t0;
 	pid_t pid;
 
@@ -653,7 +652,7 @@ TEST_TIMEOUT(peers_killed_mid_message_then_restart, 60)
 	struct ivshmem_chan *ch;
 	struct ivshmem *dev;
 	uint8_t out[512];
-	struct server s;
+	struct server s = { 0 };
 	uint32_t gen;
 	int pipefd[2];
 	char c;
@@ -734,7 +733,7 @@ TEST_TIMEOUT(peers_pair_and_creator_restart, 60)
 	long count = 3000;
 	int64_t t0;
 	uint8_t buf[512], out[512];
-	struct server s;
+	struct server s = { 0 };
 	pid_t pid;
 
 	server_start(&s);
@@ -780,7 +779,7 @@ TEST(peers_attach_errors)
 	struct chan_dir *dir;
 	struct chan_hdr *h;
 	struct ivshmem *dev;
-	struct server s;
+	struct server s = { 0 };
 	int64_t t0;
 	void *addr;
 
@@ -820,7 +819,7 @@ TEST(peers_attach_errors)
 	ivshmem_chan_list_free(list);
 	ivshmem_chan_close(ch);
 	/* A channel header of another layout version: -EPROTO. */
-	ASSERT_EQ(ivshmem_map(dev, 0, 2 * CHAN_DIR_SIZE, PROT_READ | PROT_WRITE, &addr), 0);
+	ASSERT_EQ(ivshmem_map(dev, 0, (size_t)2 * CHAN_DIR_SIZE, PROT_READ | PROT_WRITE, &addr), 0);
 	dir = addr;
 	h = (struct chan_hdr *)((char *)addr + CHAN_DIR_SIZE);
 	EXPECT_EQ(dir->entry[0].offset, CHAN_DIR_SIZE);
@@ -843,7 +842,7 @@ TEST(peers_attach_errors)
 	ASSERT_EQ(ivshmem_chan_list(dev, 0, &list), 0);
 	EXPECT_EQ(ivshmem_chan_list_count(list), 0);
 	ivshmem_chan_list_free(list);
-	ivshmem_unmap(addr, 2 * CHAN_DIR_SIZE);
+	ivshmem_unmap(addr, (size_t)2 * CHAN_DIR_SIZE);
 	ivshmem_chan_opts_free(o);
 	ivshmem_close(dev);
 	server_stop(&s);
@@ -877,7 +876,7 @@ TEST_TIMEOUT(peers_notification_suppression_and_poll, 60)
 	struct ivshmem_chan *tx, *rx;
 	struct ivshmem *a, *b;
 	struct sleeper sl;
-	struct server s;
+	struct server s = { 0 };
 	pthread_t thread;
 	struct pollfd pfd;
 	char buf[16];
@@ -934,7 +933,7 @@ TEST_TIMEOUT(peers_full_ring_blocks_then_wakes, 60)
 	struct send_args a = { .name = "full", .count = 2000, .stop_fd = -1 };
 	struct ivshmem_chan *ch;
 	struct ivshmem *dev;
-	struct server s;
+	struct server s = { 0 };
 	pid_t pid;
 
 	server_start(&s);
@@ -1011,7 +1010,7 @@ TEST_TIMEOUT(ctl_chan_list_stat_send_recv, 60)
 	struct ivshmem_chan *tx, *rx;
 	struct ivshmem *dev;
 	char out[4096], buf[64];
-	struct server s;
+	struct server s = { 0 };
 
 	server_start(&s);
 	ASSERT_EQ(join(&s, &dev), 0);

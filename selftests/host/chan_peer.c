@@ -30,7 +30,7 @@ int main(int argc, char **argv)
 	const char *name = argc > 3 ? argv[3] : "ivt-host";
 	uint64_t dir = argc > 4 ? strtoull(argv[4], NULL, 0) : XCHG_DIR_OFFSET;
 	long count = argc > 5 ? strtol(argv[5], NULL, 0) : 100000;
-	int timeout_s = argc > 2 ? atoi(argv[2]) : 0;
+	int timeout_s = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 0;
 	struct ivshmem_dev_info *info;
 	struct ivshmem_chan_opts *o;
 	struct ivshmem_chan *tx, *rx;

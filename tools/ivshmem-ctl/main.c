@@ -582,7 +582,7 @@ static int chan_show(struct ctl *ctl, struct ivshmem *dev, uint64_t dir, const c
 		print_chan_header();
 	for (size_t i = 0; i < n; i++) {
 		ci = ivshmem_chan_list_get(list, i);
-		if (name && strcmp(name, ivshmem_chan_info_get_name(ci)))
+		if (name && strcmp(name, ivshmem_chan_info_get_name(ci)) != 0)
 			continue;
 		if (ctl->json) {
 			if (!name && found)
@@ -723,8 +723,8 @@ static int cmd_chan(struct ctl *ctl, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 
-	if (strcmp(action, "list") && strcmp(action, "stat") && strcmp(action, "send") &&
-	    strcmp(action, "recv"))
+	if (strcmp(action, "list") != 0 && strcmp(action, "stat") != 0 &&
+	    strcmp(action, "send") != 0 && strcmp(action, "recv") != 0)
 		return usage_error("chan needs list, stat, send or recv%s", "");
 	argc--;
 	argv++;
@@ -743,14 +743,14 @@ static int cmd_chan(struct ctl *ctl, int argc, char **argv)
 		}
 		return usage_error("bad chan option%s", "");
 	}
-	attach = strcmp(action, "list") && strcmp(action, "stat");
-	if (optind != argc - (strcmp(action, "list") ? 1 : 0))
+	attach = strcmp(action, "list") != 0 && strcmp(action, "stat") != 0;
+	if (optind != argc - (strcmp(action, "list") != 0 ? 1 : 0))
 		return usage_error("chan %s: wrong arguments", action);
 	ret = open_device(ctl, &dev);
 	if (ret)
 		return ret;
 	if (!attach) {
-		ret = chan_show(ctl, dev, dir, strcmp(action, "list") ? argv[optind] : NULL);
+		ret = chan_show(ctl, dev, dir, strcmp(action, "list") != 0 ? argv[optind] : NULL);
 		ivshmem_close(dev);
 		return ret;
 	}

@@ -444,6 +444,9 @@ static int ring_other(struct ivshmem_chan *ch)
 	if (!ch->dev || peer > 65535 || vector > 255)
 		return 0;	/* nobody to ring (yet), or nonsense: the other side's loss */
 	ret = ivshmem_ring(ch->dev, peer, vector);
+	/* Without doorbells (ivshmem-plain) the other side naps and looks. */
+	if (ret == -EOPNOTSUPP)
+		return 0;
 	if (ret != -ENXIO)
 		return ret;
 	/* A host peer rings the peers it knows of: take in recent joins. */
@@ -846,6 +849,8 @@ static int chan_wait(struct ivshmem_chan *ch, uint64_t need, int timeout_ms)
 		} while (now_us() < end);
 	}
 	fd = ivshmem_chan_fd(ch);
+	if (fd < 0 && fd != -EOPNOTSUPP)
+		return fd;
 	for (;;) {
 		int wait_ms = -1;
 

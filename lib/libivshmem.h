@@ -529,6 +529,9 @@ int ivshmem_chan_recv(struct ivshmem_chan *ch, void *buf, size_t len, int timeou
  *
  * Before sleeping in poll(), call ivshmem_chan_arm(); when the fd is
  * readable, peek or reserve with a timeout of 0.  The channel owns the fd.
+ * -EOPNOTSUPP on a device without interrupts (ivshmem-plain), where the
+ * blocking calls look at the ring every 200 us instead; errors of
+ * ivshmem_vector_fd().
  */
 int ivshmem_chan_fd(struct ivshmem_chan *ch);
 

@@ -3,7 +3,8 @@
  * The host side of selftests/chan_test.c in its guest-vs-host mode: a host
  * peer that attaches to the guest's channel pair, exchanges the messages
  * both ways with checksums (host/chan_exchange.h), then echoes the
- * guest's round trips.  Dies after TIMEOUT seconds at the latest.
+ * guest's round trips.  Dies with its parent, and after TIMEOUT seconds at
+ * the latest.
  *
  * Prints "chan_peer: id N" once it joined, and at the end "chan_peer: ok
  * ..." (exit status 0) or "chan_peer: failed ..." (1).
@@ -12,8 +13,10 @@
  *   (defaults: ivt-host, 64 MiB, 100000, as chan_test)
  */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "libivshmem.h"
@@ -43,6 +46,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	alarm((unsigned int)timeout_s);
 	ret = ivshmem_open_server(argv[1], NULL, &dev);
 	if (ret)

@@ -55,6 +55,11 @@ start=$SECONDS
 check apt_install sh -c 'cd "$1" && apt install -y -q ./*.deb' sh "$WORK/debs"
 step_time apt_install $start
 grep -E '^(Building|Installing|DKMS|depmod)' "$LOG" | head -n 5 | sed 's/^/# /'
+# How long of that DKMS took to build the module: its log starts with the
+# date and keeps the time of its last line.
+for f in /var/lib/dkms/ivshmem/*/"$(uname -r)"/*/log/make.log; do
+	[ -f "$f" ] && echo "# dkms build: $(($(stat -c %Y "$f") - $(date -d "$(sed -n 2p "$f")" +%s))) s"
+done 2>/dev/null
 
 kver=$(uname -r)
 dkms status ivshmem >"$LOG" 2>&1

@@ -405,8 +405,14 @@ static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint16_t flags, i
 		old_peer = LOAD(peer_is_consumer ? &h->consumer : &h->producer);
 		old_vector = LOAD(peer_is_consumer ? &h->consumer_vector : &h->producer_vector);
 	}
-	/* Attachers wait while the magic is 0. */
+	/*
+	 * Attachers wait while the magic is 0.  The generation goes first and
+	 * the indices after it with release stores: a side of the old
+	 * generation that loads a new index sees the new generation too, and
+	 * reports -ECONNRESET rather than an impossible index.
+	 */
 	STORE_REL(&h->magic, 0);
+	STORE_REL(&h->generation, gen);
 	STORE(&h->version, CHAN_LAYOUT_VERSION);
 	STORE(&h->flags, flags);
 	STORE(&h->ring_size, ring_size);
@@ -418,8 +424,8 @@ static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint16_t flags, i
 	      peer_id >= 0 ? (uint32_t)peer_id : old_peer);
 	if (peer_id < 0)
 		STORE(peer_is_consumer ? &h->consumer_vector : &h->producer_vector, old_vector);
-	STORE(&h->head, 0);
-	STORE(&h->tail, 0);
+	STORE_REL(&h->head, 0);
+	STORE_REL(&h->tail, 0);
 	STORE(&h->producer_waiting, 0);
 	STORE(&h->consumer_sleeping, 0);
 	STORE(&h->msgs_sent, 0);
@@ -428,7 +434,6 @@ static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint16_t flags, i
 	STORE(&h->msgs_received, 0);
 	STORE(&h->wakeups, 0);
 	STORE(&h->space_notify_sent, 0);
-	STORE_REL(&h->generation, gen);
 	STORE_REL(&h->magic, CHAN_MAGIC);
 }
 
@@ -1045,6 +1050,9 @@ IVSHMEM_EXPORT int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data,
 		return 0;
 	}
 bad:
+	/* A restart of the other side, caught in the middle. */
+	if (LOAD_ACQ(&ch->hdr->generation) != ch->gen)
+		return -ECONNRESET;
 	ch->failed = true;
 	return -EPROTO;
 }

@@ -34,16 +34,18 @@ static inline void vm_flags_clear(struct vm_area_struct *vma, vm_flags_t flags)
 #define ivshmem_eventfd_signal(ctx)	eventfd_signal(ctx, 1)
 #endif
 
-#ifdef HAVE_VMF_INSERT_PFN_PMD_ULONG
-#define ivshmem_insert_pfn_pmd(vmf, pfn, write)	vmf_insert_pfn_pmd(vmf, pfn, write)
-#define ivshmem_insert_pfn_pud(vmf, pfn, write)	vmf_insert_pfn_pud(vmf, pfn, write)
+#ifdef HAVE_VMF_INSERT_PFN_PUD_ULONG
+#define ivshmem_insert_pfn_pud(vmf, pfn)	vmf_insert_pfn_pud(vmf, pfn, false)
 #else
 /* Before pfn_t went away, huge PFN entries were inserted from one. */
 #include <linux/pfn_t.h>
-#define ivshmem_insert_pfn_pmd(vmf, pfn, write) \
-	vmf_insert_pfn_pmd(vmf, __pfn_to_pfn_t(pfn, PFN_DEV), write)
-#define ivshmem_insert_pfn_pud(vmf, pfn, write) \
-	vmf_insert_pfn_pud(vmf, __pfn_to_pfn_t(pfn, PFN_DEV), write)
+#define ivshmem_insert_pfn_pud(vmf, pfn) \
+	vmf_insert_pfn_pud(vmf, __pfn_to_pfn_t(pfn, PFN_DEV), false)
+#endif
+
+#ifndef HAVE_ZAP_VMA_RANGE
+/* Renamed from zap_vma_ptes(); only used where huge PFN mappings exist. */
+#define zap_vma_range	zap_vma_ptes
 #endif
 
 #ifdef HAVE_MM_GET_UNMAPPED_AREA_NO_MM

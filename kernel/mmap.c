@@ -8,11 +8,11 @@
  * all with unmap_mapping_range(); later faults see the device dead and raise
  * SIGBUS.
  *
- * Where the kernel can map PFNs with PMD and PUD leaf entries (conftest
- * huge_pfnmap: 6.12 and later), faults map the biggest aligned block that
- * fits, and get_unmapped_area() places mappings so that blocks line up.
- * Older kernels keep PTEs only: without pmd_special() a huge PFN entry would
- * be taken for a page by GUP and fork.
+ * Where the kernel can map PFNs with PUD leaf entries (conftest huge_pfnmap:
+ * 6.12 and later), faults map whole aligned 1 GiB blocks that fit, and
+ * get_unmapped_area() places mappings so that blocks line up.  Older kernels
+ * keep PTEs only: without pmd_special() and pud_special() a huge PFN entry
+ * would be taken for a page by GUP and fork.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -33,7 +33,7 @@
 static bool huge_mappings = true;
 module_param(huge_mappings, bool, 0644);
 MODULE_PARM_DESC(huge_mappings,
-		 "Map the shared memory with PMD and PUD entries where the kernel can (default: true)");
+		 "Map the shared memory with 1 GiB entries where the kernel can (default: true)");
 
 static struct vfsmount *ivshmem_mnt;
 
@@ -119,97 +119,89 @@ out:
 
 #ifdef HAVE_HUGE_PFNMAP
 /*
- * Can a leaf entry of @order map the shared memory?  The CPU must have such
- * pages (not every x86 CPU has 1 GiB ones), and the fault path does not ask.
+ * Can a PUD entry map @idev's memory?  The CPU must have 1 GiB pages (not
+ * every x86 CPU does, and the fault path does not ask), and the memory must
+ * be write-back: 6.12 maps PUD entries with the VMA's protection rather than
+ * the memory type PAT has for the BAR, so an uncached BAR would get two.
  */
-static bool ivshmem_huge_order_ok(unsigned int order)
+static bool ivshmem_pud_ok(struct ivshmem_dev *idev)
 {
-	if (!READ_ONCE(huge_mappings))
-		return false;
-	if (order == PMD_ORDER)
-		return arch_vmap_pmd_supported(PAGE_SHARED);
-	if (order == PUD_ORDER)
-		return IS_ENABLED(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP) &&
-		       arch_vmap_pud_supported(PAGE_SHARED);
-	return false;
+	return READ_ONCE(huge_mappings) && !ivshmem_uncached(idev) &&
+	       arch_vmap_pud_supported(PAGE_SHARED);
 }
 
+/*
+ * Only PUD entries: core code takes a PMD entry for a page where a PUD one
+ * is split or skipped (mbind(MPOL_MF_STRICT) reads pmd_folio() of it, 6.12
+ * to 7.2 at least), so PMD-sized blocks get PTEs.
+ */
 static vm_fault_t ivshmem_vm_huge_fault(struct vm_fault *vmf, unsigned int order)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct ivshmem_dev *idev = vma->vm_private_data;
-	unsigned long size = PAGE_SIZE << order;
-	unsigned long addr = ALIGN_DOWN(vmf->address, size);
-	pgoff_t pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
-	unsigned long pfn = PHYS_PFN(idev->shm_phys) + pgoff;
-	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	unsigned long addr = ALIGN_DOWN(vmf->address, PUD_SIZE);
+	unsigned long pfn;
 	vm_fault_t ret = VM_FAULT_SIGBUS;
 
 	if (!order)
 		return ivshmem_vm_fault(vmf);
+	if (order != PUD_ORDER || !ivshmem_pud_ok(idev) ||
+	    addr < vma->vm_start || addr + PUD_SIZE > vma->vm_end)
+		return VM_FAULT_FALLBACK;
 	/*
-	 * The block must lie inside the VMA, and the PFN must be as aligned
-	 * as the address: a leaf entry maps an aligned physical block, so a
-	 * misaligned one would map memory next to the one asked for (kernel
-	 * bugzilla 219619).  The VMA lies inside the BAR, checked by mmap().
+	 * The PFN must be as aligned as the address: a PUD entry maps an
+	 * aligned physical block, so a misaligned PFN would map the memory
+	 * around it (kernel bugzilla 219619).  The block lies in the VMA, and
+	 * so in the BAR, checked by mmap().
 	 */
-	if (!ivshmem_huge_order_ok(order) ||
-	    addr < vma->vm_start || addr + size > vma->vm_end ||
-	    !IS_ALIGNED(pfn, 1UL << order))
+	pfn = PHYS_PFN(idev->shm_phys) + vma->vm_pgoff +
+	      ((addr - vma->vm_start) >> PAGE_SHIFT);
+	if (!IS_ALIGNED(pfn, 1UL << PUD_ORDER))
 		return VM_FAULT_FALLBACK;
 
 	down_read(&idev->lock);
-	if (idev->dead)
-		goto out;
-	if (order == PMD_ORDER)
-		ret = ivshmem_insert_pfn_pmd(vmf, pfn, write);
-	else
-		ret = ivshmem_insert_pfn_pud(vmf, pfn, write);
-out:
+	/*
+	 * Not a write insert: another thread may have put a page table in
+	 * the slot meanwhile, and the VMA's protection already allows writes.
+	 */
+	if (!idev->dead)
+		ret = ivshmem_insert_pfn_pud(vmf, pfn);
 	up_read(&idev->lock);
 	return ret;
 }
 
 /*
- * The core splits PMD entries where a VMA is split, but not PUD ones:
- * vma_adjust_trans_huge() and mremap()'s move_page_tables() walk into a
- * PUD entry as if it were a PMD table (6.12 to 7.2 at least), that is, into
- * the shared memory.  So before a split (may_split) and before page tables
- * move (copy_vma() opens the new VMA first), huge entries of this process
- * are zapped, with its VMAs write-locked so that no fault brings them back.
- * Both are rare; the next accesses fault the memory in again.
+ * The core does not split PUD entries where a VMA is split: both
+ * vma_adjust_trans_huge() and mremap()'s move_page_tables() walk into one
+ * as if it were a PMD table, that is, into the shared memory (6.12 to 7.2
+ * at least).  Both first open a new VMA: __split_vma() for the part split
+ * off, copy_vma() for the destination of a move.  So when a VMA of ours
+ * opens in this process (fork opens them in the child's), this process's
+ * mappings of the device lose their entries, with their VMAs write-locked
+ * so that no fault brings them back before the change.  Splits and moves
+ * are rare; the next accesses fault the memory in again.
  */
-static void ivshmem_zap_for_change(struct vm_area_struct *vma)
-{
-	VMA_ITERATOR(vmi, vma->vm_mm, 0);
-	struct ivshmem_dev *idev = vma->vm_private_data;
-	struct vm_area_struct *v;
-
-	mmap_assert_write_locked(vma->vm_mm);
-	for_each_vma(vmi, v)
-		if (v->vm_ops == vma->vm_ops)
-			vma_start_write(v);
-	unmap_mapping_range(idev->inode->i_mapping, 0, 0, 1);
-}
-
-static int ivshmem_vm_may_split(struct vm_area_struct *vma, unsigned long addr)
-{
-	if (!IS_ALIGNED(addr, PUD_SIZE))
-		ivshmem_zap_for_change(vma);
-	return 0;
-}
-
-/* Called for splits, mremap() and fork(); only the first two change @vma's mm. */
 static void ivshmem_vm_open(struct vm_area_struct *vma)
 {
-	if (vma->vm_mm == current->mm)
-		ivshmem_zap_for_change(vma);
+	VMA_ITERATOR(vmi, vma->vm_mm, 0);
+	struct vm_area_struct *v;
+
+	if (vma->vm_mm != current->mm)
+		return;
+	mmap_assert_write_locked(vma->vm_mm);
+	for_each_vma(vmi, v) {
+		if (v->vm_ops != vma->vm_ops ||
+		    v->vm_private_data != vma->vm_private_data)
+			continue;
+		vma_start_write(v);
+		zap_vma_range(v, v->vm_start, v->vm_end - v->vm_start);
+	}
 }
 
 /*
- * Place a mapping so that its addresses and the BAR's physical addresses
- * agree modulo the biggest leaf entry it can hold: only then can faults map
- * whole blocks.  A fixed address or a hint is taken as given; faults check
+ * Place a mapping of 1 GiB or more so that its addresses and the BAR's
+ * physical addresses agree modulo 1 GiB: only then can faults map whole
+ * blocks.  A fixed address or a hint is taken as given; faults check
  * alignment themselves.
  */
 unsigned long ivshmem_get_unmapped_area(struct file *filp, unsigned long addr,
@@ -217,24 +209,19 @@ unsigned long ivshmem_get_unmapped_area(struct file *filp, unsigned long addr,
 					unsigned long flags)
 {
 	struct ivshmem_file *file = filp->private_data;
-	phys_addr_t phys = file->idev->shm_phys + ((phys_addr_t)pgoff << PAGE_SHIFT);
-	unsigned long align = 0, area;
+	struct ivshmem_dev *idev = file->idev;
+	phys_addr_t phys = idev->shm_phys + ((phys_addr_t)pgoff << PAGE_SHIFT);
+	unsigned long area;
 
-	if (len >= PUD_SIZE && ivshmem_huge_order_ok(PUD_ORDER))
-		align = PUD_SIZE;
-	else if (len >= PMD_SIZE && ivshmem_huge_order_ok(PMD_ORDER))
-		align = PMD_SIZE;
-
-	if (align && !addr && !(flags & MAP_FIXED) && len + align > len) {
-		area = ivshmem_mm_get_unmapped_area(filp, 0, len + align, pgoff, flags);
+	if (len >= PUD_SIZE && !addr && !(flags & MAP_FIXED) && ivshmem_pud_ok(idev)) {
+		area = ivshmem_mm_get_unmapped_area(filp, 0, len + PUD_SIZE, pgoff, flags);
 		if (!IS_ERR_VALUE(area))
-			return area + ((phys - area) & (align - 1));
+			return area + ((phys - area) & (PUD_SIZE - 1));
 	}
 	return ivshmem_mm_get_unmapped_area(filp, addr, len, pgoff, flags);
 }
 #else
 #define ivshmem_vm_huge_fault NULL
-#define ivshmem_vm_may_split NULL
 #define ivshmem_vm_open NULL
 #endif /* HAVE_HUGE_PFNMAP */
 
@@ -286,7 +273,6 @@ out:
 
 static const struct vm_operations_struct ivshmem_vm_ops = {
 	.open = ivshmem_vm_open,
-	.may_split = ivshmem_vm_may_split,
 	.fault = ivshmem_vm_fault,
 	.huge_fault = ivshmem_vm_huge_fault,
 	.access = ivshmem_vm_access,

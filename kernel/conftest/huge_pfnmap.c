@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * PFNs mapped by PMD and PUD leaf entries: the architecture marks them
- * special (pmd_special(), pud_special()), so nothing takes them for pages,
- * and .huge_fault gets the order.
+ * PFNs mapped by PUD leaf entries: the architecture marks them special
+ * (pud_special()), so nothing takes them for pages, and .huge_fault gets
+ * the order.
  */
 #include <linux/mm.h>
 
-#ifndef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
+#ifndef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
 #error "no huge PFN mappings on this kernel or architecture"
 #endif
 

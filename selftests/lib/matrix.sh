@@ -118,9 +118,9 @@ fetch_kernel() {
 	die "no package of linux-image-$kver holds its vmlinuz"
 }
 
-# huge_pfnmap SUITE KVER: the biggest leaf entry the kernel can map PFNs with,
-# read from its configuration: "pud", "pmd" or "none".  huge_test holds the
-# driver to it.  The guests' CPU has 1 GiB pages (see boot_guest).
+# huge_pfnmap SUITE KVER: "pud" if the kernel can map PFNs with 1 GiB entries,
+# read from its configuration, else "none".  huge_test holds the driver to
+# it.  The guests' CPU has 1 GiB pages (see boot_guest).
 huge_pfnmap() {
 	local config
 	if is_debug "$1"; then
@@ -131,8 +131,6 @@ huge_pfnmap() {
 	fi
 	if grep -q '^CONFIG_ARCH_SUPPORTS_PUD_PFNMAP=y' "$config" 2>/dev/null; then
 		echo pud
-	elif grep -q '^CONFIG_ARCH_SUPPORTS_PMD_PFNMAP=y' "$config" 2>/dev/null; then
-		echo pmd
 	else
 		echo none
 	fi

@@ -4,5 +4,5 @@
 vm_fault_t conftest(struct vm_fault *vmf, unsigned long pfn);
 vm_fault_t conftest(struct vm_fault *vmf, unsigned long pfn)
 {
-	return vmf_insert_pfn_pmd(vmf, pfn, false);
+	return vmf_insert_pfn_pud(vmf, pfn, false);
 }

@@ -50,6 +50,7 @@ static void open_pair(void)
 	ASSERT_EQ(ivshmem_chan_opts_new(&o), 0);
 	ASSERT_EQ(ivshmem_chan_opts_set_dir_offset(o, dir), 0);
 	ASSERT_EQ(ivshmem_chan_opts_set_timeout(o, MEET_MS), 0);
+	ASSERT_EQ(ivshmem_chan_opts_set_ring_size(o, XCHG_RING_SIZE), 0);
 	if (creator) {
 		/* Earlier tests may have left anything there: a clean directory. */
 		void *page;
@@ -67,7 +68,7 @@ static void open_pair(void)
 }
 
 static double sock_rate(long count);
-static int sock_ping(int64_t *p50, int64_t *p99);
+static int sock_ping(size_t size, int64_t *p50, int64_t *p99);
 
 /*
  * One test: the harness runs each in a process of its own, and a second
@@ -97,15 +98,21 @@ TEST_TIMEOUT(exchange_both_ways_then_round_trips, 900)
 	}
 	rate = (double)(r.sent + r.received) * 1e9 / (double)r.ns;
 	base = sock_rate(count);
-	ASSERT_EQ(xchg_ping(tx, rx, 64, &p50, &p99), 0);
-	ASSERT_EQ(sock_ping(&s50, &s99), 0);
-	printf("# bench: channel guest-%s, both ways: %.0f msg/s; socketpair in this guest, one "
-	       "way, %.0f (ratio %.2f); %.4f doorbells per message\n",
+	printf("# bench: channel guest-%s, both ways, 8-512 B: %.0f msg/s; socketpair in this "
+	       "guest, one way, %.0f (ratio %.2f); %.4f doorbells per message\n",
 	       host_mode ? "host" : "guest", rate, base, rate / base, xchg_doorbells(tx));
-	printf("# bench: channel guest-%s 64 B round trip: p50 %.1f us p99 %.1f us; socketpair in "
-	       "this guest p50 %.1f p99 %.1f (p50 ratio %.2f)\n", host_mode ? "host" : "guest",
-	       (double)p50 / 1000, (double)p99 / 1000, (double)s50 / 1000, (double)s99 / 1000,
-	       (double)p50 / (double)s50);
+	for (int k = 0; k < XCHG_PING_SIZES; k++) {
+		size_t size = xchg_ping_sizes[k];
+
+		ASSERT_EQ(xchg_ping(tx, rx, size, &p50, &p99), 0);
+		ASSERT_EQ(sock_ping(size, &s50, &s99), 0);
+		printf("# bench: channel guest-%s %zu B round trip: p50 %.1f us p99 %.1f us; "
+		       "socketpair in this guest p50 %.1f p99 %.1f (p50 ratio %.2f)\n",
+		       host_mode ? "host" : "guest", size, (double)p50 / 1000, (double)p99 / 1000,
+		       (double)s50 / 1000, (double)s99 / 1000, (double)p50 / (double)s50);
+	}
+	printf("# bench: channel guest-%s, after the round trips: %.4f doorbells per message\n",
+	       host_mode ? "host" : "guest", xchg_doorbells(tx));
 	ivshmem_chan_close(tx);
 	ivshmem_chan_close(rx);
 	ivshmem_close(dev);
@@ -122,7 +129,7 @@ struct sock_peer {
 static void *sock_peer_main(void *arg)
 {
 	struct sock_peer *p = arg;
-	uint8_t buf[XCHG_MAX_LEN];
+	static uint8_t buf[XCHG_PING_MAX];
 
 	for (long i = 0; i < p->count; i++) {
 		ssize_t n = recv(p->fd, buf, sizeof(buf), 0);
@@ -163,11 +170,11 @@ static double sock_rate(long count)
 	return rate;
 }
 
-static int sock_ping(int64_t *p50, int64_t *p99)
+static int sock_ping(size_t size, int64_t *p50, int64_t *p99)
 {
 	static int64_t v[XCHG_PINGS];
+	static uint8_t buf[XCHG_PING_MAX];
 	struct sock_peer p = { .count = XCHG_PINGS, .echo = true };
-	uint8_t buf[64] = { 0 };
 	pthread_t t;
 	int sv[2];
 
@@ -178,8 +185,8 @@ static int sock_ping(int64_t *p50, int64_t *p99)
 	for (int i = 0; i < XCHG_PINGS; i++) {
 		int64_t t0 = xchg_now_ns();
 
-		if (send(sv[0], buf, sizeof(buf), 0) != sizeof(buf) ||
-		    recv(sv[0], buf, sizeof(buf), 0) != sizeof(buf))
+		if (send(sv[0], buf, size, 0) != (ssize_t)size ||
+		    recv(sv[0], buf, sizeof(buf), 0) != (ssize_t)size)
 			return -EIO;
 		v[i] = xchg_now_ns() - t0;
 	}

@@ -22,6 +22,12 @@
 #define XCHG_DIR_OFFSET		(64ull << 20)
 #define XCHG_MAX_LEN		512
 #define XCHG_PINGS		2000
+/* The round trips: XCHG_PINGS of each size, in this order. */
+#define XCHG_PING_SIZES		3
+#define XCHG_PING_MAX		65536
+/* A ring that takes XCHG_PING_MAX. */
+#define XCHG_RING_SIZE		(256u << 10)
+static const size_t xchg_ping_sizes[XCHG_PING_SIZES] = { 64, 4096, 65536 };
 
 static inline int64_t xchg_now_ns(void)
 {
@@ -149,7 +155,7 @@ static inline int xchg_ping(struct ivshmem_chan *tx, struct ivshmem_chan *rx, si
 			    int64_t *p50, int64_t *p99)
 {
 	static int64_t v[XCHG_PINGS];
-	uint8_t buf[XCHG_MAX_LEN] = { 0 };
+	static uint8_t buf[XCHG_PING_MAX];
 
 	for (int i = 0; i < XCHG_PINGS; i++) {
 		int64_t t0 = xchg_now_ns();
@@ -167,12 +173,12 @@ static inline int xchg_ping(struct ivshmem_chan *tx, struct ivshmem_chan *rx, si
 	return 0;
 }
 
-/* The echo: XCHG_PINGS messages back as they came. */
+/* The echo: the messages of every round trip back as they came. */
 static inline int xchg_echo(struct ivshmem_chan *tx, struct ivshmem_chan *rx)
 {
-	uint8_t buf[XCHG_MAX_LEN];
+	static uint8_t buf[XCHG_PING_MAX];
 
-	for (int i = 0; i < XCHG_PINGS; i++) {
+	for (int i = 0; i < XCHG_PINGS * XCHG_PING_SIZES; i++) {
 		int n = ivshmem_chan_recv(rx, buf, sizeof(buf), 30000);
 
 		if (n < 0)

@@ -151,7 +151,7 @@ run_guest_suite() {
 }
 
 run_basic_guests() {
-	local mem_plain mem_door pid_plain pid_door srv_door
+	local mem_plain mem_door pid_plain pid_door pid_chan srv_door
 
 	# Topology 1: ivshmem-plain on a host file the host checks.
 	mem_plain=$(new_memfile plain $seed) || exit 1
@@ -167,7 +167,12 @@ run_basic_guests() {
 	start_server doorbell "$mem_door"
 	srv_door=$SERVER_PID
 	start_host_peer doorbell
-	boot_guest doorbell "ivt_run=uapi_test,uapi_test32,mmap_test,huge_test,doorbell_test,doorbell_test32,lib_test,ctl_test,bench,fuzz_test,remove_test,genl_test,stress_remove_test,module_test ivt_mode=msix ivt_vectors=$VECTORS ivt_host_peer=$HOST_PEER_ID $(common_append $seed)" \
+	# A second host peer: the far end of chan_test's channels.
+	mkdir -p "$LOGS/$RUN/doorbell"
+	timeout "$GUEST_TIMEOUT" "$BUILD/selftests/host/chan_peer" "$SOCK" "$GUEST_TIMEOUT" \
+		>"$LOGS/$RUN/doorbell/chan_peer.log" 2>&1 &
+	pid_chan=$!
+	boot_guest doorbell "ivt_run=uapi_test,uapi_test32,mmap_test,huge_test,doorbell_test,doorbell_test32,lib_test,chan_test,ctl_test,bench,fuzz_test,remove_test,genl_test,stress_remove_test,module_test ivt_mode=msix ivt_vectors=$VECTORS ivt_host_peer=$HOST_PEER_ID $(common_append $seed)" \
 		-chardev socket,id=ivs,path="$SOCK" \
 		-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,addr=4 $(small_device doorbell) &
 	pid_door=$!
@@ -176,6 +181,12 @@ run_basic_guests() {
 	collect_guest plain
 	check_host_side plain "$mem_plain" $seed
 	wait $pid_door
+	if wait $pid_chan && grep -q '^chan_peer: ok' "$LOGS/$RUN/doorbell/chan_peer.log"; then
+		result ok "$RUN/doorbell/chan_peer_exchanged_with_guest"
+	else
+		result fail "$RUN/doorbell/chan_peer_exchanged_with_guest" \
+			"$(tail -n 1 "$LOGS/$RUN/doorbell/chan_peer.log")"
+	fi
 	finish_host_peer doorbell
 	stop_server $srv_door
 	collect_guest doorbell
@@ -189,7 +200,7 @@ run_pair_guests() {
 	start_server pair "$mem_pair"
 	srv_pair=$SERVER_PID
 	for role in a b; do
-		boot_guest pair-$role "ivt_run=pair_test ivt_role=$role ivt_vectors=$VECTORS $(common_append $seed)" \
+		boot_guest pair-$role "ivt_run=pair_test,chan_test ivt_role=$role ivt_vectors=$VECTORS $(common_append $seed)" \
 			-chardev socket,id=ivs,path="$SOCK" \
 			-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,addr=4 &
 		pids+=($!)

@@ -836,8 +836,12 @@ IVSHMEM_EXPORT int ivshmem_chan_arm(struct ivshmem_chan *ch)
 static int chan_wait(struct ivshmem_chan *ch, uint64_t need, int timeout_ms)
 {
 	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
-	int ret = chan_ready(ch, need), fd;
+	int ret, fd;
 
+	/* Only -1 means forever: -2 by mistake must not hang the caller. */
+	if (timeout_ms < -1)
+		return -EINVAL;
+	ret = chan_ready(ch, need);
 	if (ret)
 		return ret < 0 ? ret : 0;
 	if (timeout_ms == 0)

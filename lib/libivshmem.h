@@ -357,7 +357,8 @@ const char *ivshmem_event_name(enum ivshmem_event_type type);
  *  -EPROTO	the header or the ring holds something impossible (a bad
  *		peer, or a layout of another version): the channel stays
  *		failed until ivshmem_chan_reset();
- *  -ETIMEDOUT	nothing came in time (also for a timeout of 0).
+ *  -ETIMEDOUT	nothing came in time (also for a timeout of 0);
+ *  -EINVAL	a timeout below -1.
  * A channel is used by one thread at a time.  Channels whose sides wait on
  * the same vector of one handle must not be waited on by several threads
  * at once: each wait consumes the vector's doorbells.

@@ -221,6 +221,28 @@ TEST(memory_reserve_commit_batch)
 	mem_teardown(&m);
 }
 
+/* Only -1 waits forever: another negative timeout is refused, not a hang. */
+TEST_TIMEOUT(memory_bad_timeout, 10)
+{
+	uint8_t out[64];
+	const void *data;
+	struct mem m;
+	size_t len;
+	void *p;
+
+	mem_setup(&m, 4096);
+	EXPECT_EQ(ivshmem_chan_peek(m.rx, &data, &len, -2), -EINVAL);
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), INT32_MIN), -EINVAL);
+	ASSERT_EQ(ivshmem_chan_send(m.tx, "x", 1, 0, 0), 0);
+	while (ivshmem_chan_send(m.tx, out, 64, 0, 0) == 0)
+		;
+	EXPECT_EQ(ivshmem_chan_reserve(m.tx, 64, &p, -5), -EINVAL);
+	EXPECT_EQ(ivshmem_chan_send(m.tx, out, 64, 0, -2), -EINVAL);
+	/* Nothing was dropped on the way. */
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), 1);
+	mem_teardown(&m);
+}
+
 /* Writes into the header or ring as a hostile peer would. */
 TEST(memory_hostile_peer)
 {

@@ -1076,6 +1076,37 @@ TEST_TIMEOUT(ctl_chan_list_stat_send_recv, 60)
 	server_stop(&s);
 }
 
+/*
+ * Names and messages are whatever a peer wrote: the table shows no control
+ * bytes, and JSON escapes them and keeps a NUL inside a message.
+ */
+TEST_TIMEOUT(ctl_chan_hostile_names_and_nuls, 60)
+{
+	static const char name[] = "evil\x1b]0;pwned\x07\x1b[2J";
+	struct ivshmem_chan_opts *o = chan_opts(0, 5000);
+	struct ivshmem_chan *tx;
+	struct ivshmem *dev;
+	struct server s = { 0 };
+	char out[4096], args[128];
+
+	server_start(&s);
+	ASSERT_EQ(join(&s, &dev), 0);
+	ASSERT_EQ(ivshmem_chan_create(dev, name, IVSHMEM_CHAN_SEND, -1, o, &tx), 0);
+	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "chan list"), 0);
+	EXPECT_TRUE(strstr(out, "evil?]0;pwned??[2J") && !strchr(out, '\x1b') &&
+		    !strchr(out, '\x07'));
+	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "--json chan list"), 0);
+	EXPECT_TRUE(strstr(out, "\"name\":\"evil\\u001b]0;pwned\\u0007\\u001b[2J\""));
+	ASSERT_EQ(ivshmem_chan_send(tx, "a\0b\"", 4, 0, 0), 0);
+	snprintf(args, sizeof(args), "--json chan recv -t 5000 %s", name);
+	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), args), 0);
+	EXPECT_TRUE(!strcmp(out, "{\"length\":4,\"data\":\"a\\u0000b\\\"\"}\n"));
+	ivshmem_chan_close(tx);
+	ivshmem_chan_opts_free(o);
+	ivshmem_close(dev);
+	server_stop(&s);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {

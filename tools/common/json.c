@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <stdint.h>
+#include <string.h>
 
 #include "json.h"
 
@@ -40,14 +41,19 @@ static unsigned int utf8_len(const unsigned char *s)
  * JSON strings here are device names and PCI addresses: escape anyway.  JSON
  * is UTF-8, so a byte that is not part of valid UTF-8 becomes U+FFFD.
  */
-void ivs_json_string(FILE *out, const char *s)
+void ivs_json_mem(FILE *out, const void *s, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	const unsigned char *p = s, *end = p + n;
+	unsigned char seq[5];
 	unsigned int len;
 
 	putc('"', out);
-	while (*p) {
-		len = utf8_len(p);
+	while (p < end) {
+		/* utf8_len() reads up to 4 bytes and stops at a NUL: give it a
+		 * NUL-terminated copy, so that nothing past @n is read. */
+		memset(seq, 0, sizeof(seq));
+		memcpy(seq, p, end - p < 4 ? (size_t)(end - p) : 4);
+		len = *p ? utf8_len(seq) : 1;
 		if (!len) {
 			fputs("\xef\xbf\xbd", out);
 			p++;
@@ -61,4 +67,9 @@ void ivs_json_string(FILE *out, const char *s)
 		}
 	}
 	putc('"', out);
+}
+
+void ivs_json_string(FILE *out, const char *s)
+{
+	ivs_json_mem(out, s, strlen(s));
 }

@@ -10,5 +10,7 @@
  * are not valid UTF-8 are written as U+FFFD.
  */
 void ivs_json_string(FILE *out, const char *s);
+/* The same for @n bytes that may hold NULs (written as \u0000). */
+void ivs_json_mem(FILE *out, const void *s, size_t n);
 
 #endif /* IVSHMEM_TOOLS_JSON_H */

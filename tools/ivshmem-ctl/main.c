@@ -546,8 +546,15 @@ static void print_chan_json(const struct ivshmem_chan_info *ci)
 
 static void print_chan_row(const struct ivshmem_chan_info *ci)
 {
+	char name[32];
+
+	/* The name is what any peer wrote: no control bytes to the terminal. */
+	snprintf(name, sizeof(name), "%s", ivshmem_chan_info_get_name(ci));
+	for (char *c = name; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
 	printf("%-31s %-8s %5" PRId32 " %5" PRId32 " %9" PRIu32 " %9" PRIu64 " %11" PRIu64
-	       " %11" PRIu64 " %9" PRIu64 " %10" PRIu64 "\n", ivshmem_chan_info_get_name(ci),
+	       " %11" PRIu64 " %9" PRIu64 " %10" PRIu64 "\n", name,
 	       ivshmem_chan_info_is_valid(ci) ?
 	       ivshmem_chan_state_name(ivshmem_chan_info_get_state(ci)) : "invalid",
 	       ivshmem_chan_info_get_producer(ci), ivshmem_chan_info_get_consumer(ci),
@@ -681,15 +688,15 @@ static int chan_recv(struct ctl *ctl, struct ivshmem_chan *ch, long count, int t
 		if (ret)
 			return fail("receive", ret);
 		if (ctl->json) {
-			char *text = malloc(len + 1);
+			char *text = malloc(len ? len : 1);
 
 			if (!text)
 				return fail("receive", -ENOMEM);
 			/* Copied first: the other side could change it under us. */
 			memcpy(text, data, len);
-			text[len] = 0;
 			printf("{\"length\":%zu,\"data\":", len);
-			ivs_json_string(stdout, text);
+			/* All of it: a NUL in a message is data, not its end. */
+			ivs_json_mem(stdout, text, len);
 			printf("}\n");
 			free(text);
 		} else {

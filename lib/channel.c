@@ -4,7 +4,7 @@
  * consumer, with a directory of one page (layout in channel.h).
  *
  * Memory ordering: the producer writes a record, then publishes head with
- * a release store; the consumer reads head with an acquire load before it
+ * a release (seq_cst) write; the consumer reads head with an acquire load before it
  * reads the record.  The consumer hands space back the same way through
  * tail.  Doorbells are suppressed as with virtio's event index: the
  * sleeping side sets its flag and checks the index again before it
@@ -13,8 +13,9 @@
  * doorbell serves a sleep).  These four accesses are seq_cst, so they have
  * one total order: either the sleeper sees the publication or the
  * publisher sees the flag, and no wakeup is lost.  (seq_cst accesses
- * rather than fences: ThreadSanitizer understands them; on x86 the store
- * is an xchg either way, and the loads stay plain moves.)
+ * rather than fences: ThreadSanitizer understands them; on x86 the index
+ * is published with a locked compare-exchange, see publish(), which is a
+ * full barrier anyway, and the loads stay plain moves.)
  *
  * Trust: the other side owns half of the header and all it writes into the
  * ring.  Each side keeps its own index privately and only publishes it;
@@ -897,6 +898,39 @@ static int chan_wait(struct ivshmem_chan *ch, uint64_t need, int timeout_ms)
 	}
 }
 
+/*
+ * Publish own index (head or tail) as an exchange from the value this
+ * side published last: a header laid out again since (indices 0, a new
+ * generation) must not get the old generation's index, which would make
+ * the new other side fail (-EPROTO) or take stale ring contents for
+ * messages.  A seq_cst RMW is the handshake's store as well.
+ */
+static int publish(struct ivshmem_chan *ch, uint64_t *index)
+{
+	uint64_t expect = ch->published;
+	int ret = chan_check(ch);
+
+	if (ret)
+		return ret;
+	if (!__atomic_compare_exchange_n(index, &expect, ch->pos, false, __ATOMIC_SEQ_CST,
+					 __ATOMIC_SEQ_CST)) {
+		ret = chan_check(ch);
+		if (ret)
+			return ret;
+		ch->failed = true;	/* nobody else writes this index */
+		return -EPROTO;
+	}
+	if (LOAD_ACQ(&ch->hdr->generation) != ch->gen) {
+		/* Laid out again just before the exchange: take it back. */
+		expect = ch->pos;
+		__atomic_compare_exchange_n(index, &expect, ch->published, false,
+					    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+		return -ECONNRESET;
+	}
+	ch->published = ch->pos;
+	return 0;
+}
+
 /* ---- sending ---- */
 
 IVSHMEM_EXPORT int ivshmem_chan_flush(struct ivshmem_chan *ch)
@@ -909,8 +943,9 @@ IVSHMEM_EXPORT int ivshmem_chan_flush(struct ivshmem_chan *ch)
 	if (ch->published == ch->pos)
 		return 0;
 	STORE(&h->msgs_sent, ch->msgs);
-	STORE_SC(&h->head, ch->pos);
-	ch->published = ch->pos;
+	ret = publish(ch, &h->head);
+	if (ret)
+		return ret;
 	if (LOAD_SC(&h->consumer_sleeping) &&
 	    __atomic_exchange_n(&h->consumer_sleeping, 0, __ATOMIC_ACQ_REL)) {
 		ch->notify_sent++;
@@ -995,9 +1030,12 @@ IVSHMEM_EXPORT int ivshmem_chan_send(struct ivshmem_chan *ch, const void *buf, s
 static int release_space(struct ivshmem_chan *ch)
 {
 	struct chan_hdr *h = ch->hdr;
+	int ret;
 
 	STORE(&h->msgs_received, ch->msgs);
-	STORE_SC(&h->tail, ch->pos);
+	ret = publish(ch, &h->tail);
+	if (ret)
+		return ret;
 	if (LOAD_SC(&h->producer_waiting) &&
 	    __atomic_exchange_n(&h->producer_waiting, 0, __ATOMIC_ACQ_REL)) {
 		ch->notify_sent++;

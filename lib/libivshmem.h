@@ -501,7 +501,11 @@ int ivshmem_chan_commit(struct ivshmem_chan *ch, size_t len, unsigned int flags)
 int ivshmem_chan_send(struct ivshmem_chan *ch, const void *buf, size_t len, unsigned int flags,
 		      int timeout_ms);
 
-/** ivshmem_chan_flush() - publish what was committed with IVSHMEM_CHAN_MORE. */
+/**
+ * ivshmem_chan_flush() - publish what was committed with IVSHMEM_CHAN_MORE.
+ * -ECONNRESET if the other side restarted since: the batch is not
+ * published into the new generation (a reset drops it).
+ */
 int ivshmem_chan_flush(struct ivshmem_chan *ch);
 
 /**

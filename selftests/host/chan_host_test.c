@@ -305,6 +305,53 @@ TEST(memory_hostile_peer)
 	mem_teardown(&m);
 }
 
+/*
+ * A side still of the old generation must not publish its index into a
+ * header laid out again: the new other side would fail (-EPROTO) or take
+ * what the ring still holds for a message.
+ */
+TEST(memory_old_generation_index)
+{
+	struct ivshmem_chan *tx2, *rx2;
+	uint8_t out[64];
+	const void *data;
+	struct mem m;
+	size_t len;
+
+	/* The consumer releases after the producer restarted. */
+	mem_setup(&m, 4096);
+	for (int i = 0; i < 10; i++)
+		ASSERT_EQ(ivshmem_chan_send(m.tx, "0123456789abcdef", 16, 0, 0), 0);
+	for (int i = 0; i < 9; i++)
+		ASSERT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), 16);
+	ASSERT_EQ(ivshmem_chan_peek(m.rx, &data, &len, 0), 0);
+	ASSERT_EQ(ivshmem_chan_format_memory(m.area, m.len, 4096), 0);
+	ASSERT_EQ(ivshmem_chan_over_memory(m.area, m.len, true, &tx2), 0);
+	EXPECT_EQ(ivshmem_chan_release(m.rx), -ECONNRESET);
+	EXPECT_EQ(ivshmem_chan_send(tx2, "x", 1, 0, 0), 0);
+	ASSERT_EQ(ivshmem_chan_reset(m.rx), 0);
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), 1);
+	ivshmem_chan_close(tx2);
+	mem_teardown(&m);
+	/* The producer flushes a batch after the consumer restarted. */
+	mem_setup(&m, 4096);
+	ASSERT_EQ(ivshmem_chan_send(m.tx, "0123456789abcdef", 16, IVSHMEM_CHAN_MORE, 0), 0);
+	ASSERT_EQ(ivshmem_chan_format_memory(m.area, m.len, 4096), 0);
+	ASSERT_EQ(ivshmem_chan_over_memory(m.area, m.len, false, &rx2), 0);
+	EXPECT_EQ(ivshmem_chan_flush(m.tx), -ECONNRESET);
+	EXPECT_EQ(ivshmem_chan_recv(rx2, out, sizeof(out), 0), -ETIMEDOUT);
+	ASSERT_EQ(ivshmem_chan_reset(m.tx), 0);
+	ASSERT_EQ(ivshmem_chan_send(m.tx, "y", 1, 0, 0), 0);
+	EXPECT_EQ(ivshmem_chan_recv(rx2, out, sizeof(out), 0), 1);
+	/* Its own index written by the peer: -EPROTO, left as the peer wrote it. */
+	ASSERT_EQ(ivshmem_chan_send(m.tx, "z", 1, IVSHMEM_CHAN_MORE, 0), 0);
+	((struct chan_hdr *)m.area)->head = 4096 * 5;
+	EXPECT_EQ(ivshmem_chan_flush(m.tx), -EPROTO);
+	EXPECT_EQ(((struct chan_hdr *)m.area)->head, 4096 * 5);
+	ivshmem_chan_close(rx2);
+	mem_teardown(&m);
+}
+
 struct stream {
 	struct ivshmem_chan *ch;
 	long count;

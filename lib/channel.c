@@ -281,13 +281,20 @@ static int dir_map(struct ivshmem *dev, uint64_t dir_offset, uint64_t *region_si
 	return 0;
 }
 
-/* Hand out @size bytes after the areas so far: a lock-free bump allocator. */
+/*
+ * Hand out @size bytes after the areas so far: a lock-free bump allocator.
+ * Each failed exchange is another creator's success, and there are at
+ * most as many as entries; a peer that keeps rewriting alloc_end must not
+ * keep us here, so the retries are bounded: -EAGAIN.
+ */
 static int dir_alloc(struct chan_dir *dir, uint64_t region_size, uint64_t dir_offset,
 		     uint64_t size, uint64_t *offset)
 {
 	uint64_t old = LOAD(&dir->alloc_end), start, end;
 
-	for (;;) {
+	for (unsigned int tries = 0;; tries++) {
+		if (tries == 64 * CHAN_DIR_ENTRIES)
+			return -EAGAIN;
 		start = old ? old : dir_offset + CHAN_DIR_SIZE;
 		if (start % PAGE || start < dir_offset + CHAN_DIR_SIZE || start > region_size ||
 		    size > region_size - start)

@@ -430,7 +430,9 @@ int ivshmem_chan_opts_set_spin(struct ivshmem_chan_opts *opts, unsigned int spin
  * its other side sees -ECONNRESET.  -EINVAL for a bad name, -EPROTO if the
  * directory page holds something else, -ENOSPC if the region or the
  * directory is full, -EEXIST if the existing channel is too small for the
- * ring asked for; errors of ivshmem_map() and ivshmem_get_info().
+ * ring asked for, -EAGAIN if the directory's end of the areas kept
+ * changing under it (a peer rewriting it); errors of ivshmem_map() and
+ * ivshmem_get_info().
  */
 int ivshmem_chan_create(struct ivshmem *dev, const char *name, enum ivshmem_chan_role role,
 			int peer_id, const struct ivshmem_chan_opts *opts,

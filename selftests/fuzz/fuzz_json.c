@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * libFuzzer harness: ivshmem-ctl's JSON string writer.  Whatever the bytes,
+ * libFuzzer harness: ivshmem-ctl's JSON string writers.  Whatever the bytes,
  * the output must be one valid JSON string in UTF-8 that decodes to the
  * input, with each byte that is not part of valid UTF-8 read as U+FFFD.
  */
@@ -83,6 +83,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!f)
 		abort();
 	ivs_json_string(f, in);
+	if (fclose(f))
+		abort();
+	if (!valid_utf8(out, outlen) || strlen(out) != outlen)
+		abort();
+	j = json_parse(out);
+	if (!j || j->type != JSON_STRING || strcmp(j->string, want))
+		abort();
+	json_free(j);
+	free(out);
+
+	/*
+	 * ivs_json_mem(): all @size bytes (libFuzzer's buffer is exactly that
+	 * long, so ASan sees any read past it), a NUL as \u0000; decoded, the
+	 * same as above up to the first NUL.
+	 */
+	f = open_memstream(&out, &outlen);
+	if (!f)
+		abort();
+	ivs_json_mem(f, data, size);
 	if (fclose(f))
 		abort();
 	if (!valid_utf8(out, outlen) || strlen(out) != outlen)

@@ -18,6 +18,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -140,13 +141,20 @@ static int bench_latency(int fd, const struct ivshmem_info *info)
 /* Load a module of the initramfs; true if it is (now) loaded. */
 static bool load_module(const char *name)
 {
-	char path[128], cmd[256];
+	char path[128];
+	bool loaded;
+	int fd;
 
 	snprintf(path, sizeof(path), "/sys/module/%s", name);
 	if (access(path, F_OK) == 0)
 		return true;
-	snprintf(cmd, sizeof(cmd), "insmod /lib/modules/extra/%s.ko 2>/dev/null", name);
-	return system(cmd) == 0;
+	snprintf(path, sizeof(path), "/lib/modules/extra/%s.ko", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	loaded = syscall(SYS_finit_module, fd, "", 0) == 0;
+	close(fd);
+	return loaded;
 }
 
 /*

@@ -56,9 +56,9 @@ static long vm_pte_kib(void)
 	long kib = -1;
 	FILE *f = fopen("/proc/self/status", "re");
 
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmPTE: %ld kB", &kib) == 1)
-			break;
+	while (f && kib < 0 && fgets(line, sizeof(line), f))
+		if (strncmp(line, "VmPTE:", 6) == 0)
+			kib = strtol(line + 6, NULL, 10);
 	if (f)
 		fclose(f);
 	return kib;
@@ -175,6 +175,12 @@ TEST_TIMEOUT(touching_the_region_takes_few_faults, 240)
 	close(fd);
 }
 
+/* The first address from @p on that is a multiple of @align. */
+static uint8_t *align_up(uint8_t *p, size_t align)
+{
+	return p + (align - (uintptr_t)p % align) % align;
+}
+
 /* Scratch area of these tests, clear of the host's and the other tests'. */
 static off_t scratch(void)
 {
@@ -203,8 +209,7 @@ TEST_TIMEOUT(misaligned_mapping_maps_the_right_memory, 120)
 	area = mmap(NULL, size + 2 * PUD_SIZE, PROT_NONE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	ASSERT_TRUE(area != MAP_FAILED);
-	q = (uint8_t *)((((uintptr_t)area + PUD_SIZE - 1) & ~(PUD_SIZE - 1)) +
-			(bar_start & (PUD_SIZE - 1)) + page);
+	q = align_up(area, PUD_SIZE) + (bar_start & (PUD_SIZE - 1)) + page;
 	ASSERT_TRUE(mmap(q, size, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0) == q);
 	faults = minor_faults();
 	EXPECT_EQ(pattern_check(q + off, WINDOW, 41, (uint64_t)off), (size_t)-1);
@@ -343,7 +348,7 @@ TEST_TIMEOUT(mremap_moves_a_huge_mapping, 120)
 	area = mmap(NULL, size + PUD_SIZE, PROT_NONE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	ASSERT_TRUE(area != MAP_FAILED);
-	r = (uint8_t *)(((uintptr_t)area + PUD_SIZE - 1) & ~(PUD_SIZE - 1)) + page;
+	r = align_up(area, PUD_SIZE) + page;
 	ASSERT_TRUE(mremap(q, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, r) == r);
 	EXPECT_EQ(pattern_check(r + off, 64, 45, off), (size_t)-1);
 	r[off + 100] = 0x11;

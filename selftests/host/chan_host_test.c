@@ -345,7 +345,7 @@ TEST(memory_old_generation_index)
 	EXPECT_EQ(ivshmem_chan_recv(rx2, out, sizeof(out), 0), 1);
 	/* Its own index written by the peer: -EPROTO, left as the peer wrote it. */
 	ASSERT_EQ(ivshmem_chan_send(m.tx, "z", 1, IVSHMEM_CHAN_MORE, 0), 0);
-	((struct chan_hdr *)m.area)->head = 4096 * 5;
+	((struct chan_hdr *)m.area)->head = (uint64_t)4096 * 5;
 	EXPECT_EQ(ivshmem_chan_flush(m.tx), -EPROTO);
 	EXPECT_EQ(((struct chan_hdr *)m.area)->head, 4096 * 5);
 	ivshmem_chan_close(rx2);

@@ -151,7 +151,7 @@ run_guest_suite() {
 }
 
 run_basic_guests() {
-	local mem_plain mem_door pid_plain pid_door pid_chan srv_door
+	local mem_plain mem_door mem_rm pid_plain pid_door pid_chan pid_rm srv_door srv_rm
 
 	# Topology 1: ivshmem-plain on a host file the host checks.
 	mem_plain=$(new_memfile plain $seed) || exit 1
@@ -161,8 +161,8 @@ run_basic_guests() {
 	pid_plain=$!
 
 	# Topology 2: ivshmem-doorbell on our server, with a host peer; the
-	# guest rings itself and the host peer, then loses the device, and
-	# finally reloads the module.
+	# guest rings itself and the host peer, and talks over channels to a
+	# second host peer.
 	mem_door=$(new_memfile doorbell $seed) || exit 1
 	start_server doorbell "$mem_door"
 	srv_door=$SERVER_PID
@@ -172,10 +172,21 @@ run_basic_guests() {
 	timeout "$GUEST_TIMEOUT" "$BUILD/selftests/host/chan_peer" "$SOCK" "$GUEST_TIMEOUT" \
 		>"$LOGS/$RUN/doorbell/chan_peer.log" 2>&1 &
 	pid_chan=$!
-	boot_guest doorbell "ivt_run=uapi_test,uapi_test32,mmap_test,huge_test,doorbell_test,doorbell_test32,lib_test,chan_test,ctl_test,bench,fuzz_test,remove_test,genl_test,stress_remove_test,module_test ivt_mode=msix ivt_vectors=$VECTORS ivt_host_peer=$HOST_PEER_ID $(common_append $seed)" \
+	boot_guest doorbell "ivt_run=uapi_test,uapi_test32,mmap_test,doorbell_test,doorbell_test32,lib_test,chan_test,ctl_test,bench,genl_test ivt_mode=msix ivt_vectors=$VECTORS ivt_host_peer=$HOST_PEER_ID $(common_append $seed)" \
 		-chardev socket,id=ivs,path="$SOCK" \
 		-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,addr=4 $(small_device doorbell) &
 	pid_door=$!
+
+	# Topology 2b: the device removed, reloaded and fuzzed under its users,
+	# on a doorbell device and server of its own, beside topology 2 so that
+	# the long programs of both run at once.
+	mem_rm=$(new_memfile removal $seed) || exit 1
+	start_server removal "$mem_rm"
+	srv_rm=$SERVER_PID
+	boot_guest removal "ivt_run=fuzz_test,remove_test,stress_remove_test,module_test ivt_mode=msix ivt_vectors=$VECTORS $(common_append $seed)" \
+		-chardev socket,id=ivs,path="$SOCK" \
+		-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,addr=4 $(small_device removal) &
+	pid_rm=$!
 
 	wait $pid_plain
 	collect_guest plain
@@ -191,6 +202,9 @@ run_basic_guests() {
 	stop_server $srv_door
 	collect_guest doorbell
 	check_host_side doorbell "$mem_door" $seed
+	wait $pid_rm
+	stop_server $srv_rm
+	collect_guest removal
 }
 
 # Topology 3: two guests on one server ring each other, then flood.

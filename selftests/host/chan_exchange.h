@@ -96,8 +96,11 @@ static inline void xchg_run(struct ivshmem_chan *tx, struct ivshmem_chan *rx, lo
 			r->error = ret;
 			break;
 		}
-		/* Everything in; wait a little only if nothing moved. */
-		for (;;) {
+		/*
+		 * Everything in, but no more than @count: what follows belongs
+		 * to the next phase.  Wait a little only if nothing moved.
+		 */
+		while (r->received < count) {
 			ret = ivshmem_chan_peek(rx, &data, &len, progress ? 0 : 20);
 			if (ret)
 				break;

@@ -11,9 +11,12 @@
  *    driver could not map the BAR write-back.  Errors: EINVAL for
  *    MAP_PRIVATE, an unaligned offset or a range past the end; EACCES for a
  *    writable mapping of a file opened read-only; ENODEV once the device is
- *    gone.  Debuggers can read and write the mapping through ptrace and
- *    /proc/PID/mem, pages faulted in or not (on architectures with
- *    CONFIG_HAVE_IOREMAP_PROT, x86 among them).
+ *    gone.  Where the kernel can map PFNs with 1 GiB entries (6.12 and
+ *    later), mappings of 1 GiB and more are placed so that such blocks
+ *    line up and are mapped whole; this changes no result of any call
+ *    (see ivshmem(4), "Memory").  Debuggers can read and write the
+ *    mapping through ptrace and /proc/PID/mem, pages faulted in or not
+ *    (on architectures with CONFIG_HAVE_IOREMAP_PROT, x86 among them).
  *
  *  - poll(): EPOLLIN | EPOLLRDNORM while an interrupt has arrived, since this
  *    open file last consumed it with IVSHMEM_IOCTL_WAIT, on a vector this

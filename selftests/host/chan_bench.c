@@ -28,27 +28,13 @@
 #include <unistd.h>
 
 #include "libivshmem.h"
+#include "lib/clock.h"
 
 #define ROUND_TRIPS	2000
 #define SPIN_US		200u
 
 static const size_t sizes[] = { 64, 4096, 65536 };
 static const long stream_counts[] = { 200000, 50000, 5000 };
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
 
 static void die(const char *what, int err)
 {

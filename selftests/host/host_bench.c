@@ -26,25 +26,11 @@
 #include <unistd.h>
 
 #include "libivshmem.h"
+#include "lib/clock.h"
 
 #define ROUNDS		20000
 #define PAIRS		21
 #define OPENS		20
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
 
 static int64_t median(int64_t *v, int n)
 {

@@ -453,7 +453,7 @@ main() {
 		QEMU_SUITES=${IVSHMEM_QEMUS:-$HOST_SUITE}
 	fi
 
-	need_packages qemu-system-x86 busybox-static cpio gzip gcc g++ gcc-multilib make libc6-dev valgrind python3 \
+	need_packages qemu-system-x86 busybox-static cpio gzip xz-utils gcc g++ gcc-multilib make libc6-dev valgrind python3 \
 		kmod sparse cppcheck clang-tidy pkg-config libnl-3-dev libnl-genl-3-dev libsystemd-dev perl
 	build_userspace
 

@@ -917,6 +917,35 @@ TEST(peers_attach_errors)
 	server_stop(&s);
 }
 
+/* Numerous channels: the directory's entries all taken, the next -ENOSPC. */
+TEST(peers_directory_full)
+{
+	struct ivshmem_chan_opts *o = chan_opts(CHAN_RING_MIN, 0);
+	struct ivshmem_chan *ch[CHAN_DIR_ENTRIES + 1];
+	struct ivshmem_chan_list *list;
+	struct ivshmem *dev;
+	struct server s = { 0 };
+	char name[16];
+	int i;
+
+	server_start(&s);
+	ASSERT_EQ(join(&s, &dev), 0);
+	for (i = 0; i < CHAN_DIR_ENTRIES; i++) {
+		snprintf(name, sizeof(name), "c%d", i);
+		ASSERT_EQ(ivshmem_chan_create(dev, name, IVSHMEM_CHAN_SEND, -1, o, &ch[i]), 0);
+	}
+	EXPECT_EQ(ivshmem_chan_create(dev, "one-too-many", IVSHMEM_CHAN_SEND, -1, o, &ch[i]),
+		  -ENOSPC);
+	ASSERT_EQ(ivshmem_chan_list(dev, 0, &list), 0);
+	EXPECT_EQ(ivshmem_chan_list_count(list), CHAN_DIR_ENTRIES);
+	ivshmem_chan_list_free(list);
+	for (i = 0; i < CHAN_DIR_ENTRIES; i++)
+		ivshmem_chan_close(ch[i]);
+	ivshmem_chan_opts_free(o);
+	ivshmem_close(dev);
+	server_stop(&s);
+}
+
 struct sleeper {
 	struct ivshmem_chan *ch;
 	int ret;

@@ -41,6 +41,13 @@
 
 static const char *server_bin;
 static const char *unit_file;
+/*
+ * The server again, where another user can execute it: the checkout may
+ * sit in a 0700 home directory.  A 0755 directory of /tmp, which every
+ * user can cross; made by main() when root, removed at exit.
+ */
+static char shared_bin_dir[32] = "/tmp/ivs-srvbin.XXXXXX";
+static char shared_bin[64];
 
 struct server {
 	pid_t pid;
@@ -73,13 +80,55 @@ static void child_limits(pid_t parent, unsigned int timeout_s)
 	alarm(timeout_s);
 }
 
-/* A private directory for one test. */
-static void make_dir(char *dir, size_t len)
+/* A private directory for one test, under @base (TMPDIR if NULL). */
+static void make_dir_in(char *dir, size_t len, const char *base)
 {
-	const char *base = getenv("TMPDIR");
-
+	if (!base)
+		base = getenv("TMPDIR");
 	snprintf(dir, len, "%s/ivs-srvtest.XXXXXX", base && *base ? base : "/tmp");
 	ASSERT_TRUE(mkdtemp(dir));
+}
+
+static void make_dir(char *dir, size_t len)
+{
+	make_dir_in(dir, len, NULL);
+}
+
+/* Copy the server to shared_bin (mode 0755); 0 on success. */
+static int share_server_bin(void)
+{
+	char buf[65536];
+	ssize_t n = 0;
+	int in, out, ret = -1;
+
+	if (!mkdtemp(shared_bin_dir) || chmod(shared_bin_dir, 0755) < 0) {
+		shared_bin_dir[0] = 0;
+		return -1;
+	}
+	snprintf(shared_bin, sizeof(shared_bin), "%s/ivshmem-server", shared_bin_dir);
+	in = open(server_bin, O_RDONLY | O_CLOEXEC);
+	out = open(shared_bin, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+	if (in >= 0 && out >= 0) {
+		while ((n = read(in, buf, sizeof(buf))) > 0)
+			if (write(out, buf, n) != n)
+				break;
+		ret = n == 0 && fchmod(out, 0755) == 0 ? 0 : -1;
+	}
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	if (ret)
+		shared_bin[0] = 0;
+	return ret;
+}
+
+static void unshare_server_bin(void)
+{
+	if (!shared_bin_dir[0] || strchr(shared_bin_dir, 'X'))
+		return;
+	unlink(shared_bin);
+	rmdir(shared_bin_dir);
 }
 
 static void remove_dir(const char *dir)
@@ -101,17 +150,23 @@ static void remove_dir(const char *dir)
 	rmdir(dir);
 }
 
-/* A directory, socket path and shm name of its own; kept if already made. */
-static void server_init(struct server *s)
+/* The socket, log and shm name of a server in the directory s->dir. */
+static void server_paths(struct server *s)
 {
 	static int n;
 
-	if (s->dir[0])
-		return;
-	make_dir(s->dir, sizeof(s->dir));
 	snprintf(s->sock, sizeof(s->sock), "%s/sock", s->dir);
 	snprintf(s->log, sizeof(s->log), "%s/log", s->dir);
 	snprintf(s->shm, sizeof(s->shm), "ivs-test-%d-%d", (int)getpid(), n++);
+}
+
+/* A directory, socket path and shm name of its own; kept if already made. */
+static void server_init(struct server *s)
+{
+	if (s->dir[0])
+		return;
+	make_dir(s->dir, sizeof(s->dir));
+	server_paths(s);
 }
 
 static pid_t server_exec(struct server *s, const struct how *how, va_list ap)
@@ -128,7 +183,7 @@ static pid_t server_exec(struct server *s, const struct how *how, va_list ap)
 		argv[argc++] = "--leak-check=full";
 		argv[argc++] = "--errors-for-leak-kinds=definite,indirect,possible";
 	}
-	argv[argc++] = server_bin;
+	argv[argc++] = how->uid && shared_bin[0] ? shared_bin : server_bin;
 	if (!how->bare) {
 		if (!how->daemon)
 			argv[argc++] = "-F";
@@ -972,7 +1027,10 @@ TEST_TIMEOUT(descriptors_in_flight_beyond_the_limit_are_waited_for, 120)
 
 	if (getuid() != 0)
 		SKIP("needs root to run the server as another user");
-	server_init(&s);
+	ASSERT_TRUE(shared_bin[0]);
+	/* Where that user can reach it, wherever TMPDIR is. */
+	make_dir_in(s.dir, sizeof(s.dir), "/tmp");
+	server_paths(&s);
 	ASSERT_EQ(chown(s.dir, how.uid, how.uid), 0);
 	server_start_how(&s, &how, "-n", "8", (const char *)NULL);
 	for (int i = 0; i < IDLE; i++) {
@@ -1913,7 +1971,10 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* Daemonized servers are reparented here rather than to init. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	if (getuid() == 0 && share_server_bin())
+		fprintf(stderr, "server_test: cannot copy %s for another user\n", server_bin);
 	ret = harness_main(argc, argv);
 	kill_leftovers();
+	unshare_server_bin();
 	return ret;
 }

@@ -15,6 +15,12 @@
  * memory.  A message is published in the channel, then the receiver is
  * rung on vector 0 if it sleeps.  `ivshmem-ctl chan list` shows them.
  *
+ * Every line a part prints starts with its step number, taken from a
+ * counter all parts share in the last page of the shared memory, before
+ * the step happens: a message is numbered before its receipt, so sorting
+ * the lines of all parts by number tells the story in the order it
+ * happened, whatever order their outputs arrive in.
+ *
  * usage: ivshmem-demo [-s SOCKET | -d DEVICE] [host|guest-a|guest-b]
  * Without a part, it is taken from $ivt_role (guests get it from the
  * kernel command line).
@@ -26,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +40,7 @@
 
 #define TIMEOUT_MS	120000
 #define STEP_MS		1000
+#define STEP_PAGE	4096	/* the last page of the shared memory */
 
 enum part { HOST, GUEST_A, GUEST_B, NPARTS };
 
@@ -46,13 +54,17 @@ struct demo {
 	struct ivshmem_chan_opts *opts;
 	struct ivshmem_chan *in[NPARTS];	/* from each part, once created */
 	struct ivshmem_chan *out[NPARTS];	/* to each part, once attached */
+	uint32_t *steps;	/* the shared step counter, once mapped */
 };
 
 static void say(const struct demo *d, const char *fmt, ...)
 {
+	unsigned int step = 0;
 	va_list ap;
 
-	printf("%-8s| ", part_names[d->me]);
+	if (d->steps)
+		step = __atomic_add_fetch(d->steps, 1, __ATOMIC_SEQ_CST);
+	printf("%4u %-8s| ", step, part_names[d->me]);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
@@ -160,6 +172,7 @@ int main(int argc, char **argv)
 {
 	const char *server = NULL, *device = "/dev/ivshmem0", *role;
 	struct demo d = { 0 };
+	void *steps = NULL;
 	int opt, ret;
 
 	while ((opt = getopt(argc, argv, "s:d:h")) != -1) {
@@ -186,8 +199,15 @@ int main(int argc, char **argv)
 	ret = ivshmem_wait_ready(d.dev, TIMEOUT_MS);
 	if (!ret)
 		ret = ivshmem_get_info(d.dev, &d.info);
+	if (!ret && ivshmem_dev_info_get_size(d.info) < 2 * STEP_PAGE)
+		ret = -ENOSPC;
 	if (!ret)
+		ret = ivshmem_map(d.dev, ivshmem_dev_info_get_size(d.info) - STEP_PAGE, STEP_PAGE,
+				  PROT_READ | PROT_WRITE, &steps);
+	if (!ret) {
+		d.steps = steps;
 		ret = ivshmem_chan_opts_new(&d.opts);
+	}
 	if (!ret)
 		ret = ivshmem_chan_opts_set_ring_size(d.opts, 4096);
 	if (!ret)
@@ -203,6 +223,8 @@ int main(int argc, char **argv)
 		ivshmem_chan_close(d.out[p]);
 	}
 	ivshmem_chan_opts_free(d.opts);
+	if (steps)
+		ivshmem_unmap(steps, STEP_PAGE);
 	ivshmem_dev_info_free(d.info);
 	ivshmem_close(d.dev);
 	return ret;

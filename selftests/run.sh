@@ -60,8 +60,7 @@
 set -uo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD=$TOP/build
-LOGS=$BUILD/test-logs
+REAL_TOP=$TOP
 CACHE=${IVSHMEM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ivshmem}
 ACCEL=${IVSHMEM_ACCEL:-auto}
 GUEST_TIMEOUT=${IVSHMEM_GUEST_TIMEOUT:-600}
@@ -77,26 +76,113 @@ GUEST_OFF=$(((1 << 30) + (1 << 20)))
 XFER=65536
 VECTORS=4
 
-passed=0 failed=0 skipped=0
-
 # Fatal errors may happen in $(...); the summary goes to the real stdout (3).
 exec 3>&1
 note() { echo "# $*" >&3; }
+
+# A private scratch directory for the run, removed at its end: UNIX
+# sockets (whose paths may not pass 107 bytes, wherever the checkout is),
+# the module's build trees (kbuild takes no path with a space), the
+# results of the parts.  Everything that must outlive the run (logs, the
+# packages) stays under build/.
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/ivs.XXXXXX") || { echo "run.sh: mktemp failed" >&2; exit 1; }
+SOCKETS=$WORK/s
+RESULTS=$WORK/results	# ok, fail or skip: one line per test case
+TIMES=$WORK/times	# seconds and name of each part of the run, as it ends
+case $WORK in
+*[!A-Za-z0-9_./+@%,=-]*)
+	echo "run.sh: TMPDIR ($WORK) has a space or another character that make and QEMU's options cannot take; set TMPDIR to a plain directory such as /tmp" >&2
+	rm -rf "$WORK"
+	exit 1 ;;
+esac
+# A socket path here is $SOCKETS/XXXXXX/NAME, NAME at most 8 bytes.
+if ((${#WORK} + 18 > 107)); then
+	echo "run.sh: TMPDIR ($WORK) is too long for UNIX socket paths (107 bytes at most); set TMPDIR to a shorter directory such as /tmp" >&2
+	rm -rf "$WORK"
+	exit 1
+fi
+# make and kbuild cannot name files under a path with a space, a colon or
+# the like: such a checkout is built through a symlink in $WORK.
+case $TOP in
+*[!A-Za-z0-9_./+@%,=-]*)
+	ln -s "$TOP" "$WORK/src"
+	TOP=$WORK/src ;;
+esac
+BUILD=$TOP/build
+LOGS=$BUILD/test-logs
+mkdir -p "$SOCKETS"
+: >"$RESULTS"
+: >"$TIMES"
+RUN_START=$SECONDS
+CACHE_STATE=unknown
+
+# kill_tree PID: PID's descendants, deepest first, then PID.
+kill_tree() {
+	local child
+	for child in $(pgrep -P "$1" 2>/dev/null); do
+		kill_tree "$child"
+	done
+	kill -TERM "$1" 2>/dev/null
+}
+
+cleanup() {
+	local child
+	for child in $(pgrep -P $$ 2>/dev/null); do
+		kill_tree "$child"
+	done
+	wait 2>/dev/null
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
 die() {
 	echo "# run.sh: $*" >&2
-	echo "$passed passed, $((failed + 1)) failed, $skipped skipped" >&3
+	if [ -n "${PART:-}" ]; then
+		# Only this part of the run ends: run_part reports why.
+		echo "$*" >"$WORK/died.${PART//\//_}"
+		exit 1
+	fi
+	result fail "run.sh" "$*"
+	summary
 	exit 1
 }
 
 result() { # ok|fail|skip NAME [REASON]
 	case $1 in
-	ok) passed=$((passed + 1)); echo "ok - $2" ;;
-	skip) skipped=$((skipped + 1)); echo "ok - $2 # SKIP ${3:-}" ;;
-	*) failed=$((failed + 1)); echo "not ok - $2${3:+ # $3}" ;;
+	ok) echo "ok - $2" ;;
+	skip) echo "ok - $2 # SKIP ${3:-}" ;;
+	*) echo "not ok - $2${3:+ # $3}" ;;
 	esac
+	echo "$1" >>"$RESULTS"
 }
 
-# Install the Debian packages in "$@" that are missing.
+# run_part NAME CMD...: one part of the run (a stage, a kernel's
+# preparation, one guest topology) in a subshell of its own.  If it cannot
+# go on (die, or any other early exit), that is the failure NAME/completed,
+# its processes are ended, and the rest of the run goes on.  Its time is
+# recorded for the table at the end.
+run_part() {
+	local name=$1 start=$SECONDS status reason
+	shift
+	(
+		PART=$name
+		trap 'for c in $(pgrep -P $BASHPID 2>/dev/null); do kill_tree $c; done' EXIT
+		"$@"
+	)
+	status=$?
+	printf '%s\t%s\t%s\t%s\n' "$((SECONDS - start))" "$name" "${PART:-}" \
+		"${BACKGROUND:+ (in the background)}" >>"$TIMES"
+	if [ $status != 0 ]; then
+		reason=$(cat "$WORK/died.${name//\//_}" 2>/dev/null)
+		result fail "$name/completed" "${reason:-exit status $status}"
+		echo "$name" >>"$WORK/unfinished"
+	fi
+	return $status
+}
+
+# Install the Debian packages in "$@" that are missing.  Parts of the run
+# that go on side by side may both install: dpkg's lock is waited for.
 need_packages() {
 	local missing=() pkg
 	for pkg in "$@"; do
@@ -108,14 +194,18 @@ need_packages() {
 	note "installing ${missing[*]}"
 	apt_updated
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-		"${missing[@]}" >"$LOGS/apt.log" 2>&1 || die "apt-get install failed: see $LOGS/apt.log"
+		-o DPkg::Lock::Timeout=1200 "${missing[@]}" >>"$LOGS/apt.log" 2>&1 ||
+		die "apt-get install failed: see $LOGS/apt.log"
 }
 
-APT_UPDATED=
+# Package lists older than a day are refreshed once per run.
 apt_updated() {
-	[ -n "$APT_UPDATED" ] && return 0
-	apt-get update -q >"$LOGS/apt-update.log" 2>&1 || die "apt-get update failed"
-	APT_UPDATED=1
+	[ -e "$WORK/apt-updated" ] && return 0
+	if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null)" ]; then
+		apt-get update -q -o DPkg::Lock::Timeout=1200 >"$LOGS/apt-update.log" 2>&1 ||
+			die "apt-get update failed"
+	fi
+	touch "$WORK/apt-updated"
 }
 
 . "$TOP/selftests/lib/matrix.sh"
@@ -128,9 +218,10 @@ apt_updated() {
 . "$TOP/selftests/lib/debian-guest.sh"
 
 build_userspace() {
-	make -C "$TOP/tools" >"$LOGS/build-tools.log" 2>&1 ||
+	# TOP given, so that the Makefiles name files through it (see WORK).
+	make -C "$TOP/tools" TOP="$TOP" >"$LOGS/build-tools.log" 2>&1 ||
 		{ cat "$LOGS/build-tools.log"; die "tools build failed"; }
-	make -C "$TOP/selftests" all sanitized tsan >"$LOGS/build-selftests.log" 2>&1 ||
+	make -C "$TOP/selftests" TOP="$TOP" all sanitized tsan >"$LOGS/build-selftests.log" 2>&1 ||
 		{ cat "$LOGS/build-selftests.log"; die "test build failed"; }
 }
 
@@ -139,14 +230,15 @@ build_userspace() {
 TOPOLOGIES=${IVSHMEM_TOPOLOGIES:-basic pair probe hotplug}
 wants() { [[ " $TOPOLOGIES " == *" $1 "* ]]; }
 
+# Each topology is a part of the run of its own (run_part).
 run_guest_suite() {
 	local seed
 	seed=$((RANDOM * 32768 + RANDOM))
 	mkdir -p "$LOGS/$RUN"
-	wants basic && run_basic_guests
-	wants pair && run_pair_guests
-	wants probe && run_probe_guests
-	[ -n "$HOTPLUG" ] && wants hotplug && run_hotplug_guests
+	wants basic && run_part "$RUN/basic" run_basic_guests
+	wants pair && run_part "$RUN/pair" run_pair_guests
+	wants probe && run_part "$RUN/probe" run_probe_guests
+	[ -n "$HOTPLUG" ] && wants hotplug && run_part "$RUN/hotplug" run_hotplug_guests
 	rm -f "$LOGS/$RUN"/*.mem "$LOGS/$RUN"/*.small
 }
 
@@ -155,9 +247,10 @@ run_basic_guests() {
 
 	# Topology 1: ivshmem-plain on a host file the host checks.
 	mem_plain=$(new_memfile plain $seed) || exit 1
+	small_device plain
 	boot_guest plain "ivt_run=uapi_test,uapi_test32,mmap_test,huge_test ivt_mode=none ivt_vectors=0 $(common_append $seed)" \
 		-object memory-backend-file,id=shm,size=$SHM_SIZE,share=on,mem-path="$mem_plain" \
-		-device ivshmem-plain,memdev=shm,addr=4 $(small_device plain) &
+		-device ivshmem-plain,memdev=shm,addr=4 "${SMALL_DEVICE[@]}" &
 	pid_plain=$!
 
 	# Topology 2: ivshmem-doorbell on our server, with a host peer; the
@@ -172,9 +265,10 @@ run_basic_guests() {
 	timeout "$GUEST_TIMEOUT" "$BUILD/selftests/host/chan_peer" "$SOCK" "$GUEST_TIMEOUT" \
 		>"$LOGS/$RUN/doorbell/chan_peer.log" 2>&1 &
 	pid_chan=$!
+	small_device doorbell
 	boot_guest doorbell "ivt_run=uapi_test,uapi_test32,mmap_test,doorbell_test,doorbell_test32,lib_test,chan_test,ctl_test,bench,genl_test ivt_mode=msix ivt_vectors=$VECTORS ivt_host_peer=$HOST_PEER_ID $(common_append $seed)" \
 		-chardev socket,id=ivs,path="$SOCK" \
-		-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,addr=4 $(small_device doorbell) &
+		-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,addr=4 "${SMALL_DEVICE[@]}" &
 	pid_door=$!
 
 	# Topology 2b: the device removed, reloaded and fuzzed under its users,
@@ -183,9 +277,10 @@ run_basic_guests() {
 	mem_rm=$(new_memfile removal $seed) || exit 1
 	start_server removal "$mem_rm"
 	srv_rm=$SERVER_PID
+	small_device removal
 	boot_guest removal "ivt_run=fuzz_test,remove_test,stress_remove_test,module_test ivt_mode=msix ivt_vectors=$VECTORS $(common_append $seed)" \
 		-chardev socket,id=ivs,path="$SOCK" \
-		-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,addr=4 $(small_device removal) &
+		-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,addr=4 "${SMALL_DEVICE[@]}" &
 	pid_rm=$!
 
 	wait $pid_plain
@@ -266,7 +361,7 @@ HOTPLUG_PCIEHP_CYCLES=${IVSHMEM_HOTPLUG_PCIEHP_CYCLES:-5}
 HOTPLUG_QEMU=${IVSHMEM_HOTPLUG_QEMU:-sid}
 HOTPLUG_SIZE=$((64 << 20))
 run_hotplug_guests() {
-	local srv dir name kind cycles pids=() srvs=()
+	local srv dir name kind cycles qmp pids=() srvs=()
 	local -A driver_of
 	note "hot-unplug guests, under QEMU $(suite_qemu_version "$HOTPLUG_QEMU") ($HOTPLUG_QEMU)"
 	for name in hotplug-doorbell hotplug-plain hotplug-pciehp; do
@@ -292,8 +387,9 @@ run_hotplug_guests() {
 			set -- "$@" -object memory-backend-file,id=shm0,size=$HOTPLUG_SIZE,share=on,mem-path="$dir/shm0" \
 				-device ivshmem-plain,id=ivs,memdev=shm0,bus=rp
 		fi
+		qmp=$(new_socket qmp) || exit 1
 		QEMU_SUITE=$HOTPLUG_QEMU boot_guest $name "ivt_run=hotplug_test ivt_mode=$([ $kind = doorbell ] && echo msix || echo none) ivt_cycles=$cycles" \
-			-qmp unix:"$dir/qmp.sock",server=on,wait=off \
+			-qmp unix:"$qmp",server=on,wait=off \
 			-device pcie-root-port,id=rp,bus=pcie.0,chassis=1,slot=1,addr=4 "$@" &
 		pids+=($!)
 		if [ $kind = doorbell ]; then
@@ -301,7 +397,7 @@ run_hotplug_guests() {
 		else
 			set -- plain "$dir/shm" $HOTPLUG_SIZE
 		fi
-		timeout "$GUEST_TIMEOUT" "$TOP/selftests/lib/qmp-hotplug" "$dir/qmp.sock" \
+		timeout "$GUEST_TIMEOUT" "$TOP/selftests/lib/qmp-hotplug" "$qmp" \
 			"$dir/ktap.log" "$cycles" "$@" >"$dir/qmp-hotplug.log" 2>&1 &
 		driver_of[$name]=$!
 	done
@@ -359,7 +455,7 @@ run_demo() {
 	host_pid=$!
 	# The story so far, from every part, as it is written.
 	follow_logs "$dir/story.done" "$dir/host.log" "$dir/guest-a/ktap.log" \
-		"$dir/guest-b/ktap.log" | tee "$dir/story.log" &
+		"$dir/guest-b/ktap.log" | story_in_step_order | tee "$dir/story.log" &
 	tail_pid=$!
 	for part in a b; do
 		boot_guest guest-$part "ivt_run=ivshmem-demo ivt_role=guest-$part" \
@@ -389,10 +485,39 @@ run_demo() {
 	guest A |done
 	guest B |done
 	EOF
+	check_story_order "$dir/story.log"
 	for part in guest-a guest-b; do
 		check_kernel_log "$part"
 	done
 	rm -f "$mem"
+}
+
+# check_story_order STORY: the demo's story is told in the order it
+# happened: every line numbered, the numbers 1, 2, 3... in order, and every
+# message sent before it is received.
+check_story_order() {
+	local story=$1 steps text sent got
+	steps=$(grep -E '\| ' "$story" | awk '{ print $1 }' | tr '\n' ' ')
+	if [ "$steps" = "$(seq -s ' ' 1 "$(echo "$steps" | wc -w)") " ]; then
+		result ok "demo/story_in_step_order"
+	else
+		result fail "demo/story_in_step_order" "steps as printed: $steps"
+	fi
+	while IFS= read -r text; do
+		sent=$(grep -nF "sends \"$text\"" "$story" | head -n 1 | cut -d: -f1)
+		got=$(grep -nF "my mailbox says: \"$text\"" "$story" | head -n 1 | cut -d: -f1)
+		if [ -n "$sent" ] && [ -n "$got" ] && ((sent < got)); then
+			result ok "demo/sent_before_received/$(echo "$text" | tr -cs 'A-Za-z' _ | sed 's/_$//')"
+		else
+			result fail "demo/sent_before_received/$(echo "$text" | tr -cs 'A-Za-z' _ | sed 's/_$//')" \
+				"sent on line ${sent:-none}, received on line ${got:-none}"
+		fi
+	done <<-'EOF'
+	hello B, this is guest A
+	hi A, B here: got your message
+	host, A and B say hello
+	greetings from the host
+	EOF
 }
 
 # Host tests of ivshmem-server and of libivshmem as a host peer, under
@@ -436,102 +561,207 @@ run_server_tests() {
 	run_fuzzers
 }
 
+stage_wanted() { [[ $STAGES == *" $1 "* ]]; }
+
+# The host's part of every stage: packages, user space built.
+setup_host() {
+	need_packages qemu-system-x86 busybox-static cpio gzip xz-utils gcc g++ gcc-multilib make libc6-dev valgrind python3 \
+		kmod sparse cppcheck clang-tidy pkg-config libnl-3-dev libnl-genl-3-dev libsystemd-dev perl
+	# What the debug kernels' build needs, now rather than in the
+	# background.
+	[[ " $KERNEL_SUITES " == *" debug-"* ]] &&
+		need_packages bc bison flex libelf-dev libssl-dev
+	build_userspace
+}
+
+run_static_checks() {
+	check_uapi
+	check_kernel_style
+	check_userspace_lint
+	check_executable_scripts
+}
+
+# prepare_kernel SUITE: SUITE's kernel fetched (or, for a debug kernel,
+# taken from its build), the module built against it, an initramfs packed;
+# what the guests need is left in $WORK/kernel.SUITE for load_kernel.
+prepare_kernel() {
+	local suite=$1 kver vmlinuz ko initrd
+	kver=$(suite_kernel "$suite") || exit 1
+	[ "$suite" = "$HOST_SUITE" ] && need_packages "linux-headers-$kver"
+	note "$suite kernel: $kver"
+	vmlinuz=$(fetch_kernel "$suite" "$kver") || exit 1
+	ko=$(build_module "$suite" "$kver") || exit 1
+	initrd=$(make_initramfs "$kver" "$ko") || exit 1
+	stage_wanted static && check_module_log "$kver" "$suite"
+	printf '%s\n' "$kver" "$vmlinuz" "$initrd" "$(huge_pfnmap "$suite" "$kver")" \
+		>"$WORK/kernel.$suite"
+}
+
+# load_kernel SUITE: KVER, VMLINUZ, INITRD and HUGE_PFNMAP of a kernel that
+# prepare_kernel prepared; 1 if it could not.
+load_kernel() {
+	[ -f "$WORK/kernel.$1" ] || return 1
+	{ read -r KVER; read -r VMLINUZ; read -r INITRD; read -r HUGE_PFNMAP; } <"$WORK/kernel.$1"
+}
+
+# build_debug_kernels SUITE...: the debug kernels the cache lacks, one after
+# the other, in the background at the lowest CPU and I/O priority, so that
+# they take what the stages in the foreground leave idle (valgrind and the
+# fuzzers use one core, downloads and debootstrap hardly any).  The host's
+# suite first: the others' sources come through their chroots, which the
+# foreground makes meanwhile.
+build_debug_kernels() {
+	local suite base
+	renice -n 19 -p "$BASHPID" >/dev/null
+	ionice -c 3 -p "$BASHPID" 2>/dev/null
+	BACKGROUND=1
+	for suite in $(printf '%s\n' "$@" | awk -v h="debug-$HOST_SUITE" '{ print ($0 != h) "\t" $0 }' |
+		sort -s -k1,1n | cut -f2); do
+		base=${suite#debug-}
+		while [ "$base" != "$HOST_SUITE" ] && [ ! -e "$WORK/suite.$base" ]; do
+			sleep 2
+		done
+		run_part "kernel/$suite/build" build_debug_kernel "$base"
+	done
+}
+
+# guests_of SUITE: the guest suite for SUITE's kernel under $QEMU_SUITE's
+# QEMU, a part of the run of its own; named as could not run if the kernel
+# or that QEMU is missing.
+guests_of() {
+	local suite=$1 qver
+	if ! load_kernel "$suite"; then
+		echo "guests of $suite's kernel under $QEMU_SUITE's QEMU (no kernel)" >>"$WORK/unfinished"
+		return
+	fi
+	qver=$(suite_qemu_version "$QEMU_SUITE")
+	if [ -z "$qver" ]; then
+		echo "guests of $KVER under $QEMU_SUITE's QEMU (no QEMU)" >>"$WORK/unfinished"
+		return
+	fi
+	ensure_accel
+	HOTPLUG=
+	is_debug "$suite" && HOTPLUG=1
+	RUN=${KVER%-amd64}/qemu-$qver
+	note "kernel $KVER ($suite), QEMU $qver ($QEMU_SUITE), huge PFN mappings: $HUGE_PFNMAP"
+	run_guest_suite
+}
+
+# ensure_accel: ACCEL decided once, by a probe guest of the kernel loaded.
+ensure_accel() {
+	[ -n "${ACCEL_PICKED:-}" ] && return 0
+	QEMU_SUITE=$HOST_SUITE pick_accel
+	note "guests run with $ACCEL"
+	ACCEL_PICKED=1
+}
+
 main() {
-	local stages=" ${*:-static server package guest demo} " suite kver ko
-	[ "${IVSHMEM_INTX:-0}" = 1 ] && [[ $stages != *" intx "* ]] && stages="$stages intx "
-	local -A vmlinuz initrd kernel
+	STAGES=" ${*:-static server package guest demo} "
+	[ "${IVSHMEM_INTX:-0}" = 1 ] && ! stage_wanted intx && STAGES="$STAGES intx "
+	local suite plain=() debug=() qemus kernels= builder= intx=() start
+	CACHE_STATE=warm
+	[ -n "$(ls -A "$CACHE" 2>/dev/null)" ] || CACHE_STATE=cold
 	rm -rf "$LOGS"
 	mkdir -p "$LOGS" "$CACHE/kernels"
+	note "logs in $REAL_TOP/build/test-logs; cache ($CACHE_STATE) in $CACHE"
 	# The demo alone needs only the host's kernel and QEMU.
-	if [ "$stages" = " demo " ]; then
+	if [ "$STAGES" = " demo " ]; then
 		KERNEL_SUITES=${IVSHMEM_KERNELS:-$HOST_SUITE}
 		QEMU_SUITES=${IVSHMEM_QEMUS:-$HOST_SUITE}
 	fi
 	# The INTx tier alone: the host's kernel and the debug kernels built.
-	if [ "$stages" = " intx " ]; then
+	if [ "$STAGES" = " intx " ]; then
 		KERNEL_SUITES=${IVSHMEM_KERNELS:-$(intx_kernel_suites | tr '\n' ' ')}
 		QEMU_SUITES=${IVSHMEM_QEMUS:-$HOST_SUITE}
 	fi
 
-	need_packages qemu-system-x86 busybox-static cpio gzip xz-utils gcc g++ gcc-multilib make libc6-dev valgrind python3 \
-		kmod sparse cppcheck clang-tidy pkg-config libnl-3-dev libnl-genl-3-dev libsystemd-dev perl
-	build_userspace
+	# Without user space nothing else can run.
+	run_part setup setup_host || { summary; return; }
 
-	# The host tests and the packages need no guest kernels of the matrix.
-	if [[ $stages != *" static "* && $stages != *" guest "* &&
-	      $stages != *" demo "* && $stages != *" intx "* ]]; then
-		[[ $stages == *" server "* ]] && run_server_tests
-		[[ $stages == *" package "* ]] && run_package_tests
-		summary
-		return
-	fi
-
-	# The hot-unplug guests of the debug kernels need their own QEMU.
-	[[ " $KERNEL_SUITES " == *" debug-"* ]] && QEMU_SUITES_ALL="$QEMU_SUITES $HOTPLUG_QEMU"
-
-	# Every suite of the matrix, with its kernel built and packed.
-	for suite in $(echo "$KERNEL_SUITES ${QEMU_SUITES_ALL:-$QEMU_SUITES}" | tr ' ' '\n' | sort -u); do
-		if [[ " ${QEMU_SUITES_ALL:-$QEMU_SUITES} " == *" $suite "* ]]; then
-			ensure_suite "$suite" qemu-system-x86
-		else
-			ensure_suite "$suite"
-		fi
-	done
 	for suite in $KERNEL_SUITES; do
-		kver=$(suite_kernel "$suite") || exit 1
-		kernel[$suite]=$kver
-		[ "$suite" = "$HOST_SUITE" ] && need_packages "linux-headers-$kver"
-		note "$suite kernel: $kver"
-		vmlinuz[$suite]=$(fetch_kernel "$suite" "$kver") || exit 1
-		ko=$(build_module "$suite" "$kver") || exit 1
-		initrd[$suite]=$(make_initramfs "$kver" "$ko") || exit 1
-		[[ $stages == *" static "* ]] && check_module_log "$kver" "$suite"
+		if is_debug "$suite"; then debug+=("$suite"); else plain+=("$suite"); fi
 	done
-
-	if [[ $stages == *" static "* ]]; then
-		check_uapi
-		check_kernel_style
-		check_userspace_lint
-	fi
-	[[ $stages == *" server "* ]] && run_server_tests
-	[[ $stages == *" package "* ]] && run_package_tests
-	[[ $stages == *" guest "* || $stages == *" demo "* || $stages == *" intx "* ]] ||
-		{ summary; return; }
-
-	suite=${KERNEL_SUITES%% *}
-	VMLINUZ=${vmlinuz[$suite]} INITRD=${initrd[$suite]} QEMU_SUITE=$HOST_SUITE pick_accel
-	note "guests run with $ACCEL"
-	if [[ $stages == *" demo "* ]]; then
-		VMLINUZ=${vmlinuz[$suite]} INITRD=${initrd[$suite]} QEMU_SUITE=$HOST_SUITE run_demo
-	fi
-	if [[ $stages == *" intx "* ]]; then
-		local intx=()
-		for suite in $KERNEL_SUITES; do
-			intx+=("$suite" "${kernel[$suite]}" "${vmlinuz[$suite]}" "${initrd[$suite]}")
+	{ stage_wanted static || stage_wanted guest || stage_wanted demo || stage_wanted intx; } &&
+		kernels=1
+	if [ -n "$kernels" ]; then
+		# The debug kernels build in the background from the start; then
+		# the chroots of every suite named, the hot-unplug guests' QEMU
+		# among them.
+		if ((${#debug[@]})); then
+			build_debug_kernels "${debug[@]}" &
+			builder=$!
+		fi
+		qemus=$QEMU_SUITES
+		((${#debug[@]})) && stage_wanted guest && qemus="$qemus $HOTPLUG_QEMU"
+		for suite in $(printf '%s\n' "${plain[@]}" "${debug[@]#debug-}" $qemus | sort -u); do
+			if [[ " $qemus " == *" $suite "* ]]; then
+				run_part "suite/$suite" ensure_suite "$suite" qemu-system-x86
+			else
+				run_part "suite/$suite" ensure_suite "$suite"
+			fi
+			touch "$WORK/suite.$suite"
 		done
-		run_intx_tier "${intx[@]}"
-	fi
-	[[ $stages == *" guest "* ]] || { summary; return; }
-	for QEMU_SUITE in $QEMU_SUITES; do
-		local qver
-		qver=$(suite_qemu_version "$QEMU_SUITE")
-		for suite in $KERNEL_SUITES; do
-			is_debug "$suite" && [ "$QEMU_SUITE" != "$DEBUG_QEMU" ] && continue
-			HOTPLUG=
-			is_debug "$suite" && HOTPLUG=1
-			VMLINUZ=${vmlinuz[$suite]}
-			INITRD=${initrd[$suite]}
-			kver=${kernel[$suite]}
-			HUGE_PFNMAP=$(huge_pfnmap "$suite" "$kver")
-			RUN=${kver%-amd64}/qemu-$qver
-			note "kernel $kver ($suite), QEMU $qver ($QEMU_SUITE), huge PFN mappings: $HUGE_PFNMAP"
-			run_guest_suite
+		for suite in "${plain[@]}"; do
+			run_part "kernel/$suite" prepare_kernel "$suite"
 		done
-	done
+	fi
+
+	stage_wanted static && run_part static run_static_checks
+	stage_wanted server && run_part server run_server_tests
+	stage_wanted package && run_part package run_package_tests
+	if stage_wanted demo; then
+		if load_kernel "${plain[0]:-none}"; then
+			ensure_accel
+			QEMU_SUITE=$HOST_SUITE run_part demo run_demo
+		else
+			echo "demo (no kernel of ${plain[0]:-the host})" >>"$WORK/unfinished"
+		fi
+	fi
+	if stage_wanted guest; then
+		for QEMU_SUITE in $QEMU_SUITES; do
+			for suite in "${plain[@]}"; do
+				guests_of "$suite"
+			done
+		done
+	fi
+
+	# The debug kernels, once built.
+	if [ -n "$builder" ]; then
+		start=$SECONDS
+		wait "$builder"
+		printf '%s\t%s\t\t\n' "$((SECONDS - start))" "waiting for the debug kernels" >>"$TIMES"
+		for suite in "${debug[@]}"; do
+			run_part "kernel/$suite" prepare_kernel "$suite"
+		done
+		if stage_wanted guest; then
+			for suite in "${debug[@]}"; do
+				QEMU_SUITE=$DEBUG_QEMU guests_of "$suite"
+			done
+		fi
+	fi
+	if stage_wanted intx; then
+		for suite in $KERNEL_SUITES; do
+			load_kernel "$suite" && intx+=("$suite" "$KVER" "$VMLINUZ" "$INITRD")
+		done
+		run_part intx run_intx_tier "${intx[@]}"
+	fi
 	summary
 }
 
+# The stage times (parts run at the top of the run; those in the background
+# marked), what could not run, and the counts, last.
 summary() {
+	local passed failed skipped total=$((SECONDS - RUN_START))
+	passed=$(grep -c '^ok$' "$RESULTS")
+	failed=$(grep -c '^fail$' "$RESULTS")
+	skipped=$(grep -c '^skip$' "$RESULTS")
+	echo "# stage times, cache $CACHE_STATE at the start:"
+	awk -F '\t' '$3 == "" { printf "#   %-48s %5d s%s\n", $2, $1, $4 }' "$TIMES"
+	printf '#   %-48s %5d s (%d min %d s)\n' "whole run" "$total" $((total / 60)) $((total % 60))
+	if [ -s "$WORK/unfinished" ]; then
+		echo "# could not run or finish:"
+		sed 's/^/#   /' "$WORK/unfinished"
+	fi
 	echo "$passed passed, $failed failed, $skipped skipped"
 	[ "$failed" = 0 ]
 }

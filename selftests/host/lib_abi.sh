@@ -88,7 +88,7 @@ header_functions_are_exported() {
 install_is_complete() {
 	local dest=$TMP/dest cflags libs
 	# Installed under a prefix of its own, so that its .pc file is right.
-	make -s -C "$TOP/lib" OUTPUT="$BUILD" PREFIX="$dest/usr" install >/dev/null || return 1
+	make -s -C "$TOP/lib" TOP="$TOP" OUTPUT="$BUILD" PREFIX="$dest/usr" install >/dev/null || return 1
 	cat >"$TMP/user.c" <<-'EOF'
 	#include <stdio.h>
 	#include <string.h>

@@ -120,7 +120,7 @@ run_debian_guest() {
 
 	# Our server, as start_server starts it, but also ended (SIGTERM, so
 	# that it removes its socket and memory file) if this shell dies.
-	sock=$dir/server.sock
+	sock=$(new_socket server) || exit 1
 	setpriv --pdeathsig TERM timeout $((DEBIAN_GUEST_TIMEOUT + 60)) \
 		"$BUILD/ivshmem-server" -F -S "$sock" -m "$work/shm" -l $SHM_SIZE -n $VECTORS \
 		>"$dir/server.log" 2>&1 &

@@ -18,7 +18,7 @@ run_fuzzers() {
 	local spec name max_len dir bin log status execs cov
 	note "fuzzing: libFuzzer with ASan and UBSan, ${FUZZ_SECONDS}s per harness"
 	need_packages clang libclang-rt-dev
-	if ! make -C "$TOP/selftests/fuzz" BUILD="$BUILD" >"$LOGS/build-fuzz.log" 2>&1; then
+	if ! make -C "$TOP/selftests/fuzz" TOP="$TOP" BUILD="$BUILD" >"$LOGS/build-fuzz.log" 2>&1; then
 		result fail "fuzz/build" "see $LOGS/build-fuzz.log"
 		tail -n 20 "$LOGS/build-fuzz.log" | sed 's/^/# /'
 		return

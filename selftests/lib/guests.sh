@@ -156,7 +156,8 @@ without_known_reports() {
 start_server() {
 	local name=$1 mem=$2 dir=$LOGS/$RUN/$1
 	mkdir -p "$dir"
-	SOCK=$dir/server.sock
+	SOCK=$(new_socket server) || exit 1
+	echo "$SOCK" >"$dir/server.sock-path"
 	[ -e "$mem" ] && mv "$mem" "$mem.prepared"
 	"$BUILD/ivshmem-server" -F -S "$SOCK" -m "$mem" -l $SHM_SIZE -n "${3:-$VECTORS}" --keep-shm \
 		>"$dir/server.log" 2>&1 &
@@ -169,6 +170,15 @@ start_server() {
 			die "cannot copy the host pattern into $mem"
 		rm -f "$mem.prepared"
 	fi
+}
+
+# new_socket NAME: a path for a new UNIX socket NAME, in a private directory
+# of its own under $SOCKETS: short, wherever the checkout is (a socket's
+# path has at most 107 bytes; run.sh checks $SOCKETS leaves room).
+new_socket() {
+	local dir
+	dir=$(mktemp -d "$SOCKETS/XXXXXX") || die "cannot make a socket directory in $SOCKETS"
+	echo "$dir/$1"
 }
 
 # wait_until CMD...: retry CMD every 50 ms for up to 5 s; 0 once it succeeds.
@@ -227,11 +237,12 @@ check_host_side() { # NAME MEMFILE SEED
 	fi
 }
 
-# A small second device, so several devices and index reuse get exercised.
-small_device() { # NAME
+# small_device NAME: SMALL_DEVICE, the QEMU arguments of a small second
+# device, so several devices and index reuse get exercised.
+small_device() {
 	truncate -s 4M "$LOGS/$RUN/$1.small"
-	echo "-object memory-backend-file,id=small,size=4M,share=on,mem-path=$LOGS/$RUN/$1.small"
-	echo "-device ivshmem-plain,memdev=small,addr=5"
+	SMALL_DEVICE=(-object "memory-backend-file,id=small,size=4M,share=on,mem-path=$LOGS/$RUN/$1.small"
+		-device ivshmem-plain,memdev=small,addr=5)
 }
 
 pick_accel() {
@@ -269,3 +280,33 @@ follow_logs() {
 	done
 }
 
+
+# story_in_step_order: the demo's lines on stdin, each "STEP PART| TEXT"
+# with the step number the parts take from their shared memory, printed in
+# step order as soon as every earlier step is there; at the end of the
+# input, whatever is still held, in order.  Other lines pass at once.
+story_in_step_order() {
+	awk '
+	BEGIN { next_step = 1 }
+	match($0, /^ *[0-9]+ /) {
+		held[$1 + 0] = $0
+		while (next_step in held) {
+			print held[next_step]
+			delete held[next_step++]
+		}
+		fflush()
+		next
+	}
+	{ print; fflush() }
+	END {
+		n = 0
+		for (step in held)
+			steps[++n] = step + 0
+		for (i = 1; i <= n; i++)	# few lines: insertion sort
+			for (j = i; j > 1 && steps[j - 1] > steps[j]; j--) {
+				t = steps[j]; steps[j] = steps[j - 1]; steps[j - 1] = t
+			}
+		for (i = 1; i <= n; i++)
+			print held[steps[i]]
+	}'
+}

@@ -28,26 +28,22 @@ in_suite() {
 	else
 		mkdir -p "$CACHE/kernels" "$CACHE/debug-kernel"
 		unshare -m --propagation private "$TOP/selftests/lib/chroot-exec" \
-			"$CACHE/chroots/$suite" "$BUILD" "$CACHE/kernels" "$CACHE/debug-kernel" \
+			"$CACHE/chroots/$suite" "$BUILD" "$WORK" "$CACHE/kernels" "$CACHE/debug-kernel" \
 			-- "$@"
 	fi
 }
 
-# ensure_suite SUITE [PACKAGE...]: the suite's chroot exists, its package
-# lists are at most a day old, and it has current kernel headers and PACKAGEs.
 # is_debug SUITE: SUITE is a debug kernel, "debug-" and a suite.
 is_debug() {
 	[[ $1 == debug-* ]]
 }
 
+# ensure_suite SUITE [PACKAGE...]: the suite's chroot exists, its package
+# lists are at most a day old, and it has current kernel headers and PACKAGEs.
+
 ensure_suite() {
 	local suite=$1 root=$CACHE/chroots/$1
 	shift
-	if is_debug "$suite"; then
-		ensure_suite "${suite#debug-}"
-		build_debug_kernel "${suite#debug-}"
-		return
-	fi
 	if [ "$suite" = "$HOST_SUITE" ]; then
 		(($#)) && need_packages "$@"
 		return 0
@@ -174,9 +170,10 @@ add_checker_script() {
 }
 
 # build_module SUITE KVER: build ivshmem.ko for KVER with W=1 and sparse into
-# $BUILD/kmod/KVER, logging to $LOGS/build-module-KVER.log; print its path.
+# $WORK/kmod/KVER (kbuild takes no path with a space, which the checkout's
+# may have), logging to $LOGS/build-module-KVER.log; print its path.
 build_module() {
-	local suite=$1 kver=$2 src=$BUILD/kmod/$2 log=$LOGS/build-module-$2.log kdir checker
+	local suite=$1 kver=$2 src=$WORK/kmod/$2 log=$LOGS/build-module-$2.log kdir checker
 	rm -rf "$src"
 	mkdir -p "$src"
 	(cd "$TOP" && cp --parents kernel/*.c kernel/*.h kernel/Kbuild kernel/Makefile \

@@ -102,3 +102,22 @@ check_userspace_lint() {
 	fi
 }
 
+
+# Every script the README or a man page names (a file of the tree that
+# starts with "#!") is executable, so that the command a user copies runs.
+check_executable_scripts() {
+	local f bad=() n=0
+	while IFS= read -r f; do
+		[ -f "$TOP/$f" ] && [ "$(head -c 2 "$TOP/$f")" = '#!' ] || continue
+		n=$((n + 1))
+		[ -x "$TOP/$f" ] || bad+=("$f")
+	done < <(cd "$TOP" && grep -ohE '(\./)?\b(\.ci|debian|kernel|lib|man|selftests|tools|uapi)/[A-Za-z0-9_./-]*[A-Za-z0-9_]' \
+		README.md man/* | sed 's|^\./||' | sort -u)
+	if ((n == 0)); then
+		result fail "static/named_scripts_are_executable" "no script found in README.md or man/"
+	elif ((${#bad[@]})); then
+		result fail "static/named_scripts_are_executable" "not executable: ${bad[*]}"
+	else
+		result ok "static/named_scripts_are_executable"
+	fi
+}

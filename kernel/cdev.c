@@ -22,13 +22,15 @@ static int ivshmem_open(struct inode *inode, struct file *filp)
 	struct ivshmem_file *file;
 	unsigned int v;
 
-	file = kzalloc(struct_size(file, seen, idev->nvectors), GFP_KERNEL_ACCOUNT);
+	file = kzalloc(struct_size(file, vec, idev->nvectors), GFP_KERNEL_ACCOUNT);
 	if (!file)
 		return -ENOMEM;
 	spin_lock_init(&file->lock);
 	/* A new file waits for interrupts that arrive from now on. */
-	for (v = 0; v < idev->nvectors; v++)
-		file->seen[v] = atomic64_read(&idev->vectors[v].count);
+	for (v = 0; v < idev->nvectors; v++) {
+		file->vec[v].seen = atomic64_read(&idev->vectors[v].count);
+		file->vec[v].poll_from = file->vec[v].seen;
+	}
 
 	ivshmem_dev_get(idev);
 	file->idev = idev;
@@ -213,6 +215,6 @@ const struct file_operations ivshmem_fops = {
 	.unlocked_ioctl = ivshmem_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.poll = ivshmem_poll,
-	.mmap = ivshmem_mmap,
+	IVSHMEM_FOP_MMAP,
 	.get_unmapped_area = ivshmem_get_unmapped_area,
 };

@@ -395,8 +395,8 @@ static bool ivshmem_consume(struct ivshmem_file *file, const unsigned long *want
 	spin_lock(&file->lock);
 	for_each_set_bit(v, want, idev->nvectors) {
 		count = atomic64_read(&idev->vectors[v].count);
-		if (count != file->seen[v]) {
-			file->seen[v] = count;
+		if (count != file->vec[v].seen) {
+			file->vec[v].seen = count;
 			__set_bit(v, fired);
 			any = true;
 		}
@@ -470,17 +470,24 @@ int ivshmem_wait_vectors(struct ivshmem_file *file, unsigned long *vectors,
 	return ret;
 }
 
-/* Is an interrupt pending on a vector that this file has no eventfd on? */
+/*
+ * Is an interrupt pending on a vector that this file has no eventfd on, and
+ * that arrived since the vector was last unbound?  The counts only grow.
+ */
 bool ivshmem_file_pending(struct ivshmem_file *file)
 {
 	struct ivshmem_dev *idev = file->idev;
 	bool pending = false;
 	unsigned int v;
+	u64 count;
 
 	spin_lock(&file->lock);
-	for (v = 0; v < idev->nvectors && !pending; v++)
-		pending = !test_bit(v, file->bound) &&
-			  atomic64_read(&idev->vectors[v].count) != file->seen[v];
+	for (v = 0; v < idev->nvectors && !pending; v++) {
+		if (test_bit(v, file->bound))
+			continue;
+		count = atomic64_read(&idev->vectors[v].count);
+		pending = count > file->vec[v].seen && count > file->vec[v].poll_from;
+	}
 	spin_unlock(&file->lock);
 	return pending;
 }
@@ -541,10 +548,15 @@ int ivshmem_set_eventfd(struct ivshmem_file *file, unsigned int vector, int fd)
 	}
 	spin_unlock_irqrestore(&vec->lock, flags);
 
-	/* Unbound, the vector counts for poll() again, from now on. */
-	if (!binding) {
+	/*
+	 * Unbound, the vector counts for poll() again, from now on: what the
+	 * eventfd delivered does not make poll() readable.  WAIT still reports
+	 * everything it has not consumed, and unbinding a vector that was not
+	 * bound changes nothing.
+	 */
+	if (!binding && old) {
 		spin_lock(&file->lock);
-		file->seen[vector] = atomic64_read(&vec->count);
+		file->vec[vector].poll_from = atomic64_read(&vec->count);
 		spin_unlock(&file->lock);
 	}
 	if (old) {

@@ -321,6 +321,45 @@ TEST(poll_ignores_vectors_delivered_by_eventfd)
 	close(fd);
 }
 
+/*
+ * Unbinding never loses an interrupt for WAIT: not one pending on a vector
+ * that had no eventfd, nor one that arrived while an eventfd was bound
+ * (which poll() leaves out, as the eventfd delivered it).
+ */
+TEST(unbind_keeps_interrupts_pending_for_wait)
+{
+	int fd = dev_open(O_RDWR), id = self_id(fd);
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	uint64_t mask;
+
+	/* Nothing bound to vector 2: ring it, "unbind" it, it is still pending. */
+	ASSERT_OK(dev_ring(fd, id, 2));
+	ASSERT_EQ(poll(&pfd, 1, DELIVERY_MS), 1);
+	ASSERT_OK(dev_set_eventfd(fd, 2, -1));
+	EXPECT_EQ(poll(&pfd, 1, 0), 1);
+	mask = 1ULL << 2;
+	EXPECT_EQ(dev_wait(fd, &mask, 0), 0);
+	EXPECT_EQ(mask, 1ULL << 2);
+	EXPECT_EQ(poll(&pfd, 1, 0), 0);
+
+	/* Bound to vector 3: after the unbind, WAIT reports it, poll() does not. */
+	ASSERT_OK(dev_set_eventfd(fd, 3, efd));
+	ASSERT_OK(dev_ring(fd, id, 3));
+	ASSERT_TRUE(fd_readable(efd, DELIVERY_MS));
+	ASSERT_OK(dev_set_eventfd(fd, 3, -1));
+	EXPECT_EQ(poll(&pfd, 1, 0), 0);
+	mask = 1ULL << 3;
+	EXPECT_EQ(dev_wait(fd, &mask, 0), 0);
+	EXPECT_EQ(mask, 1ULL << 3);
+	/* And only once. */
+	mask = 1ULL << 3;
+	EXPECT_EQ(dev_wait(fd, &mask, 0), -1);
+	EXPECT_EQ(errno, ETIMEDOUT);
+	close(efd);
+	close(fd);
+}
+
 /* Is @pid still running (not exited, not stopped) after @ms? */
 static bool still_blocked(pid_t pid, int ms)
 {

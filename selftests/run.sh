@@ -659,11 +659,12 @@ main() {
 	STAGES=" ${*:-static server package guest demo} "
 	[ "${IVSHMEM_INTX:-0}" = 1 ] && ! stage_wanted intx && STAGES="$STAGES intx "
 	local suite plain=() debug=() qemus kernels= builder= intx=() start
-	CACHE_STATE=warm
-	[ -n "$(ls -A "$CACHE" 2>/dev/null)" ] || CACHE_STATE=cold
+	# What the cache held at the start, for the table at the end.
+	CACHE_STATE=$(ls "$CACHE" 2>/dev/null | tr '\n' ' ' | sed 's/ $//')
+	CACHE_STATE="${CACHE_STATE:+holding }${CACHE_STATE:-empty}"
 	rm -rf "$LOGS"
 	mkdir -p "$LOGS" "$CACHE/kernels"
-	note "logs in $REAL_TOP/build/test-logs; cache ($CACHE_STATE) in $CACHE"
+	note "logs in $REAL_TOP/build/test-logs; cache in $CACHE, $CACHE_STATE"
 	# The demo alone needs only the host's kernel and QEMU.
 	if [ "$STAGES" = " demo " ]; then
 		KERNEL_SUITES=${IVSHMEM_KERNELS:-$HOST_SUITE}
@@ -755,7 +756,7 @@ summary() {
 	passed=$(grep -c '^ok$' "$RESULTS")
 	failed=$(grep -c '^fail$' "$RESULTS")
 	skipped=$(grep -c '^skip$' "$RESULTS")
-	echo "# stage times, cache $CACHE_STATE at the start:"
+	echo "# stage times (the cache $CACHE_STATE at the start):"
 	awk -F '\t' '$3 == "" { printf "#   %-48s %5d s%s\n", $2, $1, $4 }' "$TIMES"
 	printf '#   %-48s %5d s (%d min %d s)\n' "whole run" "$total" $((total / 60)) $((total % 60))
 	if [ -s "$WORK/unfinished" ]; then

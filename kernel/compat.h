@@ -35,12 +35,19 @@ static inline void vm_flags_clear(struct vm_area_struct *vma, vm_flags_t flags)
 #endif
 
 #ifdef HAVE_VMF_INSERT_PFN_PUD_ULONG
-#define ivshmem_insert_pfn_pud(vmf, pfn)	vmf_insert_pfn_pud(vmf, pfn, false)
+#define ivshmem_insert_pfn_pud(vmf, pfn, write)	vmf_insert_pfn_pud(vmf, pfn, write)
 #else
 /* Before pfn_t went away, huge PFN entries were inserted from one. */
 #include <linux/pfn_t.h>
-#define ivshmem_insert_pfn_pud(vmf, pfn) \
-	vmf_insert_pfn_pud(vmf, __pfn_to_pfn_t(pfn, PFN_DEV), false)
+#define ivshmem_insert_pfn_pud(vmf, pfn, write) \
+	vmf_insert_pfn_pud(vmf, __pfn_to_pfn_t(pfn, PFN_DEV), write)
+#endif
+
+#ifdef HAVE_MMAP_PREPARE_VMA_FLAGS
+/* 7.x: .mmap is deprecated; the VMA is described before it exists. */
+#define IVSHMEM_FOP_MMAP	.mmap_prepare = ivshmem_mmap_prepare
+#else
+#define IVSHMEM_FOP_MMAP	.mmap = ivshmem_mmap
 #endif
 
 #ifndef HAVE_ZAP_VMA_RANGE

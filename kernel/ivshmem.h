@@ -55,6 +55,7 @@ struct ivshmem_dev;
 #define IVSHMEM_FLAG_REGISTERED		0	/* netlink lookups find it */
 #define IVSHMEM_FLAG_READY_ANNOUNCED	1
 #define IVSHMEM_FLAG_ADDED_SENT		2	/* ADDED is out: READY may follow */
+#define IVSHMEM_FLAG_PUD_MAPPED		3	/* a PUD entry was ever inserted */
 
 /* One interrupt vector of the device. */
 struct ivshmem_vector {
@@ -112,12 +113,18 @@ struct ivshmem_dev {
 };
 
 /* One open file of /dev/ivshmemN. */
+/* What an open file has taken of one vector's interrupt count. */
+struct ivshmem_file_vector {
+	u64 seen;		/* consumed by IVSHMEM_IOCTL_WAIT up to here */
+	u64 poll_from;		/* bound until here: poll() counts what is after */
+};
+
 struct ivshmem_file {
 	struct ivshmem_dev *idev;
 	/* Vectors with an eventfd of this file: they do not make poll() readable. */
 	DECLARE_BITMAP(bound, IVSHMEM_MAX_VECTORS);
-	spinlock_t lock;		/* protects @seen */
-	u64 seen[];			/* per vector: interrupts consumed */
+	spinlock_t lock;		/* protects @vec */
+	struct ivshmem_file_vector vec[];
 };
 
 /* core.c */
@@ -155,10 +162,12 @@ void ivshmem_genl_exit(void);
 void ivshmem_genl_notify(struct ivshmem_dev *idev, u8 cmd);
 
 /* mmap.c */
+struct vm_area_desc;
 int ivshmem_fs_init(void);
 void ivshmem_fs_exit(void);
 struct inode *ivshmem_inode_new(void);
 int ivshmem_mmap(struct file *filp, struct vm_area_struct *vma);
+int ivshmem_mmap_prepare(struct vm_area_desc *desc);
 #ifdef HAVE_HUGE_PFNMAP
 unsigned long ivshmem_get_unmapped_area(struct file *filp, unsigned long addr,
 					unsigned long len, unsigned long pgoff,

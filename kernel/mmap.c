@@ -131,6 +131,24 @@ static bool ivshmem_pud_ok(struct ivshmem_dev *idev)
 }
 
 /*
+ * A write fault on our own present leaf entry, which must become writable.
+ * The VMA's protection is write-protected where soft-dirty tracking was
+ * reset (clear_refs), so entries are inserted read-only; inserting again
+ * without write would change nothing and the write would fault for ever.
+ * Any other fault inserts without write: the slot may be empty, and
+ * another thread may put a page table there meanwhile, which a write
+ * insert would take for a foreign entry.  Our leaf stays ours until it is
+ * zapped, which needs the mmap lock for write or idev->lock (removal).
+ */
+static bool ivshmem_pud_wp(struct vm_fault *vmf, unsigned long pfn)
+{
+	pud_t pud = READ_ONCE(*vmf->pud);
+
+	return (vmf->flags & FAULT_FLAG_WRITE) && pud_present(pud) && pud_leaf(pud) &&
+	       pud_pfn(pud) == pfn;
+}
+
+/*
  * Only PUD entries: core code takes a PMD entry for a page where a PUD one
  * is split or skipped (mbind(MPOL_MF_STRICT) reads pmd_folio() of it, 6.12
  * to 7.2 at least), so PMD-sized blocks get PTEs.
@@ -160,14 +178,38 @@ static vm_fault_t ivshmem_vm_huge_fault(struct vm_fault *vmf, unsigned int order
 		return VM_FAULT_FALLBACK;
 
 	down_read(&idev->lock);
-	/*
-	 * Not a write insert: another thread may have put a page table in
-	 * the slot meanwhile, and the VMA's protection already allows writes.
-	 */
-	if (!idev->dead)
-		ret = ivshmem_insert_pfn_pud(vmf, pfn);
+	if (!idev->dead) {
+		/* Before the entry: see ivshmem_vm_zap_pud(). */
+		set_bit(IVSHMEM_FLAG_PUD_MAPPED, &idev->flags);
+		smp_mb__after_atomic();
+		ret = ivshmem_insert_pfn_pud(vmf, pfn, ivshmem_pud_wp(vmf, pfn));
+	}
 	up_read(&idev->lock);
 	return ret;
+}
+
+/* Can @v hold a PUD entry: does it span an aligned 1 GiB block? */
+static bool ivshmem_vma_spans_pud(struct vm_area_struct *v)
+{
+	unsigned long start = ALIGN(v->vm_start, PUD_SIZE);
+
+	return start >= v->vm_start && start + PUD_SIZE <= v->vm_end;
+}
+
+/*
+ * Zap @v if it may hold a PUD entry: it spans a 1 GiB block, and one was
+ * ever inserted for the device.  @v is write-locked first, so no fault on
+ * it is under way when the flag is read (faults set it before inserting).
+ */
+static void ivshmem_vm_zap_pud(struct vm_area_struct *v)
+{
+	struct ivshmem_dev *idev = v->vm_private_data;
+
+	if (!ivshmem_vma_spans_pud(v))
+		return;
+	vma_start_write(v);
+	if (test_bit(IVSHMEM_FLAG_PUD_MAPPED, &idev->flags))
+		zap_vma_range(v, v->vm_start, v->vm_end - v->vm_start);
 }
 
 /*
@@ -176,26 +218,37 @@ static vm_fault_t ivshmem_vm_huge_fault(struct vm_fault *vmf, unsigned int order
  * as if it were a PMD table, that is, into the shared memory (6.12 to 7.2
  * at least).  Both first open a new VMA: __split_vma() for the part split
  * off, copy_vma() for the destination of a move.  So when a VMA of ours
- * opens in this process (fork opens them in the child's), this process's
- * mappings of the device lose their entries, with their VMAs write-locked
- * so that no fault brings them back before the change.  Splits and moves
- * are rare; the next accesses fault the memory in again.
+ * opens in this process (fork opens them in the child's), the mappings
+ * that may hold a PUD entry lose their entries; the next accesses fault
+ * the memory in again.
+ *
+ * Only those are zapped, so that cutting a mapping into many pieces does
+ * not walk all of them for each cut.  A split opens the new VMA while the
+ * VMA being split still covers its range: that one alone needs it.  A
+ * move's destination lies outside every VMA of ours, and its source cannot
+ * be told apart from the rest, so every mapping of the device in the
+ * process gets it; moves are rare.
  */
 static void ivshmem_vm_open(struct vm_area_struct *vma)
 {
-	VMA_ITERATOR(vmi, vma->vm_mm, 0);
+	struct mm_struct *mm = vma->vm_mm;
+	VMA_ITERATOR(vmi, mm, 0);
 	struct vm_area_struct *v;
 
-	if (vma->vm_mm != current->mm)
+	if (mm != current->mm)
 		return;
-	mmap_assert_write_locked(vma->vm_mm);
-	for_each_vma(vmi, v) {
-		if (v->vm_ops != vma->vm_ops ||
-		    v->vm_private_data != vma->vm_private_data)
-			continue;
-		vma_start_write(v);
-		zap_vma_range(v, v->vm_start, v->vm_end - v->vm_start);
+	mmap_assert_write_locked(mm);
+	v = find_vma(mm, vma->vm_start);
+	if (v && v != vma && v->vm_ops == vma->vm_ops &&
+	    v->vm_private_data == vma->vm_private_data &&
+	    v->vm_start <= vma->vm_start && v->vm_end >= vma->vm_end &&
+	    v->vm_pgoff + ((vma->vm_start - v->vm_start) >> PAGE_SHIFT) == vma->vm_pgoff) {
+		ivshmem_vm_zap_pud(v);
+		return;
 	}
+	for_each_vma(vmi, v)
+		if (v->vm_ops == vma->vm_ops && v->vm_private_data == vma->vm_private_data)
+			ivshmem_vm_zap_pud(v);
 }
 
 /*
@@ -278,35 +331,94 @@ static const struct vm_operations_struct ivshmem_vm_ops = {
 	.access = ivshmem_vm_access,
 };
 
-int ivshmem_mmap(struct file *filp, struct vm_area_struct *vma)
+/* What an mmap() asks for, read from its VMA or from its description. */
+struct ivshmem_mmap_req {
+	bool shared, write, exec;
+	unsigned long pgoff, pages;
+};
+
+/* The checks of every mmap() of the device: 0 or an errno. */
+static int ivshmem_mmap_check(struct file *filp, const struct ivshmem_mmap_req *req)
 {
 	struct ivshmem_file *file = filp->private_data;
 	struct ivshmem_dev *idev = file->idev;
-	unsigned long pages = vma_pages(vma);
 	unsigned long shm_pages = idev->shm_size >> PAGE_SHIFT;
 
 	/* A private copy of memory other machines write makes no sense. */
-	if (!(vma->vm_flags & VM_MAYSHARE))
+	if (!req->shared)
 		return -EINVAL;
-	if ((vma->vm_flags & VM_WRITE) && !(filp->f_mode & FMODE_WRITE))
+	if (req->write && !(filp->f_mode & FMODE_WRITE))
 		return -EACCES;
-	if (vma->vm_pgoff >= shm_pages || pages > shm_pages - vma->vm_pgoff)
+	/* Nor is code run that other machines can rewrite under it. */
+	if (req->exec)
+		return -EPERM;
+	if (req->pgoff >= shm_pages || req->pages > shm_pages - req->pgoff)
 		return -EINVAL;
 	if (ivshmem_dead(idev))
 		return -ENODEV;
+	return 0;
+}
 
+/*
+ * The protection of a mapping: the memory is shared with the host, so a
+ * confidential guest (SEV, TDX) must map it unencrypted, as VFIO and DRM do
+ * for theirs.
+ */
+static pgprot_t ivshmem_mmap_prot(struct ivshmem_dev *idev, pgprot_t prot)
+{
+	prot = pgprot_decrypted(prot);
+	return ivshmem_uncached(idev) ? pgprot_noncached(prot) : prot;
+}
+
+#ifdef HAVE_MMAP_PREPARE_VMA_FLAGS
+int ivshmem_mmap_prepare(struct vm_area_desc *desc)
+{
+	struct ivshmem_file *file = desc->file->private_data;
+	struct ivshmem_mmap_req req = {
+		.shared = vma_desc_test(desc, VMA_MAYSHARE_BIT),
+		.write = vma_desc_test(desc, VMA_WRITE_BIT),
+		.exec = vma_desc_test(desc, VMA_EXEC_BIT),
+		.pgoff = desc->pgoff,
+		.pages = vma_desc_pages(desc),
+	};
+	int ret = ivshmem_mmap_check(desc->file, &req);
+
+	if (ret)
+		return ret;
+	vma_desc_set_flags(desc, VMA_IO_BIT, VMA_PFNMAP_BIT, VMA_DONTEXPAND_BIT,
+			   VMA_DONTDUMP_BIT);
+	/* mprotect() must not make it executable, nor writable if read-only. */
+	vma_desc_clear_flags(desc, VMA_MAYEXEC_BIT);
+	if (!(desc->file->f_mode & FMODE_WRITE))
+		vma_desc_clear_flags(desc, VMA_MAYWRITE_BIT);
+	desc->page_prot = ivshmem_mmap_prot(file->idev, desc->page_prot);
+	desc->vm_ops = &ivshmem_vm_ops;
+	desc->private_data = file->idev;
+	return 0;
+}
+#endif
+
+int ivshmem_mmap(struct file *filp, struct vm_area_struct *vma)
+{
+	struct ivshmem_file *file = filp->private_data;
+	struct ivshmem_mmap_req req = {
+		.shared = vma->vm_flags & VM_MAYSHARE,
+		.write = vma->vm_flags & VM_WRITE,
+		.exec = vma->vm_flags & VM_EXEC,
+		.pgoff = vma->vm_pgoff,
+		.pages = vma_pages(vma),
+	};
+	int ret = ivshmem_mmap_check(filp, &req);
+
+	if (ret)
+		return ret;
 	vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
-	/* mprotect() must not make a read-only open's mapping writable. */
+	/* mprotect() must not make it executable, nor writable if read-only. */
+	vm_flags_clear(vma, VM_MAYEXEC);
 	if (!(filp->f_mode & FMODE_WRITE))
 		vm_flags_clear(vma, VM_MAYWRITE);
-	/*
-	 * The memory is shared with the host, so a confidential guest (SEV,
-	 * TDX) must map it unencrypted, as VFIO and DRM do for theirs.
-	 */
-	vma->vm_page_prot = pgprot_decrypted(vma->vm_page_prot);
-	if (ivshmem_uncached(idev))
-		vma->vm_page_prot = pgprot_noncached(vma->vm_page_prot);
+	vma->vm_page_prot = ivshmem_mmap_prot(file->idev, vma->vm_page_prot);
 	vma->vm_ops = &ivshmem_vm_ops;
-	vma->vm_private_data = idev;
+	vma->vm_private_data = file->idev;
 	return 0;
 }

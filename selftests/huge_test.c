@@ -325,6 +325,134 @@ TEST_TIMEOUT(fork_mprotect_and_munmap_split_huge_entries, 120)
 	close(fd);
 }
 
+/* Reset this process's soft-dirty bits, as CRIU does; 0 or -1. */
+static int clear_soft_dirty(void)
+{
+	int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? write(fd, "4", 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	return n == 1 ? 0 : -1;
+}
+
+/*
+ * Soft-dirty tracking (clear_refs, as CRIU's pre-dump and garbage
+ * collectors use it) write-protects the mapping's protection, so entries
+ * are then inserted read-only and fork keeps them so: a write to such a 1
+ * GiB entry must make it writable, not fault for ever.  In a child, with
+ * no read of the block first, a read before clear_refs, and one after.
+ */
+TEST_TIMEOUT(write_after_clear_refs_finishes, 120)
+{
+	static const char *const orders[] = { "no read first", "read, clear_refs",
+					      "clear_refs, read" };
+	int fd = dev_open(O_RDWR), status;
+	size_t off = (size_t)scratch() + 7 * page;
+	uint8_t *p;
+
+	for (int order = 0; order < 3; order++) {
+		p = map_shm(fd, size, PROT_READ | PROT_WRITE, 0);
+		ASSERT_TRUE(p);
+		if (order == 1)
+			(void)*(volatile uint8_t *)(p + off);
+		if (clear_soft_dirty()) {
+			munmap(p, size);
+			SKIP("no soft-dirty tracking (clear_refs 4)");
+		}
+		if (order == 2)
+			(void)*(volatile uint8_t *)(p + off);
+		status = in_child(write_byte, p + off);
+		__CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, true,
+			"%s: the child's write did not finish (status 0x%x)", orders[order], status);
+		EXPECT_EQ(p[off], 0x5a);
+		p[off] = 0;
+		munmap(p, size);
+	}
+	close(fd);
+}
+
+/*
+ * Seconds to cut @len bytes at @p into @windows windows by mprotect(), then
+ * to unmap them one by one.
+ */
+struct split_cost {
+	double cut, unmap;
+};
+
+static struct split_cost cut_and_unmap(uint8_t *p, size_t len, size_t windows)
+{
+	size_t w = len / windows / page * page;
+	struct split_cost cost;
+	double t = now_s();
+
+	/* Every other window read-only: each call cuts one VMA into up to three. */
+	for (size_t i = 1; i < windows; i += 2)
+		if (mprotect(p + i * w, w, PROT_READ))
+			return (struct split_cost){ -1, -1 };
+	cost.cut = now_s() - t;
+	t = now_s();
+	for (size_t i = 0; i < windows; i++)
+		munmap(p + i * w, w);
+	munmap(p + windows * w, len - windows * w);
+	cost.unmap = now_s() - t;
+	return cost;
+}
+
+/*
+ * Each cut of a mapping opens a VMA, which makes the driver zap what may
+ * hold a PUD entry: that must cost the same whatever the number of pieces
+ * already there, not a walk over all of them.  A 1 GiB mapping with its
+ * entries in place is cut into 60,000 windows and unmapped one window at
+ * a time; printed against anonymous memory and the PTE path.  Asserted:
+ * the pieces still map the right memory.
+ */
+TEST_TIMEOUT(cutting_a_mapping_into_many_pieces, 900)
+{
+	size_t windows = (size_t)env_long("ivt_split_windows", 60000), len = PUD_SIZE;
+	size_t w = len / windows / page * page, off = (size_t)scratch() - len / 2;
+	/* A window in the scratch area, clear of what the host checks. */
+	size_t k = (windows / 2) | 1;
+	int fd = dev_open(O_RDWR);
+	struct split_cost huge, small, anon;
+	uint8_t *p;
+
+	ASSERT_TRUE(size >= 2 * PUD_SIZE);
+	p = map_shm(fd, len, PROT_READ | PROT_WRITE, (off_t)(off / PUD_SIZE * PUD_SIZE));
+	ASSERT_TRUE(p);
+	touch_blocks(p, len);
+	pattern_fill(p + k * w, 64, 49, k * w);
+	ASSERT_OK(mprotect(p + (k - 2) * w, w, PROT_READ));
+	EXPECT_EQ(pattern_check(p + k * w, 64, 49, k * w), (size_t)-1);
+	huge = cut_and_unmap(p, len, windows);
+	ASSERT_TRUE(huge.cut >= 0);
+
+	ASSERT_OK(set_huge_mappings(false));
+	p = map_shm(fd, len, PROT_READ | PROT_WRITE, (off_t)(off / PUD_SIZE * PUD_SIZE));
+	if (p) {
+		touch_blocks(p, len);
+		small = cut_and_unmap(p, len, windows);
+	}
+	ASSERT_OK(set_huge_mappings(true));
+	ASSERT_TRUE(p);
+
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		 -1, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	touch_blocks(p, len);
+	anon = cut_and_unmap(p, len, windows);
+
+	printf("# bench: cut 1 GiB into %zu windows by mprotect, anonymous memory: %.3f s, "
+	       "then unmapped window by window: %.3f s (baseline)\n", windows, anon.cut, anon.unmap);
+	printf("# bench: the same on the shared memory, PTE path: %.3f s / %.3f s, "
+	       "ratio to anonymous %.2f / %.2f\n", small.cut, small.unmap,
+	       small.cut / anon.cut, small.unmap / anon.unmap);
+	printf("# bench: the same on the shared memory, huge entries (%s): %.3f s / %.3f s, "
+	       "ratio to anonymous %.2f / %.2f\n", env_str("ivt_huge", "none"), huge.cut, huge.unmap,
+	       huge.cut / anon.cut, huge.unmap / anon.unmap);
+	close(fd);
+}
+
 /*
  * mremap() moves page tables: a whole-region mapping with huge entries, to
  * an address the kernel picks and then to one misaligned by a page.

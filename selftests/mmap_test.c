@@ -104,6 +104,27 @@ TEST(read_only_open_cannot_map_writable)
 	close(fd);
 }
 
+/*
+ * Memory that other machines write is never executable: PROT_EXEC is
+ * refused, and mprotect() cannot add it later.
+ */
+TEST(executable_mapping_is_refused)
+{
+	int fd = dev_open(O_RDWR);
+	void *p;
+
+	EXPECT_ERRNO((long)mmap(NULL, page, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0), EPERM);
+	EXPECT_ERRNO((long)mmap(NULL, page, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_SHARED, fd, 0),
+		     EPERM);
+	p = map(fd, page, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	(void)*(volatile uint8_t *)p;
+	EXPECT_ERRNO(mprotect(p, page, PROT_READ | PROT_EXEC), EACCES);
+	/* What mmap() gave stays usable. */
+	EXPECT_EQ(mprotect(p, page, PROT_READ), 0);
+	munmap(p, page);
+	close(fd);
+}
+
 /* The PAT memory type the kernel recorded for BAR2, which user PTEs inherit. */
 TEST(shared_memory_is_write_back)
 {

@@ -10,8 +10,10 @@
  *    mapping is write-back cacheable, unless IVSHMEM_INFO_UNCACHED says the
  *    driver could not map the BAR write-back.  Errors: EINVAL for
  *    MAP_PRIVATE, an unaligned offset or a range past the end; EACCES for a
- *    writable mapping of a file opened read-only; ENODEV once the device is
- *    gone.  Where the kernel can map PFNs with 1 GiB entries (6.12 and
+ *    writable mapping of a file opened read-only, and for mprotect() adding
+ *    PROT_EXEC; EPERM for PROT_EXEC (memory other machines write is never
+ *    executable: a process with the READ_IMPLIES_EXEC personality cannot
+ *    map it); ENODEV once the device is gone.  Where the kernel can map PFNs with 1 GiB entries (6.12 and
  *    later), mappings of 1 GiB and more are placed so that such blocks
  *    line up and are mapped whole; this changes no result of any call
  *    (see ivshmem(4), "Memory").  Debuggers can read and write the
@@ -23,7 +25,7 @@
  *    file has not bound an eventfd to.  Interrupts on a bound vector reach
  *    poll() neither while it is bound nor after it is unbound, so a file
  *    that uses eventfds alone never stays readable; IVSHMEM_IOCTL_WAIT still
- *    reports them.  EPOLLHUP | EPOLLERR once the device is gone.
+ *    reports them, before and after the unbind, until it consumes them.  EPOLLHUP | EPOLLERR once the device is gone.
  *
  *  - the ioctls below.  Every ioctl fails with ENOTTY when the command is
  *    unknown, EFAULT when its argument cannot be read or written, EINVAL when
@@ -152,7 +154,9 @@ struct ivshmem_ring {
  *
  * All fields are inputs.  An open file holds at most one eventfd per vector:
  * binding again replaces the previous one.  Several open files may bind the
- * same vector; each is signalled.  The bindings of a file end when it is
+ * same vector; each is signalled.  Unbinding a vector that has no eventfd
+ * changes nothing; binding or unbinding never consumes an interrupt that
+ * IVSHMEM_IOCTL_WAIT has not reported.  The bindings of a file end when it is
  * closed, so a file holds at most one binding per vector in use (256).  The
  * binding's memory is charged to the caller's memory cgroup.  Errors:
  * EINVAL for an out-of-range vector or an fd that is not an eventfd (EBADF

@@ -6,7 +6,10 @@
  * memory: see selftests/host/peer_echo.c.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -208,6 +211,61 @@ TEST(reset_stats_zeroes_counters_for_admin_only)
 		EXPECT_EQ(ivshmem_dev_desc_get_irq_count(desc, v), 0);
 	ivshmem_dev_desc_free(desc);
 	EXPECT_EQ(ivshmem_reset_stats(7), -ENODEV);
+}
+
+/*
+ * Netlink's answers are public (README, "Generic netlink"): a user without
+ * privilege, who cannot open the devices, lists them with the same
+ * descriptions and counters root gets, and may follow the events.
+ */
+TEST(unprivileged_user_reads_what_root_reads)
+{
+	const struct ivshmem_dev_desc *d, *r;
+	struct ivshmem_dev_list *root, *list;
+	struct ivshmem_monitor *mon;
+	int status, code = 0;
+	pid_t pid;
+
+	ASSERT_EQ(ivshmem_list(&root), 0);
+	pid = fork();
+	if (pid == 0) {
+		if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+			_exit(10);
+		if (open(dev_path(), O_RDONLY) >= 0 || errno != EACCES)
+			_exit(11);	/* the test needs a device it cannot open */
+		if (ivshmem_list(&list))
+			_exit(12);
+		if (ivshmem_dev_list_count(list) != ivshmem_dev_list_count(root))
+			_exit(13);
+		for (size_t i = 0; i < ivshmem_dev_list_count(list); i++) {
+			d = ivshmem_dev_list_get(list, i);
+			r = ivshmem_dev_list_get(root, i);
+			if (ivshmem_dev_desc_get_size(d) != ivshmem_dev_desc_get_size(r) ||
+			    ivshmem_dev_desc_get_peer_id(d) != ivshmem_dev_desc_get_peer_id(r) ||
+			    ivshmem_dev_desc_get_vectors(d) != ivshmem_dev_desc_get_vectors(r) ||
+			    strcmp(ivshmem_dev_desc_get_pci_addr(d),
+				   ivshmem_dev_desc_get_pci_addr(r)) != 0)
+				_exit(14);
+			if (ivshmem_dev_desc_get_doorbells_sent(d) <
+			    ivshmem_dev_desc_get_doorbells_sent(r))
+				_exit(15);
+			for (unsigned int v = 0; v < ivshmem_dev_desc_get_vectors(d); v++)
+				if (ivshmem_dev_desc_get_irq_count(d, v) <
+				    ivshmem_dev_desc_get_irq_count(r, v))
+					_exit(16);
+		}
+		ivshmem_dev_list_free(list);
+		if (ivshmem_monitor_open(&mon))
+			_exit(17);
+		ivshmem_monitor_close(mon);
+		_exit(0);
+	}
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	if (WIFEXITED(status))
+		code = WEXITSTATUS(status);
+	__CHECK(WIFEXITED(status) && code == 0, true, "the unprivileged child failed at step %d",
+		code);
+	ivshmem_dev_list_free(root);
 }
 
 /* Send a raw request to the family; the kernel's errno, or 0. */

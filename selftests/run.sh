@@ -239,7 +239,7 @@ run_guest_suite() {
 	wants pair && run_part "$RUN/pair" run_pair_guests
 	wants probe && run_part "$RUN/probe" run_probe_guests
 	[ -n "$HOTPLUG" ] && wants hotplug && run_part "$RUN/hotplug" run_hotplug_guests
-	rm -f "$LOGS/$RUN"/*.mem "$LOGS/$RUN"/*.small
+	rm -f "$LOGS/$RUN"/*.mem "$LOGS/$RUN"/*.small "$LOGS/$RUN"/*.large*
 }
 
 run_basic_guests() {
@@ -248,9 +248,10 @@ run_basic_guests() {
 	# Topology 1: ivshmem-plain on a host file the host checks.
 	mem_plain=$(new_memfile plain $seed) || exit 1
 	small_device plain
-	boot_guest plain "ivt_run=uapi_test,uapi_test32,mmap_test,huge_test ivt_mode=none ivt_vectors=0 $(common_append $seed)" \
+	large_devices plain $seed
+	boot_guest plain "ivt_run=uapi_test,uapi_test32,mmap_test,huge_test,large_test ivt_mode=none ivt_vectors=0 ivt_large=$LARGE_NAMES $(common_append $seed)" \
 		-object memory-backend-file,id=shm,size=$SHM_SIZE,share=on,mem-path="$mem_plain" \
-		-device ivshmem-plain,memdev=shm,addr=4 "${SMALL_DEVICE[@]}" &
+		-device ivshmem-plain,memdev=shm,addr=4 "${SMALL_DEVICE[@]}" "${LARGE_DEVICES[@]}" &
 	pid_plain=$!
 
 	# Topology 2: ivshmem-doorbell on our server, with a host peer; the
@@ -286,6 +287,7 @@ run_basic_guests() {
 	wait $pid_plain
 	collect_guest plain
 	check_host_side plain "$mem_plain" $seed
+	check_large_devices plain $seed
 	wait $pid_door
 	if wait $pid_chan && grep -q '^chan_peer: ok' "$LOGS/$RUN/doorbell/chan_peer.log"; then
 		result ok "$RUN/doorbell/chan_peer_exchanged_with_guest"

@@ -237,6 +237,42 @@ check_host_side() { # NAME MEMFILE SEED
 	fi
 }
 
+# large_devices NAME SEED: LARGE_DEVICES, the QEMU arguments of ivshmem-plain
+# devices of each size of LARGE_GIB on sparse files, in slots 6 and on (so
+# /dev/ivshmem2 and on, named in LARGE_NAMES), the host's pattern in their
+# last page.  check_large_devices checks what the guest wrote before it.
+LARGE_GIB="16 64"
+large_devices() {
+	local gib slot=6 file index=2
+	LARGE_DEVICES=() LARGE_NAMES=
+	for gib in $LARGE_GIB; do
+		file=$LOGS/$RUN/$1.large$gib
+		rm -f "$file"
+		truncate -s "${gib}G" "$file"
+		"$BUILD/selftests/host/pattern" fill "$file" $(((gib << 30) - 4096)) 4096 "$2" ||
+			die "pattern fill of $file failed"
+		LARGE_DEVICES+=(-object "memory-backend-file,id=large$gib,size=${gib}G,share=on,mem-path=$file"
+			-device "ivshmem-plain,memdev=large$gib,addr=$slot")
+		LARGE_NAMES=${LARGE_NAMES:+$LARGE_NAMES,}ivshmem$index
+		slot=$((slot + 1)) index=$((index + 1))
+	done
+}
+
+check_large_devices() { # NAME SEED
+	local gib file
+	for gib in $LARGE_GIB; do
+		file=$LOGS/$RUN/$1.large$gib
+		if "$BUILD/selftests/host/pattern" check "$file" $(((gib << 30) - 8192)) 4096 "$2" \
+			2>"$LOGS/$RUN/$1/pattern-large$gib.log"; then
+			result ok "$RUN/$1/host_reads_guest_writes_${gib}g"
+		else
+			result fail "$RUN/$1/host_reads_guest_writes_${gib}g" \
+				"$(cat "$LOGS/$RUN/$1/pattern-large$gib.log")"
+		fi
+		rm -f "$file"
+	done
+}
+
 # small_device NAME: SMALL_DEVICE, the QEMU arguments of a small second
 # device, so several devices and index reuse get exercised.
 small_device() {

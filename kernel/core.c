@@ -354,12 +354,38 @@ static void ivshmem_remove(struct pci_dev *pdev)
 	ivshmem_dev_put(idev);
 }
 
+/*
+ * A PCI reset (sysfs "reset", a reset of the slot or bus) turns memory
+ * decoding off until reset_done(), so writes to the BAR in between would
+ * vanish without a trace.  So every mapping is revoked and everything that
+ * reaches the hardware (faults, ptrace's .access, doorbells, the ready
+ * poll) waits on idev->lock, held for writing, until the device is back:
+ * a writer is held for the reset, then goes on.  The PCI core pairs the
+ * two calls under the device lock, which removal takes too.
+ */
+static void ivshmem_reset_prepare(struct pci_dev *pdev)
+{
+	struct ivshmem_dev *idev = pci_get_drvdata(pdev);
+
+	down_write(&idev->lock);
+	ivshmem_revoke_mappings(idev);
+	idev->resetting = true;
+}
+
+/* Memory decoding and MSI-X are back; IntrMask is restored here. */
 static void ivshmem_reset_done(struct pci_dev *pdev)
 {
-	ivshmem_irq_restore(pci_get_drvdata(pdev));
+	struct ivshmem_dev *idev = pci_get_drvdata(pdev);
+
+	if (idev->resetting) {
+		idev->resetting = false;
+		up_write(&idev->lock);
+	}
+	ivshmem_irq_restore(idev);
 }
 
 static const struct pci_error_handlers ivshmem_err_handlers = {
+	.reset_prepare = ivshmem_reset_prepare,
 	.reset_done = ivshmem_reset_done,
 };
 

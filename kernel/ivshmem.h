@@ -9,7 +9,10 @@
  * hardware or the shared memory again; everything that does holds @lock for
  * reading and checks @dead first.  Because @dead is only ever set after the
  * revocation, whoever sees it (even without @lock) can no longer reach the
- * old memory; only then are waiters woken.
+ * old memory; only then are waiters woken.  A PCI reset holds @lock for
+ * writing from reset_prepare to reset_done, with every mapping revoked, so
+ * the same readers wait it out instead of reaching a device that decodes
+ * nothing.
  *
  * The interrupt handlers and their teardown touch the hardware without
  * @lock: interrupts are freed before the registers are unmapped.
@@ -86,8 +89,10 @@ struct ivshmem_dev {
 	 */
 	struct inode *inode;
 
-	struct rw_semaphore lock;	/* writers: removal only */
+	/* Writers: removal, and a PCI reset from prepare to done. */
+	struct rw_semaphore lock;
 	bool dead;
+	bool resetting;			/* @lock held by a PCI reset */
 
 	void __iomem *regs;
 	/* Write-back kernel mapping, see ivshmem_map_bars(); NULL if uncached. */

@@ -414,7 +414,7 @@ TEST_TIMEOUT(cutting_a_mapping_into_many_pieces, 900)
 	/* A window in the scratch area, clear of what the host checks. */
 	size_t k = (windows / 2) | 1;
 	int fd = dev_open(O_RDWR);
-	struct split_cost huge, small, anon;
+	struct split_cost huge, small = { 0 }, anon;
 	uint8_t *p;
 
 	ASSERT_TRUE(size >= 2 * PUD_SIZE);

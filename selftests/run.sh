@@ -149,10 +149,13 @@ die() {
 }
 
 result() { # ok|fail|skip NAME [REASON]
+	# Paths in a reason as the user knows them, not through the symlink.
+	local reason=${3:-}
+	[ "$TOP" = "$REAL_TOP" ] || reason=${reason//$TOP/$REAL_TOP}
 	case $1 in
 	ok) echo "ok - $2" ;;
-	skip) echo "ok - $2 # SKIP ${3:-}" ;;
-	*) echo "not ok - $2${3:+ # $3}" ;;
+	skip) echo "ok - $2 # SKIP $reason" ;;
+	*) echo "not ok - $2${reason:+ # $reason}" ;;
 	esac
 	echo "$1" >>"$RESULTS"
 }
@@ -239,7 +242,7 @@ run_guest_suite() {
 	wants pair && run_part "$RUN/pair" run_pair_guests
 	wants probe && run_part "$RUN/probe" run_probe_guests
 	[ -n "$HOTPLUG" ] && wants hotplug && run_part "$RUN/hotplug" run_hotplug_guests
-	rm -f "$LOGS/$RUN"/*.mem "$LOGS/$RUN"/*.small "$LOGS/$RUN"/*.large*
+	rm -f "$LOGS/$RUN"/*.mem "$LOGS/$RUN"/*.small "$LOGS/$RUN"/*.large* "$LOGS/$RUN"/*.reset
 }
 
 run_basic_guests() {
@@ -249,9 +252,11 @@ run_basic_guests() {
 	mem_plain=$(new_memfile plain $seed) || exit 1
 	small_device plain
 	large_devices plain $seed
-	boot_guest plain "ivt_run=uapi_test,uapi_test32,mmap_test,huge_test,large_test ivt_mode=none ivt_vectors=0 ivt_large=$LARGE_NAMES $(common_append $seed)" \
+	reset_device plain
+	boot_guest plain "ivt_run=uapi_test,uapi_test32,mmap_test,huge_test,large_test,reset_test ivt_mode=none ivt_vectors=0 ivt_large=$LARGE_NAMES ivt_reset_dev=$RESET_NAME $(common_append $seed)" \
 		-object memory-backend-file,id=shm,size=$SHM_SIZE,share=on,mem-path="$mem_plain" \
-		-device ivshmem-plain,memdev=shm,addr=4 "${SMALL_DEVICE[@]}" "${LARGE_DEVICES[@]}" &
+		-device ivshmem-plain,memdev=shm,addr=4 "${SMALL_DEVICE[@]}" "${LARGE_DEVICES[@]}" \
+		"${RESET_DEVICE[@]}" &
 	pid_plain=$!
 
 	# Topology 2: ivshmem-doorbell on our server, with a host peer; the
@@ -288,6 +293,7 @@ run_basic_guests() {
 	collect_guest plain
 	check_host_side plain "$mem_plain" $seed
 	check_large_devices plain $seed
+	check_reset_device plain
 	wait $pid_door
 	if wait $pid_chan && grep -q '^chan_peer: ok' "$LOGS/$RUN/doorbell/chan_peer.log"; then
 		result ok "$RUN/doorbell/chan_peer_exchanged_with_guest"

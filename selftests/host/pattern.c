@@ -3,8 +3,10 @@
  * Host side of the shared-memory checks: fill or check the test pattern in
  * the file that backs a guest's ivshmem device.
  *
- * usage: pattern fill|check FILE OFFSET LENGTH SEED
- * "check" expects what a guest wrote: the pattern of ~SEED.
+ * usage: pattern fill|check|words FILE OFFSET LENGTH SEED
+ * "check" expects what a guest wrote: the pattern of ~SEED.  "words"
+ * expects the 64-bit words a writer of reset_test leaves: word i of its
+ * last pass SEED holds SEED << 32 | i.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -25,8 +27,9 @@ int main(int argc, char **argv)
 	bool fill;
 	int fd;
 
-	if (argc != 6 || (strcmp(argv[1], "fill") != 0 && strcmp(argv[1], "check") != 0)) {
-		fprintf(stderr, "usage: pattern fill|check FILE OFFSET LENGTH SEED\n");
+	if (argc != 6 || (strcmp(argv[1], "fill") != 0 && strcmp(argv[1], "check") != 0 &&
+			  strcmp(argv[1], "words") != 0)) {
+		fprintf(stderr, "usage: pattern fill|check|words FILE OFFSET LENGTH SEED\n");
 		return 2;
 	}
 	fill = !strcmp(argv[1], "fill");
@@ -48,6 +51,19 @@ int main(int argc, char **argv)
 	if (fill) {
 		pattern_fill(p, len, seed, off);
 		return msync(p, len, MS_SYNC) ? 1 : 0;
+	}
+	if (!strcmp(argv[1], "words")) {
+		const uint64_t *w = (const uint64_t *)p;
+
+		for (size_t i = 0; i < len / sizeof(*w); i++) {
+			if (w[i] != (seed << 32 | i)) {
+				fprintf(stderr, "%s: word %zu at %zu is %#llx, not %#llx\n", argv[2],
+					i, off + i * sizeof(*w), (unsigned long long)w[i],
+					(unsigned long long)(seed << 32 | i));
+				return 1;
+			}
+		}
+		return 0;
 	}
 	bad = pattern_check(p, len, ~seed, off);
 	if (bad != (size_t)-1) {

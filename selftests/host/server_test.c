@@ -98,7 +98,6 @@ static void make_dir(char *dir, size_t len)
 static int share_server_bin(void)
 {
 	char buf[65536];
-	ssize_t n = 0;
 	int in, out, ret = -1;
 
 	if (!mkdtemp(shared_bin_dir) || chmod(shared_bin_dir, 0755) < 0) {
@@ -109,6 +108,8 @@ static int share_server_bin(void)
 	in = open(server_bin, O_RDONLY | O_CLOEXEC);
 	out = open(shared_bin, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
 	if (in >= 0 && out >= 0) {
+		ssize_t n;
+
 		while ((n = read(in, buf, sizeof(buf))) > 0)
 			if (write(out, buf, n) != n)
 				break;

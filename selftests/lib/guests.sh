@@ -258,6 +258,39 @@ large_devices() {
 	done
 }
 
+# reset_device NAME: RESET_DEVICE, the QEMU arguments of an ivshmem-plain
+# device behind a PCIe root port, whose slot the kernel can reset; it comes
+# after the large devices, as RESET_NAME.
+reset_device() {
+	local file=$LOGS/$RUN/$1.reset
+	rm -f "$file"
+	truncate -s $SHM_SIZE "$file"
+	RESET_DEVICE=(-device pcie-root-port,id=rp_reset,bus=pcie.0,chassis=2,slot=2,addr=8
+		-object "memory-backend-file,id=rst,size=$SHM_SIZE,share=on,mem-path=$file"
+		-device ivshmem-plain,memdev=rst,bus=rp_reset)
+	RESET_NAME=ivshmem$((2 + $(echo "$LARGE_GIB" | wc -w)))
+}
+
+# check_reset_device NAME: every word of the last pass of reset_test's two
+# writers is in the host's file (see reset_test.c for the offsets).
+check_reset_device() {
+	local name=$1 file=$LOGS/$RUN/$1.reset passes off pass log=$LOGS/$RUN/$1/pattern-reset.log
+	local test=$RUN/$1/host_reads_writes_made_through_resets
+	passes=$(tr -d '\r' <"$LOGS/$RUN/$name/ktap.log" | sed -n 's/^# reset: passes //p')
+	if [ -z "$passes" ]; then
+		result fail "$test" "reset_test reported no passes"
+		return
+	fi
+	set -- $passes
+	for off in $((1 << 30)) $((64 << 20)); do
+		pass=$1
+		shift
+		"$BUILD/selftests/host/pattern" words "$file" $off $((16 << 20)) "$pass" 2>>"$log" ||
+			{ result fail "$test" "$(tail -n 1 "$log")"; return; }
+	done
+	result ok "$test"
+}
+
 check_large_devices() { # NAME SEED
 	local gib file
 	for gib in $LARGE_GIB; do

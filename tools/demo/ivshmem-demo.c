@@ -40,7 +40,7 @@
 
 #define TIMEOUT_MS	120000
 #define STEP_MS		1000
-#define STEP_PAGE	4096	/* the last page of the shared memory */
+#define STEP_PAGE	4096UL	/* the last page of the shared memory */
 
 enum part { HOST, GUEST_A, GUEST_B, NPARTS };
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -172,6 +173,111 @@ TEST_TIMEOUT(touching_the_region_takes_few_faults, 240)
 	printf("# bench: touch %zu MiB, anonymous memory (read, zero page): %ld faults, %.3f s, "
 	       "VmPTE +%ld KiB; huge/anonymous time ratio %.3f\n", size >> 20, anon.faults,
 	       anon.seconds, anon.pte_kib, huge.seconds / anon.seconds);
+	close(fd);
+}
+
+#define THP_ENABLED	"/sys/kernel/mm/transparent_hugepage/enabled"
+
+/*
+ * Faults to touch the first 1 GiB block of a fresh whole-region mapping,
+ * after @advice (madvise(), or 0 for none) on it.
+ */
+static long faults_to_touch_a_block(int fd, int advice)
+{
+	uint8_t *p = map_shm(fd, size, PROT_READ, 0);
+	long faults;
+
+	if (!p)
+		return -1;
+	if (advice && madvise(p, size, advice)) {
+		munmap(p, size);
+		return -2;
+	}
+	faults = minor_faults();
+	touch_blocks(p, PUD_SIZE);
+	faults = minor_faults() - faults;
+	munmap(p, size);
+	return faults;
+}
+
+/* The same in a child that has called prctl(PR_SET_THP_DISABLE). */
+static long faults_without_thp(int fd)
+{
+	long *shared = mmap(NULL, sizeof(long), PROT_READ | PROT_WRITE,
+			    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	long faults = -1;
+	pid_t pid;
+
+	if (shared == MAP_FAILED)
+		return -1;
+	*shared = -1;
+	pid = fork();
+	if (pid == 0) {
+		alarm(60);
+		if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0)
+			*shared = faults_to_touch_a_block(fd, 0);
+		_exit(0);
+	}
+	if (pid > 0 && waitpid(pid, NULL, 0) == pid)
+		faults = *shared;
+	munmap(shared, sizeof(long));
+	return faults;
+}
+
+/*
+ * Which entries a fault maps, under every THP policy and opt-out: the
+ * core trusts ->huge_fault() handlers whatever transparent_hugepage/enabled
+ * says, while a VMA marked MADV_NOHUGEPAGE and a process that disabled
+ * THP with prctl() get 4 KiB entries (README, "Huge mappings").  Counts
+ * are for the first 1 GiB block, touched every 2 MiB: one fault with 1 GiB
+ * entries, one per touch with 4 KiB ones.
+ */
+TEST_TIMEOUT(thp_policy_and_opt_outs_decide_the_entries, 240)
+{
+	static const char *const policies[] = { "always", "madvise", "never" };
+	bool huge = expected_block() == PUD_SIZE;
+	long pte = (long)(PUD_SIZE / PMD_SIZE), faults;	/* one touch per 2 MiB */
+	char saved[128] = "", *open_b, *close_b;
+	int fd = dev_open(O_RDONLY), sysfs;
+
+	/* Few faults: 1 GiB entries; about one per touch: PTEs. */
+#define IS_HUGE(n)	((n) >= 1 && (n) <= 8)
+#define IS_PTE(n)	((n) >= pte - 8 && (n) <= pte + 64)
+	sysfs = open(THP_ENABLED, O_RDWR | O_CLOEXEC);
+	if (sysfs >= 0) {
+		ssize_t n = read(sysfs, saved, sizeof(saved) - 1);
+
+		saved[n > 0 ? n : 0] = 0;
+	}
+	open_b = strchr(saved, '[');
+	close_b = open_b ? strchr(open_b, ']') : NULL;
+	for (unsigned int i = 0; sysfs >= 0 && open_b && close_b && i < 3; i++) {
+		ASSERT_OK(sysfs_write(THP_ENABLED, policies[i]));
+		faults = faults_to_touch_a_block(fd, 0);
+		TH_LOG("transparent_hugepage/enabled %s: %ld faults", policies[i], faults);
+		EXPECT_TRUE(huge ? IS_HUGE(faults) : IS_PTE(faults));
+	}
+	if (open_b && close_b) {
+		*close_b = 0;
+		ASSERT_OK(sysfs_write(THP_ENABLED, open_b + 1));
+	} else {
+		TH_LOG("no %s: policies not tried", THP_ENABLED);
+	}
+	if (sysfs >= 0)
+		close(sysfs);
+
+	faults = faults_to_touch_a_block(fd, MADV_NOHUGEPAGE);
+	TH_LOG("MADV_NOHUGEPAGE: %ld faults", faults);
+	EXPECT_TRUE(IS_PTE(faults));
+	faults = faults_without_thp(fd);
+	TH_LOG("PR_SET_THP_DISABLE: %ld faults", faults);
+	EXPECT_TRUE(IS_PTE(faults));
+	/* MADV_HUGEPAGE changes nothing. */
+	faults = faults_to_touch_a_block(fd, MADV_HUGEPAGE);
+	TH_LOG("MADV_HUGEPAGE: %ld faults", faults);
+	EXPECT_TRUE(huge ? IS_HUGE(faults) : IS_PTE(faults));
+#undef IS_HUGE
+#undef IS_PTE
 	close(fd);
 }
 

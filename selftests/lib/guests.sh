@@ -159,7 +159,9 @@ start_server() {
 	SOCK=$(new_socket server) || exit 1
 	echo "$SOCK" >"$dir/server.sock-path"
 	[ -e "$mem" ] && mv "$mem" "$mem.prepared"
-	"$BUILD/ivshmem-server" -F -S "$SOCK" -m "$mem" -l $SHM_SIZE -n "${3:-$VECTORS}" --keep-shm \
+	# Ended with the shell that started it, and after a while regardless.
+	setpriv --pdeathsig TERM timeout $((GUEST_TIMEOUT + 120)) \
+		"$BUILD/ivshmem-server" -F -S "$SOCK" -m "$mem" -l $SHM_SIZE -n "${3:-$VECTORS}" --keep-shm \
 		>"$dir/server.log" 2>&1 &
 	SERVER_PID=$!
 	wait_until test -S "$SOCK" ||

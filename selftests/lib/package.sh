@@ -68,8 +68,11 @@ pkg_ships_its_files() { # DEB PACKAGE
 # pedantic and informational tags are logged, not counted.
 pkg_lintian() { # DEB
 	local out
-	out=$(bounded 300 lintian --fail-on error,warning "$1" 2>&1) || { echo "$out"; return 1; }
-	bounded 300 lintian -I --pedantic "$1" 2>&1 | grep -v 'running with root privileges' || true
+	# Its scratch files in the stage's private directory, not left in /tmp.
+	out=$(TMPDIR=$PKG_TMP bounded 300 lintian --fail-on error,warning "$1" 2>&1) ||
+		{ echo "$out"; return 1; }
+	TMPDIR=$PKG_TMP bounded 300 lintian -I --pedantic "$1" 2>&1 |
+		grep -v 'running with root privileges' || true
 }
 
 pkg_man_lint() { # PAGE

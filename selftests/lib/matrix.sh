@@ -252,7 +252,7 @@ build_debug_kernel() {
 			"$TOP/selftests/debug-kernel.config" &&
 		make -C "$dir" olddefconfig &&
 		config_has_fragment "$dir/.config" "$TOP/selftests/debug-kernel.config" &&
-		make -C "$dir" -j"$(nproc)" bzImage modules
+		timeout 3600 make -C "$dir" -j"$(nproc)" bzImage modules
 	} >>"$log" 2>&1 || { tail -n 30 "$log" >&2; die "$suite debug kernel build failed: see $log"; }
 	touch "$dir/.ivshmem-ready"
 	note "$suite debug kernel $(cat "$dir/include/config/kernel.release") built in $((SECONDS - start)) s"

@@ -29,7 +29,7 @@ static int ivshmem_open(struct inode *inode, struct file *filp)
 	/* A new file waits for interrupts that arrive from now on. */
 	for (v = 0; v < idev->nvectors; v++) {
 		file->vec[v].seen = atomic64_read(&idev->vectors[v].count);
-		file->vec[v].poll_from = file->vec[v].seen;
+		atomic64_set(&file->vec[v].poll_from, file->vec[v].seen);
 	}
 
 	ivshmem_dev_get(idev);

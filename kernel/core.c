@@ -32,6 +32,7 @@ static void ivshmem_dev_release(struct kref *kref)
 
 	iput(idev->inode);
 	kfree(idev->vectors);
+	lockdep_unregister_key(&idev->lock_key);
 	kfree(idev);
 }
 
@@ -232,7 +233,13 @@ static int ivshmem_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (!idev)
 		return -ENOMEM;
 	kref_init(&idev->kref);
+	/*
+	 * A lock class of its own: a reset of a bus holds the lock of every
+	 * device on it at once (reset_prepare to reset_done).
+	 */
+	lockdep_register_key(&idev->lock_key);
 	init_rwsem(&idev->lock);
+	lockdep_set_class(&idev->lock, &idev->lock_key);
 	init_waitqueue_head(&idev->wq);
 	init_waitqueue_head(&idev->poll_wq);
 	atomic64_set(&idev->doorbells_sent, 0);

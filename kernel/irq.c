@@ -485,8 +485,10 @@ bool ivshmem_file_pending(struct ivshmem_file *file)
 	for (v = 0; v < idev->nvectors && !pending; v++) {
 		if (test_bit(v, file->bound))
 			continue;
+		smp_rmb();	/* pairs with smp_mb__before_atomic() in ivshmem_set_eventfd() */
 		count = atomic64_read(&idev->vectors[v].count);
-		pending = count > file->vec[v].seen && count > file->vec[v].poll_from;
+		pending = count > file->vec[v].seen &&
+			  count > (u64)atomic64_read(&file->vec[v].poll_from);
 	}
 	spin_unlock(&file->lock);
 	return pending;
@@ -543,22 +545,22 @@ int ivshmem_set_eventfd(struct ivshmem_file *file, unsigned int vector, int fd)
 		list_add_tail(&binding->node, &vec->eventfds);
 		/* What the eventfd delivers no longer makes poll() readable. */
 		set_bit(vector, file->bound);
-	} else {
+	}
+	/*
+	 * Unbound, the vector counts for poll() again, from now on: what the
+	 * eventfd delivered does not make poll() readable.  poll() must not
+	 * see the vector unbound before it sees where to count from (it reads
+	 * them in the other order, see ivshmem_file_pending()).  WAIT still
+	 * reports everything it has not consumed, and unbinding a vector that
+	 * was not bound changes nothing.
+	 */
+	if (old && (!binding || dead)) {
+		atomic64_set(&file->vec[vector].poll_from, atomic64_read(&vec->count));
+		/* poll_from, then the bit: see ivshmem_file_pending() */
+		smp_mb__before_atomic();
 		clear_bit(vector, file->bound);
 	}
 	spin_unlock_irqrestore(&vec->lock, flags);
-
-	/*
-	 * Unbound, the vector counts for poll() again, from now on: what the
-	 * eventfd delivered does not make poll() readable.  WAIT still reports
-	 * everything it has not consumed, and unbinding a vector that was not
-	 * bound changes nothing.
-	 */
-	if (!binding && old) {
-		spin_lock(&file->lock);
-		file->vec[vector].poll_from = atomic64_read(&vec->count);
-		spin_unlock(&file->lock);
-	}
 	if (old) {
 		eventfd_ctx_put(old->ctx);
 		kfree(old);

@@ -91,6 +91,7 @@ struct ivshmem_dev {
 
 	/* Writers: removal, and a PCI reset from prepare to done. */
 	struct rw_semaphore lock;
+	struct lock_class_key lock_key;
 	bool dead;
 	bool resetting;			/* @lock held by a PCI reset */
 
@@ -117,18 +118,18 @@ struct ivshmem_dev {
 	wait_queue_head_t poll_wq;
 };
 
-/* One open file of /dev/ivshmemN. */
 /* What an open file has taken of one vector's interrupt count. */
 struct ivshmem_file_vector {
 	u64 seen;		/* consumed by IVSHMEM_IOCTL_WAIT up to here */
-	u64 poll_from;		/* bound until here: poll() counts what is after */
+	atomic64_t poll_from;	/* bound until here: poll() counts what is after */
 };
 
+/* One open file of /dev/ivshmemN. */
 struct ivshmem_file {
 	struct ivshmem_dev *idev;
 	/* Vectors with an eventfd of this file: they do not make poll() readable. */
 	DECLARE_BITMAP(bound, IVSHMEM_MAX_VECTORS);
-	spinlock_t lock;		/* protects @vec */
+	spinlock_t lock;		/* protects @vec[].seen */
 	struct ivshmem_file_vector vec[];
 };
 

@@ -137,8 +137,10 @@ static bool ivshmem_pud_ok(struct ivshmem_dev *idev)
  * without write would change nothing and the write would fault for ever.
  * Any other fault inserts without write: the slot may be empty, and
  * another thread may put a page table there meanwhile, which a write
- * insert would take for a foreign entry.  Our leaf stays ours until it is
- * zapped, which needs the mmap lock for write or idev->lock (removal).
+ * insert would take for a foreign entry (a WARN).  Our leaf stays until
+ * a zap under the mmap lock for write, or idev->lock for write, or a
+ * fallback from a write fault on it, which ivshmem_vm_huge_fault() never
+ * returns while it is there.
  */
 static bool ivshmem_pud_wp(struct vm_fault *vmf, unsigned long pfn)
 {
@@ -161,28 +163,36 @@ static vm_fault_t ivshmem_vm_huge_fault(struct vm_fault *vmf, unsigned int order
 	unsigned long pfn;
 	vm_fault_t ret = VM_FAULT_SIGBUS;
 
+	bool wp;
+
 	if (!order)
 		return ivshmem_vm_fault(vmf);
-	if (order != PUD_ORDER || !ivshmem_pud_ok(idev) ||
-	    addr < vma->vm_start || addr + PUD_SIZE > vma->vm_end)
+	if (order != PUD_ORDER || addr < vma->vm_start || addr + PUD_SIZE > vma->vm_end)
 		return VM_FAULT_FALLBACK;
-	/*
-	 * The PFN must be as aligned as the address: a PUD entry maps an
-	 * aligned physical block, so a misaligned PFN would map the memory
-	 * around it (kernel bugzilla 219619).  The block lies in the VMA, and
-	 * so in the BAR, checked by mmap().
-	 */
 	pfn = PHYS_PFN(idev->shm_phys) + vma->vm_pgoff +
 	      ((addr - vma->vm_start) >> PAGE_SHIFT);
-	if (!IS_ALIGNED(pfn, 1UL << PUD_ORDER))
+	/*
+	 * Our own leaf is made writable whatever huge_mappings says by now:
+	 * a fallback would have the core clear it under another thread's
+	 * write insert.  A new entry needs huge mappings on, and a PFN as
+	 * aligned as the address: a PUD entry maps an aligned physical block,
+	 * so a misaligned PFN would map the memory around it (kernel
+	 * bugzilla 219619).  The block lies in the VMA, and so in the BAR,
+	 * checked by mmap().
+	 */
+	wp = ivshmem_pud_wp(vmf, pfn);
+	if (!wp && (!ivshmem_pud_ok(idev) || !IS_ALIGNED(pfn, 1UL << PUD_ORDER)))
 		return VM_FAULT_FALLBACK;
 
 	down_read(&idev->lock);
 	if (!idev->dead) {
-		/* Before the entry: see ivshmem_vm_zap_pud(). */
+		/*
+		 * Set before the entry exists, so that a split that finds the
+		 * VMA write-locked (no fault under way) and the flag clear
+		 * knows there is no entry: see ivshmem_vm_zap_pud().
+		 */
 		set_bit(IVSHMEM_FLAG_PUD_MAPPED, &idev->flags);
-		smp_mb__after_atomic();
-		ret = ivshmem_insert_pfn_pud(vmf, pfn, ivshmem_pud_wp(vmf, pfn));
+		ret = ivshmem_insert_pfn_pud(vmf, pfn, wp);
 	}
 	up_read(&idev->lock);
 	return ret;
@@ -216,23 +226,33 @@ static void ivshmem_vm_zap_pud(struct vm_area_struct *v)
  * The core does not split PUD entries where a VMA is split: both
  * vma_adjust_trans_huge() and mremap()'s move_page_tables() walk into one
  * as if it were a PMD table, that is, into the shared memory (6.12 to 7.2
- * at least).  Both first open a new VMA: __split_vma() for the part split
- * off, copy_vma() for the destination of a move.  So when a VMA of ours
- * opens in this process (fork opens them in the child's), the mappings
- * that may hold a PUD entry lose their entries; the next accesses fault
- * the memory in again.
+ * at least).  So the mappings that may hold a PUD entry lose their entries
+ * first; the next accesses fault the memory in again.
  *
- * Only those are zapped, so that cutting a mapping into many pieces does
- * not walk all of them for each cut.  A split opens the new VMA while the
- * VMA being split still covers its range: that one alone needs it.  A
- * move's destination lies outside every VMA of ours, and its source cannot
- * be told apart from the rest, so every mapping of the device in the
- * process gets it; moves are rare.
+ * A split asks ->may_split() of the VMA being split, in whatever process
+ * it happens (DAMON's kernel thread splits other processes' VMAs): only
+ * that VMA needs it, so cutting a mapping into many pieces does not walk
+ * all of them for each cut.
+ */
+static int ivshmem_vm_may_split(struct vm_area_struct *vma, unsigned long addr)
+{
+	ivshmem_vm_zap_pud(vma);
+	return 0;
+}
+
+/*
+ * A move (mremap(), always in the calling process) opens its destination
+ * first, through copy_vma(), outside every VMA of ours, and its source
+ * cannot be told apart from the rest: every mapping of the device in the
+ * process that may hold a PUD entry loses its entries; moves are rare.
+ * Splits open the new VMA too, while the VMA being split still covers its
+ * range: ->may_split() has seen to that one.  Fork opens the child's VMAs,
+ * in another process, with nothing to do.
  */
 static void ivshmem_vm_open(struct vm_area_struct *vma)
 {
+	VMA_ITERATOR(vmi, vma->vm_mm, 0);
 	struct mm_struct *mm = vma->vm_mm;
-	VMA_ITERATOR(vmi, mm, 0);
 	struct vm_area_struct *v;
 
 	if (mm != current->mm)
@@ -242,10 +262,8 @@ static void ivshmem_vm_open(struct vm_area_struct *vma)
 	if (v && v != vma && v->vm_ops == vma->vm_ops &&
 	    v->vm_private_data == vma->vm_private_data &&
 	    v->vm_start <= vma->vm_start && v->vm_end >= vma->vm_end &&
-	    v->vm_pgoff + ((vma->vm_start - v->vm_start) >> PAGE_SHIFT) == vma->vm_pgoff) {
-		ivshmem_vm_zap_pud(v);
+	    v->vm_pgoff + ((vma->vm_start - v->vm_start) >> PAGE_SHIFT) == vma->vm_pgoff)
 		return;
-	}
 	for_each_vma(vmi, v)
 		if (v->vm_ops == vma->vm_ops && v->vm_private_data == vma->vm_private_data)
 			ivshmem_vm_zap_pud(v);
@@ -275,6 +293,7 @@ unsigned long ivshmem_get_unmapped_area(struct file *filp, unsigned long addr,
 }
 #else
 #define ivshmem_vm_huge_fault NULL
+#define ivshmem_vm_may_split NULL
 #define ivshmem_vm_open NULL
 #endif /* HAVE_HUGE_PFNMAP */
 
@@ -326,6 +345,7 @@ out:
 
 static const struct vm_operations_struct ivshmem_vm_ops = {
 	.open = ivshmem_vm_open,
+	.may_split = ivshmem_vm_may_split,
 	.fault = ivshmem_vm_fault,
 	.huge_fault = ivshmem_vm_huge_fault,
 	.access = ivshmem_vm_access,

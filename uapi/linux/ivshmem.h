@@ -13,10 +13,10 @@
  *    writable mapping of a file opened read-only, and for mprotect() adding
  *    PROT_EXEC; EPERM for PROT_EXEC (memory other machines write is never
  *    executable: a process with the READ_IMPLIES_EXEC personality cannot
- *    map it); ENODEV once the device is gone.  Where the kernel can map PFNs with 1 GiB entries (6.12 and
- *    later), mappings of 1 GiB and more are placed so that such blocks
- *    line up and are mapped whole; this changes no result of any call
- *    (see ivshmem(4), "Memory").  Debuggers can read and write the
+ *    map it); ENODEV once the device is gone.  Where the kernel can map
+ *    PFNs with 1 GiB entries (6.12 and later), mappings of 1 GiB and more
+ *    are placed so that such blocks line up and are mapped whole; this
+ *    changes no result of any call (see ivshmem(4), "Memory").  Debuggers can read and write the
  *    mapping through ptrace and /proc/PID/mem, pages faulted in or not
  *    (on architectures with CONFIG_HAVE_IOREMAP_PROT, x86 among them).
  *
@@ -25,7 +25,8 @@
  *    file has not bound an eventfd to.  Interrupts on a bound vector reach
  *    poll() neither while it is bound nor after it is unbound, so a file
  *    that uses eventfds alone never stays readable; IVSHMEM_IOCTL_WAIT still
- *    reports them, before and after the unbind, until it consumes them.  EPOLLHUP | EPOLLERR once the device is gone.
+ *    reports them, before and after the unbind, until it consumes them.
+ *    EPOLLHUP | EPOLLERR once the device is gone.
  *
  *  - the ioctls below.  Every ioctl fails with ENOTTY when the command is
  *    unknown, EFAULT when its argument cannot be read or written, EINVAL when

@@ -95,7 +95,9 @@ static long ivshmem_ring(struct file *filp, void __user *arg)
 	if (ring.peer_id > IVSHMEM_MAX_PEER_ID || ring.vector >= IVSHMEM_MAX_VECTORS)
 		return -EINVAL;
 
-	down_read(&idev->lock);
+	/* A PCI reset holds the lock for its duration: a kill ends the wait. */
+	if (down_read_killable(&idev->lock))
+		return -EINTR;
 	if (idev->dead) {
 		ret = -ENODEV;
 	} else if (!ivshmem_is_ready(idev)) {

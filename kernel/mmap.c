@@ -318,7 +318,8 @@ static int ivshmem_vm_access(struct vm_area_struct *vma, unsigned long addr,
 		return -EINVAL;
 	len = min_t(unsigned long, len, PAGE_SIZE - offset_in_page(addr));
 
-	down_read(&idev->lock);
+	if (down_read_killable(&idev->lock))
+		return -EINTR;
 	ret = -EIO;
 	if (idev->dead)
 		goto out;

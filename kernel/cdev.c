@@ -27,10 +27,8 @@ static int ivshmem_open(struct inode *inode, struct file *filp)
 		return -ENOMEM;
 	spin_lock_init(&file->lock);
 	/* A new file waits for interrupts that arrive from now on. */
-	for (v = 0; v < idev->nvectors; v++) {
+	for (v = 0; v < idev->nvectors; v++)
 		file->vec[v].seen = atomic64_read(&idev->vectors[v].count);
-		atomic64_set(&file->vec[v].poll_from, file->vec[v].seen);
-	}
 
 	ivshmem_dev_get(idev);
 	file->idev = idev;

@@ -34,8 +34,8 @@ static void ivshmem_vector_fire(struct ivshmem_vector *vec)
 {
 	struct ivshmem_eventfd_binding *binding;
 
-	atomic64_inc(&vec->count);
 	spin_lock(&vec->lock);
+	atomic64_inc(&vec->count);
 	list_for_each_entry(binding, &vec->eventfds, node)
 		ivshmem_eventfd_signal(binding->ctx);
 	spin_unlock(&vec->lock);
@@ -470,10 +470,7 @@ int ivshmem_wait_vectors(struct ivshmem_file *file, unsigned long *vectors,
 	return ret;
 }
 
-/*
- * Is an interrupt pending on a vector that this file has no eventfd on, and
- * that arrived since the vector was last unbound?  The counts only grow.
- */
+/* Is an interrupt pending on a vector that this file has no eventfd on? */
 bool ivshmem_file_pending(struct ivshmem_file *file)
 {
 	struct ivshmem_dev *idev = file->idev;
@@ -485,10 +482,8 @@ bool ivshmem_file_pending(struct ivshmem_file *file)
 	for (v = 0; v < idev->nvectors && !pending; v++) {
 		if (test_bit(v, file->bound))
 			continue;
-		smp_rmb();	/* pairs with smp_mb__before_atomic() in ivshmem_set_eventfd() */
 		count = atomic64_read(&idev->vectors[v].count);
-		pending = count > file->vec[v].seen &&
-			  count > (u64)atomic64_read(&file->vec[v].poll_from);
+		pending = count != file->vec[v].seen;
 	}
 	spin_unlock(&file->lock);
 	return pending;
@@ -506,6 +501,32 @@ ivshmem_find_binding(struct ivshmem_vector *vec, struct ivshmem_file *file)
 }
 
 /*
+ * The eventfd of @vector is gone.  What it delivered, the interrupts
+ * counted from @bound_from (when it was bound) to @count (when it went),
+ * is consumed for WAIT and poll(); one that was pending when it was bound
+ * stays pending.  Only then does poll() count the vector again, unless it
+ * has been bound anew meanwhile.
+ */
+static void ivshmem_eventfd_gone(struct ivshmem_file *file, unsigned int vector,
+				 u64 bound_from, u64 count)
+{
+	struct ivshmem_vector *vec = &file->idev->vectors[vector];
+	u64 *seen = &file->vec[vector].seen;
+	unsigned long flags;
+
+	spin_lock(&file->lock);
+	if (*seen < bound_from)
+		count--;	/* still one pending: count != seen */
+	*seen = max(*seen, count);
+	spin_unlock(&file->lock);
+
+	spin_lock_irqsave(&vec->lock, flags);
+	if (!ivshmem_find_binding(vec, file))
+		clear_bit(vector, file->bound);
+	spin_unlock_irqrestore(&vec->lock, flags);
+}
+
+/*
  * Bind @fd to @vector for @file, replacing its old binding; -1 unbinds.  A
  * file has at most one binding per vector, so at most IVSHMEM_MAX_VECTORS.
  */
@@ -513,6 +534,7 @@ int ivshmem_set_eventfd(struct ivshmem_file *file, unsigned int vector, int fd)
 {
 	struct ivshmem_vector *vec = &file->idev->vectors[vector];
 	struct ivshmem_eventfd_binding *binding = NULL, *old;
+	u64 bound_from, count;
 	unsigned long flags;
 	bool dead = false;
 
@@ -543,24 +565,22 @@ int ivshmem_set_eventfd(struct ivshmem_file *file, unsigned int vector, int fd)
 		dead = true;
 	} else if (binding) {
 		list_add_tail(&binding->node, &vec->eventfds);
+		/* A rebind goes on with the bound period of the old binding. */
+		if (!old)
+			file->vec[vector].bound_from = atomic64_read(&vec->count);
 		/* What the eventfd delivers no longer makes poll() readable. */
 		set_bit(vector, file->bound);
 	}
 	/*
-	 * Unbound, the vector counts for poll() again, from now on: what the
-	 * eventfd delivered does not make poll() readable.  poll() must not
-	 * see the vector unbound before it sees where to count from (it reads
-	 * them in the other order, see ivshmem_file_pending()).  WAIT still
-	 * reports everything it has not consumed, and unbinding a vector that
-	 * was not bound changes nothing.
+	 * Interrupts are counted and signalled under this lock, so every one
+	 * counted by now went to the eventfds bound at the time.
 	 */
-	if (old && (!binding || dead)) {
-		atomic64_set(&file->vec[vector].poll_from, atomic64_read(&vec->count));
-		/* poll_from, then the bit: see ivshmem_file_pending() */
-		smp_mb__before_atomic();
-		clear_bit(vector, file->bound);
-	}
+	bound_from = file->vec[vector].bound_from;
+	count = atomic64_read(&vec->count);
 	spin_unlock_irqrestore(&vec->lock, flags);
+
+	if (old && (!binding || dead))
+		ivshmem_eventfd_gone(file, vector, bound_from, count);
 	if (old) {
 		eventfd_ctx_put(old->ctx);
 		kfree(old);

@@ -120,8 +120,8 @@ struct ivshmem_dev {
 
 /* What an open file has taken of one vector's interrupt count. */
 struct ivshmem_file_vector {
-	u64 seen;		/* consumed by IVSHMEM_IOCTL_WAIT up to here */
-	atomic64_t poll_from;	/* bound until here: poll() counts what is after */
+	u64 seen;		/* consumed up to here; under ivshmem_file.lock */
+	u64 bound_from;		/* its eventfd bound here; under ivshmem_vector.lock */
 };
 
 /* One open file of /dev/ivshmemN. */

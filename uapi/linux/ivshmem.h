@@ -24,9 +24,9 @@
  *    open file last consumed it with IVSHMEM_IOCTL_WAIT, on a vector this
  *    file has not bound an eventfd to.  Interrupts on a bound vector reach
  *    poll() neither while it is bound nor after it is unbound, so a file
- *    that uses eventfds alone never stays readable; IVSHMEM_IOCTL_WAIT still
- *    reports them, before and after the unbind, until it consumes them.
- *    EPOLLHUP | EPOLLERR once the device is gone.
+ *    that uses eventfds alone never stays readable; IVSHMEM_IOCTL_WAIT
+ *    reports them while the eventfd is bound.  EPOLLHUP | EPOLLERR once the
+ *    device is gone.
  *
  *  - the ioctls below.  Every ioctl fails with ENOTTY when the command is
  *    unknown, EFAULT when its argument cannot be read or written, EINVAL when
@@ -155,9 +155,11 @@ struct ivshmem_ring {
  *
  * All fields are inputs.  An open file holds at most one eventfd per vector:
  * binding again replaces the previous one.  Several open files may bind the
- * same vector; each is signalled.  Unbinding a vector that has no eventfd
- * changes nothing; binding or unbinding never consumes an interrupt that
- * IVSHMEM_IOCTL_WAIT has not reported.  The bindings of a file end when it is
+ * same vector; each is signalled.  Unbinding consumes, for this file's
+ * IVSHMEM_IOCTL_WAIT and poll(), the interrupts the eventfd delivered (those
+ * that arrived while it was bound) and nothing else: an interrupt pending
+ * when it was bound stays pending, and unbinding a vector that has no
+ * eventfd changes nothing.  The bindings of a file end when it is
  * closed, so a file holds at most one binding per vector in use (256).  The
  * binding's memory is charged to the caller's memory cgroup.  Errors:
  * EINVAL for an out-of-range vector or an fd that is not an eventfd (EBADF

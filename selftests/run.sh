@@ -40,7 +40,7 @@
 #   IVSHMEM_HOTPLUG_CYCLES unplug and replug cycles per hot-unplug guest
 #                          (default 50)
 #   IVSHMEM_TOPOLOGIES     the guest topologies to boot: any of basic, pair,
-#                          probe, hotplug (default all of them)
+#                          probe, lifecycle, hotplug (default all of them)
 #   IVSHMEM_CACHE          download cache (default ~/.cache/ivshmem)
 #   IVSHMEM_ACCEL          tcg, kvm or auto (default: kvm only if a probe
 #                          guest boots with it, else tcg)
@@ -233,7 +233,7 @@ build_userspace() {
 
 # The topologies run_guest_suite boots, for every kernel and QEMU of the
 # matrix (IVSHMEM_TOPOLOGIES narrows them for a quicker local run).
-TOPOLOGIES=${IVSHMEM_TOPOLOGIES:-basic pair probe hotplug}
+TOPOLOGIES=${IVSHMEM_TOPOLOGIES:-basic pair probe lifecycle hotplug}
 wants() { [[ " $TOPOLOGIES " == *" $1 "* ]]; }
 
 # Each topology is a part of the run of its own (run_part).
@@ -244,8 +244,10 @@ run_guest_suite() {
 	wants basic && run_part "$RUN/basic" run_basic_guests
 	wants pair && run_part "$RUN/pair" run_pair_guests
 	wants probe && run_part "$RUN/probe" run_probe_guests
+	[ -n "$LIFECYCLE" ] && wants lifecycle && run_part "$RUN/lifecycle" run_lifecycle_guests
 	[ -n "$HOTPLUG" ] && wants hotplug && run_part "$RUN/hotplug" run_hotplug_guests
 	rm -f "$LOGS/$RUN"/*.mem "$LOGS/$RUN"/*.small "$LOGS/$RUN"/*.large* "$LOGS/$RUN"/*.reset
+	rm -f "$LOGS/$RUN"/lifecycle/*.mem "$LOGS/$RUN"/lifecycle/*.qcow2 "$LOGS/$RUN"/lifecycle/*.state
 }
 
 run_basic_guests() {
@@ -356,6 +358,56 @@ run_probe_guests() {
 	collect_guest nomsi
 	check_host_side nomsi "$mem_nomsi" $seed
 	collect_guest many
+}
+
+# Topology 5: the VM's life around a mapped device (lifecycle_test.c, driven
+# by selftests/lib/qmp-lifecycle): savevm and loadvm, a migration through a
+# file into a second QEMU, suspend to RAM.  For the stock kernels under the
+# newest QEMU.  Both devices have master=on, without which QEMU refuses to
+# migrate.  The destination is set up as on another host: its own
+# ivshmem-server (QEMU wants the master to be the first peer, ID 0, of its
+# server) and its own memory files, which the migration fills.
+LIFECYCLE_PLAIN_SIZE=$((1 << 30))
+run_lifecycle_guests() {
+	local dir=$LOGS/$RUN/lifecycle side status srv pid qmp state append
+	state=$dir/migration.state
+	mkdir -p "$dir"
+	rm -f "$state" "$dir/snapshots.qcow2"
+	qemu-img create -q -f qcow2 "$dir/snapshots.qcow2" 64M >"$dir/qemu-img.log" 2>&1 ||
+		die "qemu-img: $(cat "$dir/qemu-img.log")"
+	append="ivt_run=lifecycle_test ivt_mode=msix ivt_vectors=$VECTORS ivt_plain_dev=ivshmem1 $(common_append $seed)"
+	for side in source destination; do
+		rm -f "$dir/$side.mem" "$dir/$side-plain.mem"
+		start_server lifecycle/$side "$dir/$side.mem"
+		srv=$SERVER_PID
+		truncate -s $LIFECYCLE_PLAIN_SIZE "$dir/$side-plain.mem"
+		qmp=$(new_socket qmp) || exit 1
+		set -- -qmp unix:"$qmp",server=on,wait=off \
+			-chardev socket,id=ivs,path="$SOCK" \
+			-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,master=on,addr=4 \
+			-object memory-backend-file,id=plain,size=$LIFECYCLE_PLAIN_SIZE,share=on,mem-path="$dir/$side-plain.mem" \
+			-device ivshmem-plain,memdev=plain,master=on,addr=5 \
+			-drive if=none,id=snapshots,format=qcow2,file="$(qemu_opt_value "$dir/snapshots.qcow2")"
+		[ $side = destination ] && set -- "$@" -incoming defer
+		GUEST_CONTINUES=$([ $side = destination ] && echo 1) boot_guest lifecycle "$append" "$@" &
+		pid=$!
+		timeout "$GUEST_TIMEOUT" "$TOP/selftests/lib/qmp-lifecycle" $side "$qmp" "$dir/ktap.log" \
+			"$state" "$dir/$side.mem" "$dir/$side-plain.mem" >"$dir/qmp-$side.log" 2>&1
+		status=$?
+		[ $status = 0 ] || kill_tree $pid
+		wait $pid
+		stop_server $srv
+		if [ $status != 0 ]; then
+			result fail "$RUN/lifecycle/qmp_$side" "$(tail -n 1 "$dir/qmp-$side.log")"
+			break
+		fi
+		result ok "$RUN/lifecycle/qmp_$side"
+	done
+	collect_guest lifecycle
+	# What the guest wrote before the migration, in the destination's files.
+	[ $status = 0 ] || return 0
+	check_pattern_file lifecycle "$dir/destination.mem" $GUEST_OFF migrated_doorbell_memory
+	check_pattern_file lifecycle "$dir/destination-plain.mem" $((1 << 20)) migrated_plain_memory
 }
 
 # Real hot-unplug, for the debug kernels: each device sits behind a PCIe root
@@ -577,7 +629,7 @@ stage_wanted() { [[ $STAGES == *" $1 "* ]]; }
 # The host's part of every stage: packages, user space built.
 setup_host() {
 	need_packages qemu-system-x86 busybox-static cpio gzip xz-utils gcc g++ gcc-multilib make libc6-dev valgrind python3 \
-		kmod sparse cppcheck clang-tidy pkg-config libnl-3-dev libnl-genl-3-dev libsystemd-dev perl
+		kmod sparse cppcheck clang-tidy pkg-config qemu-utils libnl-3-dev libnl-genl-3-dev libsystemd-dev perl
 	# What the debug kernels' build needs, now rather than in the
 	# background.
 	[[ " $KERNEL_SUITES " == *" debug-"* ]] &&
@@ -651,8 +703,9 @@ guests_of() {
 		return
 	fi
 	ensure_accel
-	HOTPLUG=
+	HOTPLUG= LIFECYCLE=
 	is_debug "$suite" && HOTPLUG=1
+	! is_debug "$suite" && [ "$QEMU_SUITE" = "$DEBUG_QEMU" ] && LIFECYCLE=1
 	RUN=${KVER%-amd64}/qemu-$qver
 	note "kernel $KVER ($suite), QEMU $qver ($QEMU_SUITE), huge PFN mappings: $HUGE_PFNMAP"
 	run_guest_suite

@@ -35,10 +35,14 @@ make_initramfs() {
 # One combination of the matrix at a time: the guests boot $VMLINUZ with
 # $INITRD under the QEMU of $QEMU_SUITE; names and logs go under $RUN.
 # boot_guest NAME APPEND QEMU-ARGS...: run one guest to completion.
+# A guest migrated in (GUEST_CONTINUES=1) goes on with the logs of the one it
+# came from.
 boot_guest() {
-	local name=$1 append=$2 dir=$LOGS/$RUN/$1
+	local name=$1 append=$2 dir=$LOGS/$RUN/$1 logs
 	shift 2
 	mkdir -p "$dir"
+	[ -n "${GUEST_CONTINUES:-}" ] || rm -f "$dir/console.log" "$dir/ktap.log" "$dir/qemu.log"
+	logs=$(qemu_opt_value "$dir")
 	# phys-bits=39: newer SeaBIOS puts 64-bit BARs at the top of the
 	# physical address space, and with 40 bits that is inside the range
 	# QEMU reserves in e820 for AMD's HyperTransport hole, where Linux
@@ -48,9 +52,16 @@ boot_guest() {
 		-cpu qemu64,phys-bits=39,pdpe1gb=on -m 512 -smp 1 -nodefaults -display none -no-reboot \
 		-kernel "$VMLINUZ" -initrd "$INITRD" \
 		-append "console=ttyS0 loglevel=7 panic=-1 $append" \
-		-serial "file:$dir/console.log" -serial "file:$dir/ktap.log" \
-		"$@" >"$dir/qemu.log" 2>&1
+		-chardev file,id=console,append=on,path="$logs/console.log" -serial chardev:console \
+		-chardev file,id=ktap,append=on,path="$logs/ktap.log" -serial chardev:ktap \
+		"$@" >>"$dir/qemu.log" 2>&1
 	echo $? >"$dir/qemu.status"
+}
+
+# qemu_opt_value VALUE: VALUE as one value of a QEMU option list, where a
+# comma is written twice.
+qemu_opt_value() {
+	echo "${1//,/,,}"
 }
 
 # Turn a guest's KTAP into results, then check its kernel log.
@@ -232,10 +243,17 @@ common_append() { # SEED
 }
 
 check_host_side() { # NAME MEMFILE SEED
-	if "$BUILD/selftests/host/pattern" check "$2" $GUEST_OFF $XFER "$3" 2>"$LOGS/$RUN/$1/pattern.log"; then
-		result ok "$RUN/$1/host_reads_guest_writes"
+	check_pattern_file "$1" "$2" $GUEST_OFF host_reads_guest_writes "$3"
+}
+
+# check_pattern_file NAME MEMFILE OFFSET TEST [SEED]: the guest's pattern
+# (XFER bytes for SEED, default $seed) is at OFFSET in MEMFILE.
+check_pattern_file() {
+	local log=$LOGS/$RUN/$1/pattern-$4.log
+	if "$BUILD/selftests/host/pattern" check "$2" "$3" $XFER "${5:-$seed}" 2>"$log"; then
+		result ok "$RUN/$1/$4"
 	else
-		result fail "$RUN/$1/host_reads_guest_writes" "$(cat "$LOGS/$RUN/$1/pattern.log")"
+		result fail "$RUN/$1/$4" "$(cat "$log")"
 	fi
 }
 

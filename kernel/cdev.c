@@ -93,8 +93,8 @@ static long ivshmem_ring(struct file *filp, void __user *arg)
 	if (ring.peer_id > IVSHMEM_MAX_PEER_ID || ring.vector >= IVSHMEM_MAX_VECTORS)
 		return -EINVAL;
 
-	/* A PCI reset holds the lock for its duration: a kill ends the wait. */
-	if (down_read_killable(&idev->lock))
+	/* A PCI reset or AER recovery holds us up: a kill ends the wait. */
+	if (ivshmem_lock_hw(idev))
 		return -EINTR;
 	if (idev->dead) {
 		ret = -ENODEV;

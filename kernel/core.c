@@ -287,6 +287,8 @@ static int ivshmem_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	idev->misc.groups = ivshmem_groups;
 	idev->misc.mode = 0600;
 
+	/* What AER recovery restores after it resets the link. */
+	pci_save_state(pdev);
 	pci_set_drvdata(pdev, idev);
 	ivshmem_ready_start(idev);
 
@@ -391,10 +393,77 @@ static void ivshmem_reset_done(struct pci_dev *pdev)
 	ivshmem_irq_restore(idev);
 }
 
-static const struct pci_error_handlers ivshmem_err_handlers = {
-	.reset_prepare = ivshmem_reset_prepare,
-	.reset_done = ivshmem_reset_done,
-};
+/*
+ * AER recovery of a fatal error: the link below the port that reported it
+ * is reset, which clears the device's BARs, and only the driver restores
+ * them (slot_reset).  From error_detected to resume every mapping is
+ * revoked and whatever reaches the hardware waits in ivshmem_lock_hw();
+ * @lock itself cannot be held across, because the PCI core takes the
+ * device locks of the bus for the reset.  A permanent failure is treated
+ * as a removal: the mappings stay revoked and every call fails with
+ * ENODEV, so no write vanishes unnoticed.
+ */
+static pci_ers_result_t ivshmem_error_detected(struct pci_dev *pdev,
+					       pci_channel_state_t state)
+{
+	struct ivshmem_dev *idev = pci_get_drvdata(pdev);
+	bool failed = state == pci_channel_io_perm_failure;
+
+	if (state == pci_channel_io_normal)
+		return PCI_ERS_RESULT_CAN_RECOVER;
+
+	down_write(&idev->lock);
+	ivshmem_revoke_mappings(idev);
+	WRITE_ONCE(idev->frozen, !failed);
+	if (failed) {
+		/* Pairs with ivshmem_dead(): seen dead means seen revoked. */
+		smp_store_release(&idev->dead, true);
+	}
+	up_write(&idev->lock);
+	if (!failed)
+		return PCI_ERS_RESULT_NEED_RESET;
+
+	dev_err(&pdev->dev, "%s: permanent failure, the device is gone\n", idev->name);
+	ivshmem_irq_notify_removal(idev);
+	return PCI_ERS_RESULT_DISCONNECT;
+}
+
+static pci_ers_result_t ivshmem_slot_reset(struct pci_dev *pdev)
+{
+	pci_restore_state(pdev);
+	/* Restoring consumes the saved state; keep it for the next time. */
+	pci_save_state(pdev);
+	return PCI_ERS_RESULT_RECOVERED;
+}
+
+static void ivshmem_error_resume(struct pci_dev *pdev)
+{
+	struct ivshmem_dev *idev = pci_get_drvdata(pdev);
+
+	down_write(&idev->lock);
+	WRITE_ONCE(idev->frozen, false);
+	up_write(&idev->lock);
+	wake_up_all(&idev->wq);
+	ivshmem_irq_restore(idev);
+}
+
+/*
+ * Take @lock for reading to reach the hardware, once no AER recovery has
+ * the device frozen.  0, or -EINTR on a fatal signal.
+ */
+int ivshmem_lock_hw(struct ivshmem_dev *idev)
+{
+	for (;;) {
+		if (wait_event_killable(idev->wq, !READ_ONCE(idev->frozen) ||
+					ivshmem_dead(idev)))
+			return -EINTR;
+		if (down_read_killable(&idev->lock))
+			return -EINTR;
+		if (!idev->frozen || idev->dead)
+			return 0;
+		up_read(&idev->lock);
+	}
+}
 
 static int ivshmem_resume(struct device *dev)
 {
@@ -403,6 +472,14 @@ static int ivshmem_resume(struct device *dev)
 }
 
 static DEFINE_SIMPLE_DEV_PM_OPS(ivshmem_pm_ops, NULL, ivshmem_resume);
+
+static const struct pci_error_handlers ivshmem_err_handlers = {
+	.error_detected = ivshmem_error_detected,
+	.slot_reset = ivshmem_slot_reset,
+	.resume = ivshmem_error_resume,
+	.reset_prepare = ivshmem_reset_prepare,
+	.reset_done = ivshmem_reset_done,
+};
 
 static const struct pci_device_id ivshmem_ids[] = {
 	{ PCI_DEVICE(PCI_VENDOR_ID_IVSHMEM, PCI_DEVICE_ID_IVSHMEM) },

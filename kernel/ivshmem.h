@@ -12,7 +12,10 @@
  * old memory; only then are waiters woken.  A PCI reset holds @lock for
  * writing from reset_prepare to reset_done, with every mapping revoked, so
  * the same readers wait it out instead of reaching a device that decodes
- * nothing.
+ * nothing.  AER recovery cannot hold @lock that long (the PCI core takes
+ * device locks in between), so it revokes the mappings and sets @frozen
+ * under @lock, and readers that reach the hardware wait in
+ * ivshmem_lock_hw() until the recovery clears it.
  *
  * The interrupt handlers and their teardown touch the hardware without
  * @lock: interrupts are freed before the registers are unmapped.
@@ -89,11 +92,12 @@ struct ivshmem_dev {
 	 */
 	struct inode *inode;
 
-	/* Writers: removal, and a PCI reset from prepare to done. */
+	/* Writers: removal, a PCI reset from prepare to done, AER recovery. */
 	struct rw_semaphore lock;
 	struct lock_class_key lock_key;
 	bool dead;
 	bool resetting;			/* @lock held by a PCI reset */
+	bool frozen;			/* AER recovery under way; see @wq */
 
 	void __iomem *regs;
 	/* Write-back kernel mapping, see ivshmem_map_bars(); NULL if uncached. */
@@ -189,6 +193,8 @@ static inline bool ivshmem_uncached(struct ivshmem_dev *idev)
 {
 	return !idev->shm;
 }
+
+int ivshmem_lock_hw(struct ivshmem_dev *idev);
 
 static inline bool ivshmem_dead(struct ivshmem_dev *idev)
 {

@@ -93,7 +93,9 @@ static vm_fault_t ivshmem_vm_fault(struct vm_fault *vmf)
 	unsigned long addr, start, end;
 	vm_fault_t ret = VM_FAULT_SIGBUS;
 
-	down_read(&idev->lock);
+	/* Killed while the device recovers: the fatal signal ends the task. */
+	if (ivshmem_lock_hw(idev))
+		return VM_FAULT_NOPAGE;
 	if (idev->dead)
 		goto out;
 
@@ -184,7 +186,8 @@ static vm_fault_t ivshmem_vm_huge_fault(struct vm_fault *vmf, unsigned int order
 	if (!wp && (!ivshmem_pud_ok(idev) || !IS_ALIGNED(pfn, 1UL << PUD_ORDER)))
 		return VM_FAULT_FALLBACK;
 
-	down_read(&idev->lock);
+	if (ivshmem_lock_hw(idev))
+		return VM_FAULT_NOPAGE;
 	if (!idev->dead) {
 		/*
 		 * Set before the entry exists, so that a split that finds the
@@ -318,7 +321,7 @@ static int ivshmem_vm_access(struct vm_area_struct *vma, unsigned long addr,
 		return -EINVAL;
 	len = min_t(unsigned long, len, PAGE_SIZE - offset_in_page(addr));
 
-	if (down_read_killable(&idev->lock))
+	if (ivshmem_lock_hw(idev))
 		return -EINTR;
 	ret = -EIO;
 	if (idev->dead)

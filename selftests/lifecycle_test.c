@@ -16,11 +16,17 @@
  * pattern in the files after the run (for the migration, in the files of
  * the destination).
  *
+ * Last, the root port above the plain device reports a fatal error
+ * (injected by the host) while a writer is at work: AER recovery resets the
+ * link, and no write may be lost.
+ *
  * Environment: ivt_plain_dev, ivt_seed, ivt_guest_off, ivt_xfer.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -38,6 +44,8 @@
 #define PLAIN_OFF	((size_t)1 << 20)
 #define CHILD_VECTOR	1
 #define HOST_MS		240000	/* the host may be slow to act, but acts */
+#define AER_OFF		((size_t)64 << 20)	/* the AER phase's writer's window */
+#define AER_WINDOW	((size_t)16 << 20)
 
 struct region {
 	const char *name;
@@ -199,6 +207,127 @@ TEST_TIMEOUT(savevm_and_loadvm_keep_mappings_and_a_blocked_wait, 400)
 TEST_TIMEOUT(migration_keeps_mappings_a_blocked_wait_and_the_peer_id, 400)
 {
 	lifecycle_phase(2, "migrate", NULL);
+}
+
+/* What the AER phase's writer reports, in memory shared with it. */
+struct aer_writer {
+	atomic_bool stop;
+	atomic_ulong passes, lost;
+};
+
+/* Write pass number and index into every word of @w, read each back. */
+static void aer_writer(struct aer_writer *r, volatile uint64_t *w)
+{
+	size_t words = AER_WINDOW / sizeof(uint64_t);
+
+	alarm(300);
+	for (uint64_t pass = 1; !atomic_load(&r->stop); pass++) {
+		for (size_t i = 0; i < words; i++) {
+			uint64_t v = pass << 32 | i;
+
+			w[i] = v;
+			/* volatile: read back from the BAR, not from the register */
+			// cppcheck-suppress knownConditionTrueFalse
+			if (w[i] != v)
+				atomic_fetch_add(&r->lost, 1);
+		}
+		atomic_store(&r->passes, pass);
+	}
+	_exit(0);
+}
+
+/*
+ * The kernel's verdict on the next AER recovery: 1 successful, 0 failed,
+ * -1 none within timeout_ms.  @kmsg was opened before the error.
+ */
+static int aer_recovery_verdict(int kmsg, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	char rec[2048];
+
+	while (now_ms() < deadline) {
+		ssize_t n = read(kmsg, rec, sizeof(rec) - 1);
+
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EPIPE)
+				return -1;
+			usleep(50 * 1000);
+			continue;
+		}
+		rec[n] = 0;
+		if (strstr(rec, "AER: device recovery successful"))
+			return 1;
+		if (strstr(rec, "AER: device recovery failed"))
+			return 0;
+	}
+	return -1;
+}
+
+/* The root port above device @name handles AER: it counts fatal errors. */
+static bool port_has_aer(const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "/sys/class/misc/%s/device/../aer_rootport_total_err_fatal",
+		 name);
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * A fatal error reported by the root port above the plain device: the
+ * kernel's AER recovery resets the link below it while a writer is at
+ * work.  The recovery succeeds, and no write is lost: the writer is held
+ * through the reset and goes on.
+ */
+TEST_TIMEOUT(aer_recovery_holds_writers_and_succeeds, 300)
+{
+	uint64_t want = MARK_MAGIC + 4;
+	struct aer_writer *w;
+	struct region plain;
+	unsigned long passes;
+	int kmsg, verdict;
+	pid_t pid;
+
+	if (!port_has_aer(env_str("ivt_plain_dev", "ivshmem1"))) {
+		/* The host waits for one word or the other. */
+		printf("# lifecycle: no aer\n");
+		fflush(stdout);
+		SKIP("the kernel does not handle AER (no CONFIG_PCIEAER)");
+	}
+	region_open(&plain, env_str("ivt_plain_dev", "ivshmem1"), 0, 0);
+	ASSERT_TRUE(AER_OFF + AER_WINDOW <= plain.len);
+	w = mmap(NULL, sizeof(*w), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_TRUE(w != MAP_FAILED);
+	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	ASSERT_TRUE(kmsg >= 0);
+	ASSERT_EQ(lseek(kmsg, 0, SEEK_END), 0);
+	pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		aer_writer(w, (volatile uint64_t *)(plain.map + AER_OFF));
+	}
+	while (atomic_load(&w->passes) < 1)
+		usleep(10 * 1000);
+
+	printf("# lifecycle: ready aer\n");
+	fflush(stdout);
+	ASSERT_TRUE(wait_mark(&plain, 1, want));
+	verdict = aer_recovery_verdict(kmsg, 60000);
+	passes = atomic_load(&w->passes);
+	/* Two more passes: one begun after the recovery. */
+	for (int i = 0; i < 3000 && atomic_load(&w->passes) < passes + 2; i++)
+		usleep(10 * 1000);
+	atomic_store(&w->stop, true);
+	ASSERT_EQ(waitpid(pid, NULL, 0), pid);
+	TH_LOG("AER recovery: %s; %lu passes, %lu writes lost",
+	       verdict == 1 ? "successful" : verdict == 0 ? "failed" : "none seen",
+	       atomic_load(&w->passes), atomic_load(&w->lost));
+	EXPECT_EQ(verdict, 1);
+	EXPECT_EQ(atomic_load(&w->lost), 0);
+	EXPECT_GE(atomic_load(&w->passes), passes + 2);
+	close(kmsg);
+	region_close(&plain);
 }
 
 TEST_TIMEOUT(suspend_to_ram_keeps_mappings_and_doorbells, 400)

@@ -362,9 +362,9 @@ run_probe_guests() {
 
 # Topology 5: the VM's life around a mapped device (lifecycle_test.c, driven
 # by selftests/lib/qmp-lifecycle): savevm and loadvm, a migration through a
-# file into a second QEMU, suspend to RAM.  For the stock kernels under the
-# newest QEMU.  Both devices have master=on, without which QEMU refuses to
-# migrate.  The destination is set up as on another host: its own
+# file into a second QEMU, suspend to RAM, AER recovery below a root port.
+# For the stock kernels under the newest QEMU.  Both devices have
+# master=on, without which QEMU refuses to migrate.  The destination is set up as on another host: its own
 # ivshmem-server (QEMU wants the master to be the first peer, ID 0, of its
 # server) and its own memory files, which the migration fills.
 LIFECYCLE_PLAIN_SIZE=$((1 << 30))
@@ -386,7 +386,8 @@ run_lifecycle_guests() {
 			-chardev socket,id=ivs,path="$SOCK" \
 			-device ivshmem-doorbell,chardev=ivs,vectors=$VECTORS,master=on,addr=4 \
 			-object memory-backend-file,id=plain,size=$LIFECYCLE_PLAIN_SIZE,share=on,mem-path="$dir/$side-plain.mem" \
-			-device ivshmem-plain,memdev=plain,master=on,addr=5 \
+			-device pcie-root-port,id=rp_plain,bus=pcie.0,chassis=3,slot=3,addr=5 \
+			-device ivshmem-plain,memdev=plain,master=on,bus=rp_plain \
 			-drive if=none,id=snapshots,format=qcow2,file="$(qemu_opt_value "$dir/snapshots.qcow2")"
 		[ $side = destination ] && set -- "$@" -incoming defer
 		GUEST_CONTINUES=$([ $side = destination ] && echo 1) boot_guest lifecycle "$append" "$@" &

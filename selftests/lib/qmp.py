@@ -58,15 +58,17 @@ class Qmp:
             self.events.append(self.read())
 
 
-def wait_line(log, want):
-    """Wait until the guest's KTAP log LOG has the line WANT."""
+def wait_line(log, *wants):
+    """Wait until the guest's KTAP log LOG has one of the lines WANTS;
+    return it."""
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
         try:
             with open(log, errors="replace") as f:
-                if any(line.strip() == want for line in f):
-                    return
+                for line in f:
+                    if line.strip() in wants:
+                        return line.strip()
         except FileNotFoundError:
             pass
         time.sleep(0.05)
-    raise TimeoutError(f"the guest never said \"{want}\"")
+    raise TimeoutError(f"the guest never said \"{wants[0]}\"")

@@ -31,6 +31,7 @@ static void ivshmem_dev_release(struct kref *kref)
 	struct ivshmem_dev *idev = container_of(kref, struct ivshmem_dev, kref);
 
 	iput(idev->inode);
+	kfree(idev->pci_state);
 	kfree(idev->vectors);
 	lockdep_unregister_key(&idev->lock_key);
 	kfree(idev);
@@ -223,6 +224,43 @@ static void ivshmem_unmap_bars(struct ivshmem_dev *idev)
 	pci_iounmap(idev->pdev, idev->regs);
 }
 
+/*
+ * AER recovery: the link below the port that reported the error may be
+ * reset (always for a fatal error), which clears the device's BARs, and
+ * only the driver restores them (slot_reset).  From error_detected to
+ * resume every mapping is revoked and whatever reaches the hardware waits
+ * in ivshmem_lock_hw(); @lock itself cannot be held across, because the
+ * PCI core takes the device locks of the bus for the reset.  A permanent
+ * failure is treated as a removal: the mappings stay revoked and every
+ * call fails with ENODEV, so no write vanishes unnoticed.  Kernels before
+ * 7.0 do not tell drivers when a recovery fails, so a recovery that has
+ * not ended after IVSHMEM_AER_TIMEOUT counts as a permanent failure.
+ */
+#define IVSHMEM_AER_TIMEOUT	(60 * HZ)
+
+static void ivshmem_aer_fail(struct ivshmem_dev *idev)
+{
+	down_write(&idev->lock);
+	if (idev->dead) {
+		up_write(&idev->lock);
+		return;
+	}
+	ivshmem_revoke_mappings(idev);
+	WRITE_ONCE(idev->frozen, false);
+	/* Pairs with ivshmem_dead(): seen dead means seen revoked. */
+	smp_store_release(&idev->dead, true);
+	up_write(&idev->lock);
+	dev_err(&idev->pdev->dev, "%s: the device did not recover from a PCIe error and is gone\n",
+		idev->name);
+	ivshmem_irq_notify_removal(idev);
+}
+
+static void ivshmem_aer_watchdog(struct work_struct *work)
+{
+	ivshmem_aer_fail(container_of(to_delayed_work(work), struct ivshmem_dev,
+				      aer_watchdog));
+}
+
 static int ivshmem_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct ivshmem_dev *idev;
@@ -287,8 +325,13 @@ static int ivshmem_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	idev->misc.groups = ivshmem_groups;
 	idev->misc.mode = 0600;
 
-	/* What AER recovery restores after it resets the link. */
+	/*
+	 * What AER recovery restores after it resets the link, kept apart:
+	 * a reset or a resume uses up the PCI core's copy on older kernels.
+	 */
 	pci_save_state(pdev);
+	idev->pci_state = pci_store_saved_state(pdev);
+	INIT_DELAYED_WORK(&idev->aer_watchdog, ivshmem_aer_watchdog);
 	pci_set_drvdata(pdev, idev);
 	ivshmem_ready_start(idev);
 
@@ -331,6 +374,7 @@ static void ivshmem_remove(struct pci_dev *pdev)
 
 	/* No READY after REMOVED. */
 	ivshmem_ready_stop(idev);
+	cancel_delayed_work_sync(&idev->aer_watchdog);
 
 	/*
 	 * First wait for every user of the hardware, revoke every mapping and
@@ -393,46 +437,33 @@ static void ivshmem_reset_done(struct pci_dev *pdev)
 	ivshmem_irq_restore(idev);
 }
 
-/*
- * AER recovery of a fatal error: the link below the port that reported it
- * is reset, which clears the device's BARs, and only the driver restores
- * them (slot_reset).  From error_detected to resume every mapping is
- * revoked and whatever reaches the hardware waits in ivshmem_lock_hw();
- * @lock itself cannot be held across, because the PCI core takes the
- * device locks of the bus for the reset.  A permanent failure is treated
- * as a removal: the mappings stay revoked and every call fails with
- * ENODEV, so no write vanishes unnoticed.
- */
 static pci_ers_result_t ivshmem_error_detected(struct pci_dev *pdev,
 					       pci_channel_state_t state)
 {
 	struct ivshmem_dev *idev = pci_get_drvdata(pdev);
-	bool failed = state == pci_channel_io_perm_failure;
 
-	if (state == pci_channel_io_normal)
-		return PCI_ERS_RESULT_CAN_RECOVER;
-
+	if (state == pci_channel_io_perm_failure) {
+		cancel_delayed_work_sync(&idev->aer_watchdog);
+		ivshmem_aer_fail(idev);
+		return PCI_ERS_RESULT_DISCONNECT;
+	}
+	/* Even for a non-fatal error: 7.x resets the link if any device asks. */
 	down_write(&idev->lock);
 	ivshmem_revoke_mappings(idev);
-	WRITE_ONCE(idev->frozen, !failed);
-	if (failed) {
-		/* Pairs with ivshmem_dead(): seen dead means seen revoked. */
-		smp_store_release(&idev->dead, true);
-	}
+	WRITE_ONCE(idev->frozen, true);
 	up_write(&idev->lock);
-	if (!failed)
-		return PCI_ERS_RESULT_NEED_RESET;
-
-	dev_err(&pdev->dev, "%s: permanent failure, the device is gone\n", idev->name);
-	ivshmem_irq_notify_removal(idev);
-	return PCI_ERS_RESULT_DISCONNECT;
+	mod_delayed_work(system_wq, &idev->aer_watchdog, IVSHMEM_AER_TIMEOUT);
+	return state == pci_channel_io_frozen ? PCI_ERS_RESULT_NEED_RESET :
+						PCI_ERS_RESULT_CAN_RECOVER;
 }
 
 static pci_ers_result_t ivshmem_slot_reset(struct pci_dev *pdev)
 {
+	struct ivshmem_dev *idev = pci_get_drvdata(pdev);
+
+	if (!idev->pci_state || pci_load_saved_state(pdev, idev->pci_state))
+		return PCI_ERS_RESULT_DISCONNECT;
 	pci_restore_state(pdev);
-	/* Restoring consumes the saved state; keep it for the next time. */
-	pci_save_state(pdev);
 	return PCI_ERS_RESULT_RECOVERED;
 }
 
@@ -440,6 +471,7 @@ static void ivshmem_error_resume(struct pci_dev *pdev)
 {
 	struct ivshmem_dev *idev = pci_get_drvdata(pdev);
 
+	cancel_delayed_work_sync(&idev->aer_watchdog);
 	down_write(&idev->lock);
 	WRITE_ONCE(idev->frozen, false);
 	up_write(&idev->lock);

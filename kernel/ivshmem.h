@@ -98,6 +98,8 @@ struct ivshmem_dev {
 	bool dead;
 	bool resetting;			/* @lock held by a PCI reset */
 	bool frozen;			/* AER recovery under way; see @wq */
+	struct delayed_work aer_watchdog; /* a recovery that never ends */
+	struct pci_saved_state *pci_state; /* what AER recovery restores */
 
 	void __iomem *regs;
 	/* Write-back kernel mapping, see ivshmem_map_bars(); NULL if uncached. */
@@ -143,6 +145,7 @@ void ivshmem_dev_put(struct ivshmem_dev *idev);
 struct ivshmem_dev *ivshmem_dev_find(unsigned long index);
 struct ivshmem_dev *ivshmem_dev_find_from(unsigned long *index);
 void ivshmem_announce_ready(struct ivshmem_dev *idev);
+int __must_check ivshmem_lock_hw(struct ivshmem_dev *idev);
 extern const struct attribute_group *ivshmem_groups[];
 
 /* cdev.c */
@@ -187,15 +190,13 @@ unsigned long ivshmem_get_unmapped_area(struct file *filp, unsigned long addr,
 #endif
 void ivshmem_revoke_mappings(struct ivshmem_dev *idev);
 
-/* Whether the device is gone, for checks made without @lock. */
 /* Without its write-back kernel mapping, the memory is mapped uncached. */
 static inline bool ivshmem_uncached(struct ivshmem_dev *idev)
 {
 	return !idev->shm;
 }
 
-int ivshmem_lock_hw(struct ivshmem_dev *idev);
-
+/* Whether the device is gone, for checks made without @lock. */
 static inline bool ivshmem_dead(struct ivshmem_dev *idev)
 {
 	/* Pairs with the release in ivshmem_remove(): true only once revoked. */

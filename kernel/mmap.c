@@ -93,9 +93,12 @@ static vm_fault_t ivshmem_vm_fault(struct vm_fault *vmf)
 	unsigned long addr, start, end;
 	vm_fault_t ret = VM_FAULT_SIGBUS;
 
-	/* Killed while the device recovers: the fatal signal ends the task. */
+	/*
+	 * Killed while the device recovers: SIGBUS, which a copy from or to
+	 * user space turns into EFAULT, where NOPAGE would fault again.
+	 */
 	if (ivshmem_lock_hw(idev))
-		return VM_FAULT_NOPAGE;
+		return VM_FAULT_SIGBUS;
 	if (idev->dead)
 		goto out;
 
@@ -187,7 +190,7 @@ static vm_fault_t ivshmem_vm_huge_fault(struct vm_fault *vmf, unsigned int order
 		return VM_FAULT_FALLBACK;
 
 	if (ivshmem_lock_hw(idev))
-		return VM_FAULT_NOPAGE;
+		return VM_FAULT_SIGBUS;
 	if (!idev->dead) {
 		/*
 		 * Set before the entry exists, so that a split that finds the

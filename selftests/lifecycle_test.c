@@ -26,7 +26,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -37,6 +36,7 @@
 
 #include "lib/ivshmem_test.h"
 #include "lib/pattern.h"
+#include "lib/readback.h"
 
 /* Where the host marks each phase (a 64-bit word) in both memories. */
 #define MARK_OFF	8192
@@ -209,33 +209,6 @@ TEST_TIMEOUT(migration_keeps_mappings_a_blocked_wait_and_the_peer_id, 400)
 	lifecycle_phase(2, "migrate", NULL);
 }
 
-/* What the AER phase's writer reports, in memory shared with it. */
-struct aer_writer {
-	atomic_bool stop;
-	atomic_ulong passes, lost;
-};
-
-/* Write pass number and index into every word of @w, read each back. */
-static void aer_writer(struct aer_writer *r, volatile uint64_t *w)
-{
-	size_t words = AER_WINDOW / sizeof(uint64_t);
-
-	alarm(300);
-	for (uint64_t pass = 1; !atomic_load(&r->stop); pass++) {
-		for (size_t i = 0; i < words; i++) {
-			uint64_t v = pass << 32 | i;
-
-			w[i] = v;
-			/* volatile: read back from the BAR, not from the register */
-			// cppcheck-suppress knownConditionTrueFalse
-			if (w[i] != v)
-				atomic_fetch_add(&r->lost, 1);
-		}
-		atomic_store(&r->passes, pass);
-	}
-	_exit(0);
-}
-
 /*
  * The kernel's verdict on the next AER recovery: 1 successful, 0 failed,
  * -1 none within timeout_ms.  @kmsg was opened before the error.
@@ -283,7 +256,7 @@ TEST_TIMEOUT(aer_recovery_holds_writers_and_succeeds, 300)
 {
 	uint64_t want = MARK_MAGIC + 4;
 	char reset[PATH_MAX];
-	struct aer_writer *w;
+	struct readback_report *w;
 	struct region plain;
 	unsigned long passes;
 	int kmsg, verdict;
@@ -310,7 +283,7 @@ TEST_TIMEOUT(aer_recovery_holds_writers_and_succeeds, 300)
 	ASSERT_TRUE(pid >= 0);
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		aer_writer(w, (volatile uint64_t *)(plain.map + AER_OFF));
+		readback_writer(w, (volatile uint64_t *)(plain.map + AER_OFF), AER_WINDOW);
 	}
 	while (atomic_load(&w->passes) < 1)
 		usleep(10 * 1000);

@@ -12,7 +12,6 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,48 +22,19 @@
 #include <unistd.h>
 
 #include "lib/ivshmem_test.h"
+#include "lib/readback.h"
 
 #define RESETS		3
 #define WINDOW		(16UL << 20)	/* what each writer writes, again and again */
 #define HUGE_OFF	(1UL << 30)	/* the first writer's window, in the huge mapping */
 #define SMALL_OFF	(64UL << 20)	/* the second writer's, in a small mapping */
 
-/* What the writers report, in memory shared with them. */
-struct writer_report {
-	atomic_bool stop;
-	atomic_ulong passes[2];
-	atomic_ulong lost[2];
-	atomic_ulong writes[2];
-};
-
-/* Write pass number and index into every word of @w, read each back. */
-static void writer(struct writer_report *r, int n, volatile uint64_t *w)
-{
-	size_t words = WINDOW / sizeof(uint64_t);
-
-	alarm(300);
-	for (uint64_t pass = 1; !atomic_load(&r->stop); pass++) {
-		for (size_t i = 0; i < words; i++) {
-			uint64_t v = pass << 32 | i;
-
-			w[i] = v;
-			/* volatile: read back from the BAR, not from the register */
-			// cppcheck-suppress knownConditionTrueFalse
-			if (w[i] != v)
-				atomic_fetch_add(&r->lost[n], 1);
-		}
-		atomic_fetch_add(&r->writes[n], words);
-		atomic_store(&r->passes[n], pass);
-	}
-	_exit(0);
-}
-
-static pid_t start_writer(struct writer_report *r, int n, volatile uint64_t *w)
+static pid_t start_writer(struct readback_report *r, volatile uint64_t *w)
 {
 	pid_t pid = fork();
 
 	if (pid == 0)
-		writer(r, n, w);
+		readback_writer(r, w, WINDOW);
 	return pid;
 }
 
@@ -72,7 +42,7 @@ TEST_TIMEOUT(writes_through_a_pci_reset_are_not_lost, 300)
 {
 	const char *name = env_str("ivt_reset_dev", "");
 	char path[64], addr[32], reset[128];
-	struct writer_report *r;
+	struct readback_report *r;
 	struct ivshmem_info info;
 	unsigned long before;
 	uint8_t *whole, *small;
@@ -90,16 +60,16 @@ TEST_TIMEOUT(writes_through_a_pci_reset_are_not_lost, 300)
 	snprintf(reset, sizeof(reset), "/sys/bus/pci/devices/%s/reset", addr);
 	ASSERT_OK(access(reset, W_OK));
 
-	r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	r = mmap(NULL, 2 * sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_TRUE(r != MAP_FAILED);
-	memset(r, 0, sizeof(*r));
+	memset(r, 0, 2 * sizeof(*r));
 	whole = mmap(NULL, info.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_TRUE(whole != MAP_FAILED);
 	small = mmap(NULL, WINDOW, PROT_READ | PROT_WRITE, MAP_SHARED, fd, SMALL_OFF);
 	ASSERT_TRUE(small != MAP_FAILED);
 
-	pid[0] = start_writer(r, 0, (volatile uint64_t *)(whole + HUGE_OFF));
-	pid[1] = start_writer(r, 1, (volatile uint64_t *)small);
+	pid[0] = start_writer(&r[0], (volatile uint64_t *)(whole + HUGE_OFF));
+	pid[1] = start_writer(&r[1], (volatile uint64_t *)small);
 	ASSERT_TRUE(pid[0] > 0 && pid[1] > 0);
 	for (int i = 0; i < RESETS; i++) {
 		usleep(300000);
@@ -107,27 +77,28 @@ TEST_TIMEOUT(writes_through_a_pci_reset_are_not_lost, 300)
 	}
 	/* Both go on after the last reset. */
 	for (int n = 0; n < 2; n++) {
-		before = atomic_load(&r->writes[n]);
-		for (int ms = 0; ms < 20000 && atomic_load(&r->writes[n]) == before; ms += 10)
+		before = atomic_load(&r[n].writes);
+		for (int ms = 0; ms < 20000 && atomic_load(&r[n].writes) == before; ms += 10)
 			usleep(10000);
-		__CHECK(atomic_load(&r->writes[n]) > before, false,
+		__CHECK(atomic_load(&r[n].writes) > before, false,
 			"writer %d made no progress after the resets", n);
 	}
-	atomic_store(&r->stop, true);
+	atomic_store(&r[0].stop, true);
+	atomic_store(&r[1].stop, true);
 	for (int n = 0; n < 2; n++) {
 		ASSERT_EQ(waitpid(pid[n], &status, 0), pid[n]);
 		EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 		TH_LOG("writer %d: %lu passes of %lu MiB, %lu writes lost", n,
-		       atomic_load(&r->passes[n]), WINDOW >> 20, atomic_load(&r->lost[n]));
-		EXPECT_EQ(atomic_load(&r->lost[n]), 0);
-		EXPECT_GE(atomic_load(&r->passes[n]), 1);
+		       atomic_load(&r[n].passes), WINDOW >> 20, atomic_load(&r[n].lost));
+		EXPECT_EQ(atomic_load(&r[n].lost), 0);
+		EXPECT_GE(atomic_load(&r[n].passes), 1);
 	}
 	/* What the host checks: the last pass, complete, in each window. */
-	printf("# reset: passes %lu %lu\n", atomic_load(&r->passes[0]),
-	       atomic_load(&r->passes[1]));
+	printf("# reset: passes %lu %lu\n", atomic_load(&r[0].passes),
+	       atomic_load(&r[1].passes));
 	munmap(small, WINDOW);
 	munmap(whole, info.size);
-	munmap(r, sizeof(*r));
+	munmap(r, 2 * sizeof(*r));
 	close(fd);
 }
 

@@ -274,11 +274,13 @@ static void write_on_wake(int fd, uint8_t *p, enum wake_mode mode)
 	_exit(1);
 }
 
+/* ITERATIONS rounds, or ivt_removal_races of them (fewer on debug kernels). */
 static void removal_race(enum wake_mode mode, int iterations)
 {
 	int went_through = 0, other = 0;
 	char addr[32];
 
+	iterations = (int)env_long("ivt_removal_races", iterations);
 	ASSERT_OK(dev_pci_addr(dev_name(), addr, sizeof(addr)));
 	for (int i = 0; i < iterations; i++) {
 		int fd = dev_open(O_RDWR), status;

@@ -669,24 +669,29 @@ load_kernel() {
 }
 
 # build_debug_kernels SUITE...: the debug kernels the cache lacks, one after
-# the other, in the background at the lowest CPU and I/O priority, so that
-# they take what the stages in the foreground leave idle (valgrind and the
-# fuzzers use one core, downloads and debootstrap hardly any).  The host's
-# suite first: the others' sources come through their chroots, which the
-# foreground makes meanwhile.
+# the other in the order given, in the background at the lowest CPU and I/O
+# priority, so that they take what the stages in the foreground leave idle
+# (valgrind and the fuzzers use one core, downloads and debootstrap hardly
+# any).  $WORK/built.SUITE marks each as done, built or not.
 build_debug_kernels() {
-	local suite base
+	local suite
 	renice -n 19 -p "$BASHPID" >/dev/null
 	ionice -c 3 -p "$BASHPID" 2>/dev/null
 	BACKGROUND=1
-	for suite in $(printf '%s\n' "$@" | awk -v h="debug-$HOST_SUITE" '{ print ($0 != h) "\t" $0 }' |
-		sort -s -k1,1n | cut -f2); do
-		base=${suite#debug-}
-		while [ "$base" != "$HOST_SUITE" ] && [ ! -e "$WORK/suite.$base" ]; do
-			sleep 2
-		done
-		run_part "kernel/$suite/build" build_debug_kernel "$base"
+	for suite; do
+		run_part "kernel/$suite/build" build_debug_kernel "${suite#debug-}"
+		touch "$WORK/built.$suite"
 	done
+}
+
+# wait_debug_kernel SUITE: back once the builder is done with SUITE (or has
+# died); the time waited is a line of the stage table.
+wait_debug_kernel() {
+	local start=$SECONDS
+	while [ ! -e "$WORK/built.$1" ] && kill -0 "$BUILDER" 2>/dev/null; do
+		sleep 2
+	done
+	printf '%s\t%s\t\t\n' "$((SECONDS - start))" "waiting for the $1 kernel" >>"$TIMES"
 }
 
 # guests_of SUITE: the guest suite for SUITE's kernel under $QEMU_SUITE's
@@ -704,8 +709,12 @@ guests_of() {
 		return
 	fi
 	ensure_accel
-	HOTPLUG= LIFECYCLE=
+	HOTPLUG= LIFECYCLE= SCALE_APPEND=
 	is_debug "$suite" && HOTPLUG=1
+	# Under the checkers every call is many times slower: a benchmark
+	# measures them, not the driver, and KASAN and lockdep need fewer
+	# rounds of a race than a stock kernel does to catch it.
+	is_debug "$suite" && SCALE_APPEND="ivt_split_windows=6000 ivt_removal_races=60"
 	! is_debug "$suite" && [ "$QEMU_SUITE" = "$DEBUG_QEMU" ] && LIFECYCLE=1
 	RUN=${KVER%-amd64}/qemu-$qver
 	note "kernel $KVER ($suite), QEMU $qver ($QEMU_SUITE), huge PFN mappings: $HUGE_PFNMAP"
@@ -722,8 +731,9 @@ ensure_accel() {
 
 main() {
 	STAGES=" ${*:-static server package guest demo} "
+	BUILDER=
 	[ "${IVSHMEM_INTX:-0}" = 1 ] && ! stage_wanted intx && STAGES="$STAGES intx "
-	local suite plain=() debug=() qemus kernels= builder= intx=() chroots=() start
+	local suite plain=() debug=() qemus kernels= intx=() chroots=()
 	# What the cache held at the start, for the table at the end.
 	CACHE_STATE=$(ls "$CACHE" 2>/dev/null | tr '\n' ' ' | sed 's/ $//')
 	CACHE_STATE="${CACHE_STATE:+holding }${CACHE_STATE:-empty}"
@@ -755,21 +765,18 @@ main() {
 		# among them.
 		if ((${#debug[@]})); then
 			build_debug_kernels "${debug[@]}" &
-			builder=$!
+			BUILDER=$!
 		fi
 		qemus=$QEMU_SUITES
 		((${#debug[@]})) && stage_wanted guest && qemus="$qemus $HOTPLUG_QEMU"
 		# Side by side: debootstrap mostly waits for the mirror.
-		for suite in $(printf '%s\n' "${plain[@]}" "${debug[@]#debug-}" $qemus | sort -u); do
+		for suite in $(printf '%s\n' "${plain[@]}" $qemus | sort -u); do
 			if [[ " $qemus " == *" $suite "* ]]; then
 				set -- qemu-system-x86
 			else
 				set --
 			fi
-			{
-				run_part "suite/$suite" ensure_suite "$suite" "$@"
-				touch "$WORK/suite.$suite"
-			} &
+			run_part "suite/$suite" ensure_suite "$suite" "$@" &
 			chroots+=($!)
 		done
 		((${#chroots[@]})) && wait "${chroots[@]}"
@@ -797,19 +804,15 @@ main() {
 		done
 	fi
 
-	# The debug kernels, once built.
-	if [ -n "$builder" ]; then
-		start=$SECONDS
-		wait "$builder"
-		printf '%s\t%s\t\t\n' "$((SECONDS - start))" "waiting for the debug kernels" >>"$TIMES"
+	# Each debug kernel as soon as it is built: its guests run while the
+	# next one builds.
+	if [ -n "$BUILDER" ]; then
 		for suite in "${debug[@]}"; do
+			wait_debug_kernel "$suite"
 			run_part "kernel/$suite" prepare_kernel "$suite"
+			stage_wanted guest && QEMU_SUITE=$DEBUG_QEMU guests_of "$suite"
 		done
-		if stage_wanted guest; then
-			for suite in "${debug[@]}"; do
-				QEMU_SUITE=$DEBUG_QEMU guests_of "$suite"
-			done
-		fi
+		wait "$BUILDER"
 	fi
 	if stage_wanted intx; then
 		for suite in $KERNEL_SUITES; do

@@ -239,7 +239,7 @@ new_memfile() { # NAME SEED: sparse backing file with the host pattern in it
 }
 
 common_append() { # SEED
-	echo "ivt_size=$SHM_SIZE ivt_huge=${HUGE_PFNMAP:-none} ivt_seed=$1 ivt_host_off=$HOST_OFF ivt_guest_off=$GUEST_OFF ivt_xfer=$XFER"
+	echo "ivt_size=$SHM_SIZE ivt_huge=${HUGE_PFNMAP:-none} ivt_seed=$1 ivt_host_off=$HOST_OFF ivt_guest_off=$GUEST_OFF ivt_xfer=$XFER${SCALE_APPEND:+ $SCALE_APPEND}"
 }
 
 check_host_side() { # NAME MEMFILE SEED

@@ -20,13 +20,11 @@ qemu_source() {
 	dsc=$(find "$QEMU_SOURCE" -maxdepth 1 -name 'qemu_*.dsc' 2>/dev/null | head -n 1)
 	if [ -z "$dsc" ] || [ ! -e "$QEMU_SOURCE/.ivshmem-ready" ]; then
 		rm -rf "$QEMU_SOURCE"
-		mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
-		echo "deb-src http://deb.debian.org/debian bookworm main" >"$apt/sources.list"
-		local opts=(-o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
-			-o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache")
+		mkdir -p "$apt"
+		echo "deb-src $MIRROR bookworm main" >"$apt/sources.list"
 		{
-			apt-get "${opts[@]}" update &&
-				(cd "$QEMU_SOURCE" && apt-get "${opts[@]}" source --download-only --only-source qemu)
+			private_apt "$apt" apt-get update &&
+				(cd "$QEMU_SOURCE" && private_apt "$apt" apt-get source --download-only --only-source qemu)
 		} >>"$log" 2>&1 || { tail -n 20 "$log" >&2; return 1; }
 		rm -rf "$apt"
 		dsc=$(find "$QEMU_SOURCE" -maxdepth 1 -name 'qemu_*.dsc' | head -n 1)

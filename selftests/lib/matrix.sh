@@ -196,14 +196,47 @@ suite_qemu_version() {
 		awk '/version/ { sub(/^.*version /, ""); print $1; exit }'
 }
 
+# private_apt DIR COMMAND [ARG...]: apt-get or apt-cache over the sources in
+# DIR/sources.list, with package lists and caches of their own in DIR and
+# nothing of the host's configuration or installed packages.
+private_apt() {
+	local dir=$1 cmd=$2
+	shift 2
+	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
+	"$cmd" -o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+		-o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache" \
+		-o Dir::State::status=/dev/null "$@"
+}
+
+# suite_apt SUITE COMMAND [ARG...]: apt-get or apt-cache over SUITE's package
+# lists kept on the host in $CACHE/apt/SUITE (fetched again once a day).
+# The debug kernels' sources come through them, so that their builds need
+# not wait for the suites' chroots.
+suite_apt() {
+	local suite=$1 dir=$CACHE/apt/$1
+	shift
+	if [ ! -e "$dir/.ivshmem-updated" ] || [ -n "$(find "$dir/.ivshmem-updated" -mmin +1440)" ]; then
+		mkdir -p "$dir"
+		echo "deb $MIRROR $suite main" >"$dir/sources.list"
+		private_apt "$dir" apt-get update -q >"$LOGS/apt-update-host-$suite.log" 2>&1 ||
+			die "cannot fetch the package lists of $suite: see $LOGS/apt-update-host-$suite.log"
+		touch "$dir/.ivshmem-updated"
+	fi
+	private_apt "$dir" "$@"
+}
+
 # debug_source_package SUITE: "linux-source-X.Y VERSION", the kernel source
-# package SUITE's linux-source metapackage points at.
+# package SUITE's linux-source metapackage points at, resolved once a run.
 debug_source_package() {
-	local pkg
-	pkg=$(in_suite "$1" apt-cache depends linux-source 2>/dev/null |
-		awk '/Depends: linux-source-/ { print $2; exit }')
-	[ -n "$pkg" ] || die "cannot resolve linux-source in $1"
-	echo "$pkg $(in_suite "$1" apt-cache policy "$pkg" | awk '/Candidate:/ { print $2 }')"
+	local pkg memo=$WORK/debug-source.$1
+	if [ ! -s "$memo" ]; then
+		pkg=$(suite_apt "$1" apt-cache depends linux-source 2>/dev/null |
+			awk '/Depends: linux-source-/ { print $2; exit }')
+		[ -n "$pkg" ] || die "cannot resolve linux-source in $1"
+		echo "$pkg $(suite_apt "$1" apt-cache policy "$pkg" | awk '/Candidate:/ { print $2 }')" \
+			>"$memo"
+	fi
+	cat "$memo"
 }
 
 # debug_kernel_dir SUITE: the build tree of SUITE's debug kernel.  The source
@@ -241,8 +274,8 @@ build_debug_kernel() {
 	start=$SECONDS
 	rm -rf "$dir" "$dir.deb"
 	mkdir -p "$dir" "$dir.deb"
-	in_suite "$suite" sh -c 'cd "$1" && apt-get download "$2"' sh "$dir.deb" "$pkg" \
-		>"$log" 2>&1 || die "cannot download $pkg from $suite: see $log"
+	(cd "$dir.deb" && suite_apt "$suite" apt-get download "$pkg") >"$log" 2>&1 ||
+		die "cannot download $pkg from $suite: see $log"
 	dpkg-deb --fsys-tarfile "$dir.deb/$pkg"_*.deb | tar -xO "./usr/src/$pkg.tar.xz" |
 		tar -xJ -C "$dir" --strip-components=1 || die "cannot unpack $pkg"
 	rm -rf "$dir.deb"

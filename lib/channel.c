@@ -83,6 +83,10 @@ struct ivshmem_chan {
 	bool sender, creator, failed;
 	uint32_t ring_size, max_msg, gen;
 	unsigned int vector, spin_us;
+	/* Whom to ring (learn_peer): CHAN_NO_PEER and CHAN_NO_VECTOR until
+	 * known; named_peer is the peer ID given to create, or -1. */
+	uint32_t peer, peer_vector;
+	int named_peer;
 	int fd;				/* the vector's eventfd, -1 until needed */
 	/* Own index: the producer's head (committed, maybe unpublished) or
 	 * the consumer's tail (released); the shared copy is only published. */
@@ -118,6 +122,19 @@ static inline void cpu_relax(void)
 static uint32_t rec_size(uint32_t len)
 {
 	return REC_HDR + ((len + 7u) & ~7u);
+}
+
+/*
+ * Copy @len bytes out of the shared memory with one load each, so that
+ * the compiler cannot read any of them twice and see two values.
+ */
+static void load_bytes(void *dst, const void *shared, size_t len)
+{
+	const uint8_t *src = shared;
+	uint8_t *d = dst;
+
+	for (size_t i = 0; i < len; i++)
+		d[i] = LOAD(&src[i]);
 }
 
 static bool name_ok(const char *name, size_t max)
@@ -204,7 +221,7 @@ static bool entry_read(struct chan_dir_entry *e, const struct chan_dir_entry *sh
 
 	if (state < IVSHMEM_CHAN_CREATED || state > IVSHMEM_CHAN_ATTACHED)
 		return false;
-	memcpy(e->name, shared->name, sizeof(e->name));
+	load_bytes(e->name, shared->name, sizeof(e->name));
 	e->name[CHAN_NAME_LEN - 1] = 0;
 	e->offset = LOAD(&shared->offset);
 	e->size = LOAD(&shared->size);
@@ -342,6 +359,33 @@ static int own_peer_id(struct ivshmem *dev)
 	return id;
 }
 
+/*
+ * Whom to ring: the other side's peer ID and vector, read from its half of
+ * the header at the first doorbell (which it asked for by setting its
+ * flag, after it took its place) and kept until a reset.  A peer that
+ * rewrites them later cannot point our doorbells at a third machine, or
+ * at us.  A peer ID named at create stands whatever the header says.
+ */
+static void learn_peer(struct ivshmem_chan *ch)
+{
+	const struct chan_hdr *h = ch->hdr;
+	uint32_t peer = LOAD(ch->sender ? &h->consumer : &h->producer);
+	uint32_t vector = LOAD(ch->sender ? &h->consumer_vector : &h->producer_vector);
+
+	if (ch->named_peer >= 0)
+		peer = (uint32_t)ch->named_peer;
+	if (peer > 65535 || vector > 255)
+		return;		/* not there yet, or nonsense: nobody to ring */
+	ch->peer = peer;
+	ch->peer_vector = vector;
+}
+
+static void forget_peer(struct ivshmem_chan *ch)
+{
+	ch->peer = CHAN_NO_PEER;
+	ch->peer_vector = CHAN_NO_VECTOR;
+}
+
 /* Take the ring's geometry from the header, once, checked against the area. */
 static int hdr_adopt(struct ivshmem_chan *ch)
 {
@@ -392,6 +436,7 @@ static int take_place(struct ivshmem_chan *ch, bool drop)
 	ch->published = ch->pos;
 	ch->reserved = -1;
 	ch->peeked = 0;
+	forget_peer(ch);
 	/* Records are 8-byte aligned: any other index is the peer's doing. */
 	ch->failed = ch->pos % 8 != 0;
 	return ch->failed ? -EPROTO : 0;
@@ -406,7 +451,7 @@ static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint16_t flags, i
 		       bool peer_is_consumer)
 {
 	uint32_t gen = 1, old_peer = CHAN_NO_PEER;
-	uint16_t old_vector = 0;
+	uint16_t old_vector = CHAN_NO_VECTOR;
 
 	if (LOAD(&h->magic) == CHAN_MAGIC) {
 		gen = LOAD(&h->generation) + 1;
@@ -426,12 +471,13 @@ static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint16_t flags, i
 	STORE(&h->ring_size, ring_size);
 	STORE(&h->producer, CHAN_NO_PEER);
 	STORE(&h->consumer, CHAN_NO_PEER);
-	STORE(&h->producer_vector, 0);
-	STORE(&h->consumer_vector, 0);
+	STORE(&h->producer_vector, CHAN_NO_VECTOR);
+	STORE(&h->consumer_vector, CHAN_NO_VECTOR);
 	STORE(peer_is_consumer ? &h->consumer : &h->producer,
 	      peer_id >= 0 ? (uint32_t)peer_id : old_peer);
-	if (peer_id < 0)
-		STORE(peer_is_consumer ? &h->consumer_vector : &h->producer_vector, old_vector);
+	/* The other side's vector is known only if it is the side from before. */
+	STORE(peer_is_consumer ? &h->consumer_vector : &h->producer_vector,
+	      peer_id < 0 || (uint32_t)peer_id == old_peer ? old_vector : CHAN_NO_VECTOR);
 	STORE_REL(&h->head, 0);
 	STORE_REL(&h->tail, 0);
 	STORE(&h->producer_waiting, 0);
@@ -445,18 +491,19 @@ static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint16_t flags, i
 	STORE_REL(&h->magic, CHAN_MAGIC);
 }
 
-/* Ring the other side's vector, as the header names them now. */
+/* Ring the other side (learn_peer), if it is known yet. */
 static int ring_other(struct ivshmem_chan *ch)
 {
-	uint32_t peer = LOAD(ch->sender ? &ch->hdr->consumer : &ch->hdr->producer);
-	uint16_t vector = LOAD(ch->sender ? &ch->hdr->consumer_vector : &ch->hdr->producer_vector);
-
 	struct ivshmem_dev_info *info;
 	int ret;
 
-	if (!ch->dev || peer > 65535 || vector > 255)
-		return 0;	/* nobody to ring (yet), or nonsense: the other side's loss */
-	ret = ivshmem_ring(ch->dev, peer, vector);
+	if (!ch->dev)
+		return 0;
+	if (ch->peer_vector == CHAN_NO_VECTOR)
+		learn_peer(ch);
+	if (ch->peer_vector == CHAN_NO_VECTOR)
+		return 0;
+	ret = ivshmem_ring(ch->dev, ch->peer, ch->peer_vector);
 	/* Without doorbells (ivshmem-plain) the other side naps and looks. */
 	if (ret == -EOPNOTSUPP)
 		return 0;
@@ -467,7 +514,7 @@ static int ring_other(struct ivshmem_chan *ch)
 	if (ret)
 		return ret;
 	ivshmem_dev_info_free(info);
-	ret = ivshmem_ring(ch->dev, peer, vector);
+	ret = ivshmem_ring(ch->dev, ch->peer, ch->peer_vector);
 	/* A peer that left: its restart will show as a new generation. */
 	return ret == -ENXIO ? 0 : ret;
 }
@@ -484,6 +531,8 @@ static struct ivshmem_chan *chan_new(struct ivshmem *dev, const char *name,
 	ch->reserved = -1;
 	ch->vector = opts->vector;
 	ch->spin_us = opts->spin_us;
+	ch->named_peer = -1;
+	forget_peer(ch);
 	ch->own_mappings = true;
 	if (name)
 		strncpy(ch->name, name, sizeof(ch->name) - 1);
@@ -541,6 +590,7 @@ IVSHMEM_EXPORT int ivshmem_chan_create(struct ivshmem *dev, const char *name,
 		return -ENOMEM;
 	ch->sender = role == IVSHMEM_CHAN_SEND;
 	ch->creator = true;
+	ch->named_peer = peer_id;
 	size = ((uint64_t)CHAN_HDR_SIZE + opts->ring_size + PAGE - 1) / PAGE * PAGE;
 	ret = dir_map(dev, opts->dir_offset, &region, &ch->dir);
 	if (ret)
@@ -584,8 +634,12 @@ IVSHMEM_EXPORT int ivshmem_chan_create(struct ivshmem *dev, const char *name,
 		      peer_id >= 0 ? (uint32_t)peer_id : CHAN_NO_PEER);
 		STORE_REL(&de->state, IVSHMEM_CHAN_CREATED);
 	}
-	/* A side still there from before sleeps: wake it to see the restart. */
+	/*
+	 * A side still there from before sleeps: wake it, as the header kept
+	 * it, to see the restart; whoever attaches next is learnt anew.
+	 */
 	ring_other(ch);
+	forget_peer(ch);
 	*out = ch;
 	return 0;
 fail:
@@ -804,14 +858,15 @@ static uint32_t *sleep_flag(struct ivshmem_chan *ch)
 	return ch->sender ? &ch->hdr->producer_waiting : &ch->hdr->consumer_sleeping;
 }
 
-static void drain(int fd)
+/* Empty the vector's eventfd: true if a doorbell was there. */
+static bool drain(int fd)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	uint64_t count;
 
 	/* Non-blocking eventfds (ours and the server's); poll first anyway. */
-	if (poll(&pfd, 1, 0) == 1 && read(fd, &count, sizeof(count)) < 0)
-		return;
+	return poll(&pfd, 1, 0) == 1 && read(fd, &count, sizeof(count)) == sizeof(count) &&
+	       count;
 }
 
 static int arm(struct ivshmem_chan *ch, uint64_t need)
@@ -825,38 +880,59 @@ static int arm(struct ivshmem_chan *ch, uint64_t need)
 	return ret;
 }
 
+/*
+ * The doorbell drained here may have been meant for another channel on the
+ * same vector, armed before this one: say so (1) rather than sleep on an
+ * fd that will not become readable for it.
+ */
 IVSHMEM_EXPORT int ivshmem_chan_arm(struct ivshmem_chan *ch)
 {
 	int fd = ivshmem_chan_fd(ch), ret;
+	bool rung;
 
 	if (fd < 0)
 		return fd;
-	drain(fd);
+	rung = drain(fd);
 	ret = arm(ch, ch->sender ? REC_HDR : 0);
+	if (ret == 0 && rung) {
+		STORE(sleep_flag(ch), 0);
+		return 1;
+	}
 	return ret < 0 ? ret : ret > 0;
 }
 
 /*
- * Wait until chan_ready(@need): spin for spin_us, then sleep on the vector
- * with the flag set.  Without a doorbell (plain memory, a device without
- * interrupts) the sleep is a short nap and a new look.
+ * A call's deadline from its timeout: CLOCK_MONOTONIC microseconds, -1 for
+ * none (-1 ms), now for 0 (look once).  -EINVAL below -1, so that -2 by
+ * mistake does not hang the caller.
  */
-static int chan_wait(struct ivshmem_chan *ch, uint64_t need, int timeout_ms)
+static int deadline_of(int timeout_ms, int64_t *deadline)
 {
-	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
-	int ret, fd;
-
-	/* Only -1 means forever: -2 by mistake must not hang the caller. */
 	if (timeout_ms < -1)
 		return -EINVAL;
+	*deadline = timeout_ms < 0 ? -1 : now_us() + (int64_t)timeout_ms * 1000;
+	return 0;
+}
+
+/*
+ * Wait until chan_ready(@need) or @deadline (deadline_of): spin for
+ * spin_us at most, then sleep on the vector with the flag set.  Without a
+ * doorbell (plain memory, a device without interrupts) the sleep is a
+ * short nap and a new look.
+ */
+static int chan_wait(struct ivshmem_chan *ch, uint64_t need, int64_t deadline)
+{
+	int64_t now;
+	int ret, fd;
+
 	ret = chan_ready(ch, need);
 	if (ret)
 		return ret < 0 ? ret : 0;
-	if (timeout_ms == 0)
-		return -ETIMEDOUT;
 	if (ch->spin_us) {
 		int64_t end = now_us() + ch->spin_us;
 
+		if (deadline >= 0 && end > deadline)
+			end = deadline;
 		do {
 			for (int i = 0; i < 64; i++)
 				cpu_relax();
@@ -865,18 +941,21 @@ static int chan_wait(struct ivshmem_chan *ch, uint64_t need, int timeout_ms)
 				return ret < 0 ? ret : 0;
 		} while (now_us() < end);
 	}
+	/* A timeout of 0 looks once, and makes no eventfd for it. */
+	if (deadline >= 0 && now_us() >= deadline)
+		return -ETIMEDOUT;
 	fd = ivshmem_chan_fd(ch);
 	if (fd < 0 && fd != -EOPNOTSUPP)
 		return fd;
 	for (;;) {
 		int wait_ms = -1;
 
-		if (timeout_ms > 0) {
-			int64_t left = deadline - now_ms();
-
-			if (left <= 0)
+		if (deadline >= 0) {
+			now = now_us();
+			if (now >= deadline)
 				return -ETIMEDOUT;
-			wait_ms = left > INT32_MAX ? INT32_MAX : (int)left;
+			/* Rounded up: a wait never ends before the deadline. */
+			wait_ms = (int)((deadline - now + 999) / 1000);
 		}
 		ret = arm(ch, need);
 		if (ret)
@@ -885,9 +964,10 @@ static int chan_wait(struct ivshmem_chan *ch, uint64_t need, int timeout_ms)
 			struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
 			ret = poll(&pfd, 1, wait_ms);
-			if (ret < 0 && errno == EINTR) {
+			if (ret < 0) {
+				ret = ivshmem_neg_errno();
 				STORE(sleep_flag(ch), 0);
-				return -EINTR;
+				return ret;
 			}
 			if (ret > 0) {
 				drain(fd);
@@ -969,6 +1049,7 @@ IVSHMEM_EXPORT int ivshmem_chan_reserve(struct ivshmem_chan *ch, size_t len, voi
 					int timeout_ms)
 {
 	uint32_t rec, off, need;
+	int64_t deadline;
 	int ret;
 
 	if (!ch->sender)
@@ -977,11 +1058,14 @@ IVSHMEM_EXPORT int ivshmem_chan_reserve(struct ivshmem_chan *ch, size_t len, voi
 		return -EBUSY;
 	if (len > ch->max_msg)
 		return -EMSGSIZE;
+	ret = deadline_of(timeout_ms, &deadline);
+	if (ret)
+		return ret;
 	rec = rec_size((uint32_t)len);
 	off = (uint32_t)(ch->pos & (ch->ring_size - 1));
 	/* A record never wraps: pad to the ring's end first if needed. */
 	need = off + rec > ch->ring_size ? ch->ring_size - off + rec : rec;
-	ret = chan_wait(ch, need, timeout_ms);
+	ret = chan_wait(ch, need, deadline);
 	if (ret)
 		return ret;
 	if (need != rec) {
@@ -1055,8 +1139,9 @@ static int release_space(struct ivshmem_chan *ch)
 IVSHMEM_EXPORT int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data, size_t *len,
 				     int timeout_ms)
 {
+	uint64_t head, avail, raw;
 	struct chan_rec rec;
-	uint64_t head, avail;
+	int64_t deadline;
 	uint32_t off;
 	int ret;
 
@@ -1064,8 +1149,12 @@ IVSHMEM_EXPORT int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data,
 		return -EPERM;
 	if (ch->failed)
 		return -EPROTO;
+	/* One deadline for the call, a pad record on the way included. */
+	ret = deadline_of(timeout_ms, &deadline);
+	if (ret)
+		return ret;
 	for (int pads = 0;; pads++) {
-		ret = chan_wait(ch, 0, timeout_ms);
+		ret = chan_wait(ch, 0, deadline);
 		if (ret)
 			return ret;
 		head = LOAD_ACQ(&ch->hdr->head);
@@ -1073,8 +1162,10 @@ IVSHMEM_EXPORT int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data,
 		if (avail > ch->ring_size || avail < REC_HDR)
 			goto bad;
 		off = (uint32_t)(ch->pos & (ch->ring_size - 1));
-		/* The record's header, once, into a local. */
-		memcpy(&rec, ch->ring + off, sizeof(rec));
+		/* The record's header, in one load (len first: little-endian). */
+		raw = LOAD((const uint64_t *)(const void *)(ch->ring + off));
+		rec.len = (uint32_t)raw;
+		rec.kind = (uint32_t)(raw >> 32);
 		if (rec.kind == CHAN_REC_PAD) {
 			uint32_t skip = ch->ring_size - off;
 

@@ -25,6 +25,7 @@
 #define CHAN_NAME_LEN		32		/* with the NUL */
 #define CHAN_HDR_SIZE		256
 #define CHAN_NO_PEER		0xffffffffu
+#define CHAN_NO_VECTOR		0xffffu		/* a side's vector before it is there */
 #define CHAN_RING_MIN		4096u
 #define CHAN_RING_MAX		(1u << 30)
 

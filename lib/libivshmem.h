@@ -424,6 +424,10 @@ int ivshmem_chan_opts_set_spin(struct ivshmem_chan_opts *opts, unsigned int spin
  * @peer_id:	the other side's expected peer ID, or -1 if unknown
  * @opts:	options, or NULL for the defaults
  *
+ * Doorbells go to @peer_id, or, if it is -1, to the peer ID the other
+ * side writes when it attaches; its vector is read then too, and both are
+ * kept until ivshmem_chan_reset(), whatever the header says later.
+ *
  * Writes the directory (formatting a region of zeros), places the channel
  * after the areas handed out so far and lays out an empty ring with a new
  * generation; an existing channel of that name is reset in place, so that
@@ -478,10 +482,12 @@ size_t ivshmem_chan_max_msg(const struct ivshmem_chan *ch);
  * @buf:	where to write it, in the shared memory
  * @timeout_ms:	how long to wait for room; 0 does not wait, -1 forever
  *
- * Nothing is visible to the consumer before ivshmem_chan_commit().
+ * Nothing is visible to the consumer before ivshmem_chan_commit().  The
+ * timeout is one deadline for the call, the spin included.  -ETIMEDOUT,
  * -EMSGSIZE above ivshmem_chan_max_msg(), -EBUSY if a reservation is
- * open, -EPERM on the receiving side; for a guest device errors of
- * ivshmem_vector_fd().
+ * open, -EPERM on the receiving side, -EINVAL for a timeout below -1,
+ * -EINTR on a signal, other errors of poll(2); for a guest device errors
+ * of ivshmem_vector_fd().
  */
 int ivshmem_chan_reserve(struct ivshmem_chan *ch, size_t len, void **buf, int timeout_ms);
 
@@ -516,7 +522,9 @@ int ivshmem_chan_flush(struct ivshmem_chan *ch);
  * @timeout_ms:	how long to wait for one; 0 does not wait, -1 forever
  *
  * Peeking again before ivshmem_chan_release() gives the same message.
- * -EPERM on the sending side, -EINTR on a signal.
+ * The timeout is one deadline for the call, the spin and a pad record on
+ * the way included.  -ETIMEDOUT, -EPERM on the sending side, -EINVAL for
+ * a timeout below -1, -EINTR on a signal, other errors of poll(2).
  */
 int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data, size_t *len, int timeout_ms);
 
@@ -546,7 +554,9 @@ int ivshmem_chan_fd(struct ivshmem_chan *ch);
  * ivshmem_chan_arm() - tell the other side this one is about to sleep
  *
  * Returns 1 if there is already something to do (a message to receive, or
- * room that was waited for after a full ring), and 0 when armed: the fd
+ * room that was waited for after a full ring), or if it emptied the fd of
+ * a doorbell that may have been meant for another channel on the same
+ * vector (look at each of them, then arm again); 0 when armed: the fd
  * then becomes readable when there is.
  */
 int ivshmem_chan_arm(struct ivshmem_chan *ch);

@@ -243,6 +243,58 @@ TEST_TIMEOUT(memory_bad_timeout, 10)
 	mem_teardown(&m);
 }
 
+struct pad_peek {
+	struct ivshmem_chan *rx;
+	int ret;
+	int64_t waited_ms;
+};
+
+static void *pad_peek_thread(void *arg)
+{
+	struct pad_peek *pp = arg;
+	const void *data;
+	int64_t t0 = now_ms();
+	size_t len;
+
+	pp->ret = ivshmem_chan_peek(pp->rx, &data, &len, 1000);
+	pp->waited_ms = now_ms() - t0;
+	return NULL;
+}
+
+/*
+ * A timeout is one deadline for the whole call: a pad record published
+ * alone (the producer flushed between reserve and commit) in the middle of
+ * a wait must not start the wait over.
+ */
+TEST_TIMEOUT(memory_pad_record_does_not_restart_the_timeout, 20)
+{
+	struct pad_peek pp;
+	uint8_t buf[2048] = { 0 };
+	pthread_t thread;
+	struct mem m;
+	void *p;
+
+	mem_setup(&m, 4096);
+	/* The next record of 2048 bytes would cross the ring's end at 3056. */
+	ASSERT_EQ(ivshmem_chan_send(m.tx, buf, 2040, 0, 0), 0);
+	ASSERT_EQ(ivshmem_chan_recv(m.rx, buf, sizeof(buf), 0), 2040);
+	ASSERT_EQ(ivshmem_chan_send(m.tx, buf, 1000, 0, 0), 0);
+	ASSERT_EQ(ivshmem_chan_recv(m.rx, buf, sizeof(buf), 0), 1000);
+	pp = (struct pad_peek){ .rx = m.rx };
+	ASSERT_EQ(pthread_create(&thread, NULL, pad_peek_thread, &pp), 0);
+	usleep(600000);
+	ASSERT_EQ(ivshmem_chan_reserve(m.tx, 2040, &p, 0), 0);
+	ASSERT_EQ(ivshmem_chan_flush(m.tx), 0);
+	pthread_join(thread, NULL);
+	EXPECT_EQ(pp.ret, -ETIMEDOUT);
+	TH_LOG("peek(1000 ms) with a pad record published after 600 ms: %lld ms",
+	       (long long)pp.waited_ms);
+	EXPECT_TRUE(pp.waited_ms < 1400);
+	ASSERT_EQ(ivshmem_chan_commit(m.tx, 10, 0), 0);
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, buf, sizeof(buf), 0), 10);
+	mem_teardown(&m);
+}
+
 /* Writes into the header or ring as a hostile peer would. */
 TEST(memory_hostile_peer)
 {
@@ -1018,6 +1070,185 @@ TEST_TIMEOUT(peers_notification_suppression_and_poll, 60)
 	EXPECT_EQ(ivshmem_chan_recv(rx, buf, sizeof(buf), 0), 4);
 	ivshmem_chan_close(tx);
 	ivshmem_chan_close(rx);
+	ivshmem_chan_opts_free(o);
+	ivshmem_close(a);
+	ivshmem_close(b);
+	server_stop(&s);
+}
+
+/* The header of channel @name as another peer of @dev maps it. */
+static struct chan_hdr *map_header(struct ivshmem *dev, const char *name)
+{
+	struct ivshmem_chan_list *list;
+	struct chan_hdr *h = NULL;
+	void *addr;
+
+	if (ivshmem_chan_list(dev, 0, &list))
+		return NULL;
+	for (size_t i = 0; i < ivshmem_chan_list_count(list); i++) {
+		const struct ivshmem_chan_info *info = ivshmem_chan_list_get(list, i);
+
+		if (!strcmp(ivshmem_chan_info_get_name(info), name) &&
+		    !ivshmem_map(dev, ivshmem_chan_info_get_offset(info), 4096,
+				 PROT_READ | PROT_WRITE, &addr))
+			h = addr;
+	}
+	ivshmem_chan_list_free(list);
+	return h;
+}
+
+/* 1 if @fd becomes readable within @ms (and is drained), else 0. */
+static int rung_within(int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	uint64_t count;
+
+	if (poll(&pfd, 1, ms) != 1)
+		return 0;
+	return read(fd, &count, sizeof(count)) == sizeof(count);
+}
+
+/*
+ * Whom a producer rings is decided when the sides meet, not re-read from
+ * the header at every doorbell: a consumer that afterwards writes a third
+ * peer's ID (or the producer's own) and any vector into its half of the
+ * header gets its own doorbells still, and nobody else one; whether the
+ * producer named its peer at create or learnt it from the first doorbell
+ * the consumer asked for.
+ */
+TEST_TIMEOUT(peers_hostile_header_cannot_redirect_doorbells, 60)
+{
+	struct ivshmem_chan_opts *o = chan_opts(0, 5000);
+	struct ivshmem *a, *b, *c, *victims[2];
+	struct ivshmem_chan *tx, *rx;
+	struct server s = { 0 };
+	struct chan_hdr *h;
+	char buf[16];
+	int fd_b;
+
+	server_start(&s);
+	ASSERT_EQ(join(&s, &a), 0);
+	ASSERT_EQ(join(&s, &b), 0);
+	ASSERT_EQ(join(&s, &c), 0);
+	victims[0] = c;
+	victims[1] = a;
+	for (int named = 1; named >= 0; named--) {
+		const char *name = named ? "redir-named" : "redir-learnt";
+
+		ASSERT_EQ(ivshmem_chan_create(a, name, IVSHMEM_CHAN_SEND,
+					      named ? peer_id(b) : -1, o, &tx), 0);
+		ASSERT_EQ(ivshmem_chan_attach(b, name, o, &rx), 0);
+		fd_b = ivshmem_chan_fd(rx);
+		ASSERT_GE(fd_b, 0);
+		h = map_header(b, name);
+		ASSERT_TRUE(h);
+		/* One doorbell the consumer asks for honestly. */
+		while (ivshmem_chan_arm(rx) != 0)
+			;
+		ASSERT_EQ(ivshmem_chan_send(tx, "x", 1, 0, 0), 0);
+		EXPECT_EQ(rung_within(fd_b, 5000), 1);
+		EXPECT_EQ(ivshmem_chan_recv(rx, buf, sizeof(buf), 0), 1);
+		for (int v = 0; v < 2; v++) {
+			for (int t = 0; t < 2; t++) {
+				int fd_victim = ivshmem_vector_fd(victims[t], (unsigned int)v);
+
+				ASSERT_GE(fd_victim, 0);
+				rung_within(fd_victim, 0);
+				__atomic_store_n(&h->consumer, (uint32_t)peer_id(victims[t]),
+						 __ATOMIC_SEQ_CST);
+				__atomic_store_n(&h->consumer_vector, (uint16_t)v, __ATOMIC_SEQ_CST);
+				__atomic_store_n(&h->consumer_sleeping, 1, __ATOMIC_SEQ_CST);
+				ASSERT_EQ(ivshmem_chan_send(tx, "x", 1, 0, 0), 0);
+				EXPECT_EQ(rung_within(fd_b, 5000), 1);
+				if (rung_within(fd_victim, 300))
+					TH_LOG("%s: peer %d rung on vector %d", name,
+					       peer_id(victims[t]), v), harness_fail();
+				EXPECT_EQ(ivshmem_chan_recv(rx, buf, sizeof(buf), 0), 1);
+			}
+		}
+		ivshmem_unmap(h, 4096);
+		ivshmem_chan_close(tx);
+		ivshmem_chan_close(rx);
+	}
+	ivshmem_chan_opts_free(o);
+	ivshmem_close(a);
+	ivshmem_close(b);
+	ivshmem_close(c);
+	server_stop(&s);
+}
+
+/*
+ * The deadline bounds the spin too: a peek of 1 ms on a channel that
+ * spins up to 1 s before it sleeps returns in about 1 ms.
+ */
+TEST_TIMEOUT(peers_spin_respects_the_timeout, 60)
+{
+	struct ivshmem_chan_opts *o = chan_opts(0, 5000);
+	struct ivshmem_chan *tx, *rx;
+	struct server s = { 0 };
+	struct ivshmem *a, *b;
+	const void *data;
+	int64_t t0, took;
+	size_t len;
+
+	ASSERT_EQ(ivshmem_chan_opts_set_spin(o, 1000000), 0);
+	server_start(&s);
+	ASSERT_EQ(join(&s, &a), 0);
+	ASSERT_EQ(join(&s, &b), 0);
+	ASSERT_EQ(ivshmem_chan_create(a, "spin", IVSHMEM_CHAN_RECV, peer_id(b), o, &rx), 0);
+	ASSERT_EQ(ivshmem_chan_attach(b, "spin", o, &tx), 0);
+	t0 = now_ms();
+	EXPECT_EQ(ivshmem_chan_peek(rx, &data, &len, 1), -ETIMEDOUT);
+	took = now_ms() - t0;
+	TH_LOG("peek(1 ms) with a spin of 1 s: %lld ms", (long long)took);
+	EXPECT_TRUE(took < 300);
+	ivshmem_chan_close(tx);
+	ivshmem_chan_close(rx);
+	ivshmem_chan_opts_free(o);
+	ivshmem_close(a);
+	ivshmem_close(b);
+	server_stop(&s);
+}
+
+/*
+ * One event loop, both directions of a pair on one vector: arming the full
+ * sending side must not swallow the doorbell that the receiving side,
+ * armed before it, was rung with.  Either arm says there is something to
+ * do, or the fd is readable.
+ */
+TEST_TIMEOUT(peers_arm_on_a_shared_vector_loses_no_doorbell, 60)
+{
+	struct ivshmem_chan_opts *o = chan_opts(4096, 5000);
+	struct ivshmem_chan *atx, *arx, *btx, *brx;
+	struct server s = { 0 };
+	struct ivshmem *a, *b;
+	struct pollfd pfd;
+	char buf[64] = { 0 };
+	int armed;
+
+	server_start(&s);
+	ASSERT_EQ(join(&s, &a), 0);
+	ASSERT_EQ(join(&s, &b), 0);
+	ASSERT_EQ(ivshmem_chan_pair_create(a, "loop", peer_id(b), o, &atx, &arx), 0);
+	ASSERT_EQ(ivshmem_chan_pair_attach(b, "loop", o, &btx, &brx), 0);
+	ASSERT_EQ(ivshmem_chan_fd(atx), ivshmem_chan_fd(arx));
+	/* Records of 64 bytes fill the ring to the last byte. */
+	while (ivshmem_chan_send(atx, buf, 56, 0, 0) == 0)
+		;
+	/* As an event loop does: arm, and look again while arm says so. */
+	for (int i = 0; ivshmem_chan_arm(arx) != 0; i++) {
+		ASSERT_TRUE(i < 3);
+		ASSERT_EQ(ivshmem_chan_recv(arx, buf, sizeof(buf), 0), -ETIMEDOUT);
+	}
+	ASSERT_EQ(ivshmem_chan_send(btx, "hi", 2, 0, 0), 0);
+	armed = ivshmem_chan_arm(atx);
+	pfd = (struct pollfd){ .fd = ivshmem_chan_fd(arx), .events = POLLIN };
+	EXPECT_TRUE(armed == 1 || poll(&pfd, 1, 2000) == 1);
+	EXPECT_EQ(ivshmem_chan_recv(arx, buf, sizeof(buf), 0), 2);
+	ivshmem_chan_close(atx);
+	ivshmem_chan_close(arx);
+	ivshmem_chan_close(btx);
+	ivshmem_chan_close(brx);
 	ivshmem_chan_opts_free(o);
 	ivshmem_close(a);
 	ivshmem_close(b);

@@ -722,19 +722,39 @@ static int pair_name(char *buf, const char *name, char suffix)
 	return 0;
 }
 
+/*
+ * A pair's receiving channel waits on the vector after the sending one's
+ * when the device has it: a thread per direction then sleeps on an fd of
+ * its own, and neither can drain the doorbell meant for the other.
+ */
+static void pair_rx_opts(struct ivshmem *dev, const struct ivshmem_chan_opts *opts,
+			 struct ivshmem_chan_opts *rx_opts)
+{
+	struct ivshmem_dev_info *info;
+
+	*rx_opts = opts ? *opts : default_opts;
+	if (ivshmem_get_info(dev, &info))
+		return;
+	if (rx_opts->vector + 1 < ivshmem_dev_info_get_vectors(info))
+		rx_opts->vector++;
+	ivshmem_dev_info_free(info);
+}
+
 IVSHMEM_EXPORT int ivshmem_chan_pair_create(struct ivshmem *dev, const char *name, int peer_id,
 					    const struct ivshmem_chan_opts *opts,
 					    struct ivshmem_chan **tx, struct ivshmem_chan **rx)
 {
 	char n0[CHAN_NAME_LEN], n1[CHAN_NAME_LEN];
+	struct ivshmem_chan_opts rx_opts;
 	int ret;
 
 	if (pair_name(n0, name, '0') || pair_name(n1, name, '1'))
 		return -EINVAL;
+	pair_rx_opts(dev, opts, &rx_opts);
 	ret = ivshmem_chan_create(dev, n0, IVSHMEM_CHAN_SEND, peer_id, opts, tx);
 	if (ret)
 		return ret;
-	ret = ivshmem_chan_create(dev, n1, IVSHMEM_CHAN_RECV, peer_id, opts, rx);
+	ret = ivshmem_chan_create(dev, n1, IVSHMEM_CHAN_RECV, peer_id, &rx_opts, rx);
 	if (ret) {
 		ivshmem_chan_close(*tx);
 		*tx = NULL;
@@ -747,14 +767,16 @@ IVSHMEM_EXPORT int ivshmem_chan_pair_attach(struct ivshmem *dev, const char *nam
 					    struct ivshmem_chan **tx, struct ivshmem_chan **rx)
 {
 	char n0[CHAN_NAME_LEN], n1[CHAN_NAME_LEN];
+	struct ivshmem_chan_opts rx_opts;
 	int ret;
 
 	if (pair_name(n0, name, '0') || pair_name(n1, name, '1'))
 		return -EINVAL;
+	pair_rx_opts(dev, opts, &rx_opts);
 	ret = ivshmem_chan_attach(dev, n1, opts, tx);
 	if (ret)
 		return ret;
-	ret = ivshmem_chan_attach(dev, n0, opts, rx);
+	ret = ivshmem_chan_attach(dev, n0, &rx_opts, rx);
 	if (ret) {
 		ivshmem_chan_close(*tx);
 		*tx = NULL;

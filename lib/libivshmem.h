@@ -456,14 +456,19 @@ int ivshmem_chan_attach(struct ivshmem *dev, const char *name,
 
 /**
  * ivshmem_chan_pair_create() - two channels "@name.0" (this side sends)
- * and "@name.1" (this side receives), @name at most 29 bytes.  Errors as
- * ivshmem_chan_create().
+ * and "@name.1" (this side receives), @name at most 29 bytes.  The
+ * receiving channel waits on the options' vector plus one if the device
+ * has it (a thread per direction then sleeps on an fd of its own), else
+ * on the same.  Errors as ivshmem_chan_create().
  */
 int ivshmem_chan_pair_create(struct ivshmem *dev, const char *name, int peer_id,
 			     const struct ivshmem_chan_opts *opts, struct ivshmem_chan **tx,
 			     struct ivshmem_chan **rx);
 
-/** ivshmem_chan_pair_attach() - the other side of a pair.  Errors as ivshmem_chan_attach(). */
+/**
+ * ivshmem_chan_pair_attach() - the other side of a pair, its vectors taken
+ * as ivshmem_chan_pair_create() takes them.  Errors as ivshmem_chan_attach().
+ */
 int ivshmem_chan_pair_attach(struct ivshmem *dev, const char *name,
 			     const struct ivshmem_chan_opts *opts, struct ivshmem_chan **tx,
 			     struct ivshmem_chan **rx);

@@ -907,7 +907,7 @@ static int arm(struct ivshmem_chan *ch, uint64_t need)
  * same vector, armed before this one: say so (1) rather than sleep on an
  * fd that will not become readable for it.
  */
-IVSHMEM_EXPORT int ivshmem_chan_arm(struct ivshmem_chan *ch)
+static int arm_fd(struct ivshmem_chan *ch, uint64_t need)
 {
 	int fd = ivshmem_chan_fd(ch), ret;
 	bool rung;
@@ -915,12 +915,35 @@ IVSHMEM_EXPORT int ivshmem_chan_arm(struct ivshmem_chan *ch)
 	if (fd < 0)
 		return fd;
 	rung = drain(fd);
-	ret = arm(ch, ch->sender ? REC_HDR : 0);
+	ret = arm(ch, need);
 	if (ret == 0 && rung) {
 		STORE(sleep_flag(ch), 0);
 		return 1;
 	}
 	return ret < 0 ? ret : ret > 0;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_arm(struct ivshmem_chan *ch)
+{
+	return arm_fd(ch, ch->sender ? REC_HDR : 0);
+}
+
+/* Bytes of ring a message of @len needs now: its record, and a pad first
+ * if it would cross the ring's end. */
+static uint32_t reserve_need(const struct ivshmem_chan *ch, size_t len)
+{
+	uint32_t rec = rec_size((uint32_t)len), off = (uint32_t)(ch->pos & (ch->ring_size - 1));
+
+	return off + rec > ch->ring_size ? ch->ring_size - off + rec : rec;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_arm_for(struct ivshmem_chan *ch, size_t len)
+{
+	if (!ch->sender)
+		return -EPERM;
+	if (len > ch->max_msg)
+		return -EMSGSIZE;
+	return arm_fd(ch, reserve_need(ch, len));
 }
 
 /*
@@ -1086,7 +1109,7 @@ IVSHMEM_EXPORT int ivshmem_chan_reserve(struct ivshmem_chan *ch, size_t len, voi
 	rec = rec_size((uint32_t)len);
 	off = (uint32_t)(ch->pos & (ch->ring_size - 1));
 	/* A record never wraps: pad to the ring's end first if needed. */
-	need = off + rec > ch->ring_size ? ch->ring_size - off + rec : rec;
+	need = reserve_need(ch, len);
 	ret = chan_wait(ch, need, deadline);
 	if (ret)
 		return ret;

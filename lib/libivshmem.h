@@ -567,6 +567,15 @@ int ivshmem_chan_fd(struct ivshmem_chan *ch);
 int ivshmem_chan_arm(struct ivshmem_chan *ch);
 
 /**
+ * ivshmem_chan_arm_for() - ivshmem_chan_arm() for a producer that needs
+ * room for a message of @len bytes, not just any room: 1 only once
+ * ivshmem_chan_reserve(@len) with a timeout of 0 would succeed (or a
+ * doorbell was drained, as for ivshmem_chan_arm()).  -EPERM on the
+ * receiving side, -EMSGSIZE above ivshmem_chan_max_msg().  Since 0.3.
+ */
+int ivshmem_chan_arm_for(struct ivshmem_chan *ch, size_t len);
+
+/**
  * ivshmem_chan_reset() - go on after -ECONNRESET or -EPROTO: adopt the
  * header's generation, drop what is in flight (an open reservation, a
  * message peeked, what the ring holds) and take this side's place again.

@@ -1258,6 +1258,58 @@ TEST_TIMEOUT(peers_arm_on_a_shared_vector_loses_no_doorbell, 60)
 	server_stop(&s);
 }
 
+/*
+ * A producer's event loop that needs room for 256 bytes: arm() says ready
+ * as soon as 8 bytes are free, and reserve(256, 0) then fails, round after
+ * round; arm_for(256) waits until the room is there.
+ */
+TEST_TIMEOUT(peers_arm_for_waits_for_the_room_of_the_message, 60)
+{
+	struct ivshmem_chan_opts *o = chan_opts(4096, 5000);
+	struct ivshmem_chan *tx, *rx;
+	struct server s = { 0 };
+	struct ivshmem *a, *b;
+	struct pollfd pfd;
+	char buf[64] = { 0 };
+	void *p;
+
+	server_start(&s);
+	ASSERT_EQ(join(&s, &a), 0);
+	ASSERT_EQ(join(&s, &b), 0);
+	ASSERT_EQ(ivshmem_chan_create(a, "room", IVSHMEM_CHAN_SEND, peer_id(b), o, &tx), 0);
+	ASSERT_EQ(ivshmem_chan_attach(b, "room", o, &rx), 0);
+	/* Records of 64 bytes fill the ring to the last byte; free one. */
+	while (ivshmem_chan_send(tx, buf, 56, 0, 0) == 0)
+		;
+	EXPECT_EQ(ivshmem_chan_recv(rx, buf, sizeof(buf), 0), 56);
+	EXPECT_EQ(ivshmem_chan_reserve(tx, 256, &p, 0), -ETIMEDOUT);
+	/* 1 at most twice more: doorbells of the attach drained. */
+	for (int i = 0; ivshmem_chan_arm_for(tx, 256) != 0; i++)
+		ASSERT_TRUE(i < 2);
+	EXPECT_EQ(ivshmem_chan_arm(tx), 1);
+	EXPECT_EQ(ivshmem_chan_arm_for(tx, 256), 0);
+	EXPECT_EQ(ivshmem_chan_arm_for(tx, ivshmem_chan_max_msg(tx) + 1), -EMSGSIZE);
+	EXPECT_EQ(ivshmem_chan_arm_for(rx, 1), -EPERM);
+	/* 128 free bytes: still not 264. */
+	EXPECT_EQ(ivshmem_chan_recv(rx, buf, sizeof(buf), 0), 56);
+	pfd = (struct pollfd){ .fd = ivshmem_chan_fd(tx), .events = POLLIN };
+	while (poll(&pfd, 1, 500) == 1 && ivshmem_chan_arm_for(tx, 256) != 0)
+		;
+	EXPECT_EQ(ivshmem_chan_reserve(tx, 256, &p, 0), -ETIMEDOUT);
+	/* 320 free bytes: the fd wakes the producer, and the room is there. */
+	for (int i = 0; i < 3; i++)
+		EXPECT_EQ(ivshmem_chan_recv(rx, buf, sizeof(buf), 0), 56);
+	EXPECT_TRUE(ivshmem_chan_arm_for(tx, 256) == 1 || poll(&pfd, 1, 5000) == 1);
+	EXPECT_EQ(ivshmem_chan_reserve(tx, 256, &p, 0), 0);
+	EXPECT_EQ(ivshmem_chan_commit(tx, 256, 0), 0);
+	ivshmem_chan_close(tx);
+	ivshmem_chan_close(rx);
+	ivshmem_chan_opts_free(o);
+	ivshmem_close(a);
+	ivshmem_close(b);
+	server_stop(&s);
+}
+
 /* The other side of "duo": echo every message back, one thread. */
 static int duo_child(struct ivshmem *dev, void *arg)
 {

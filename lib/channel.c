@@ -82,6 +82,7 @@ struct ivshmem_chan {
 	char name[CHAN_NAME_LEN];
 	bool sender, creator, failed;
 	uint32_t ring_size, max_msg, gen;
+	uint16_t layout_flags;		/* the header's flags, as adopted */
 	unsigned int vector, spin_us;
 	/* Whom to ring (learn_peer): CHAN_NO_PEER and CHAN_NO_VECTOR until
 	 * known; named_peer is the peer ID given to create, or -1. */
@@ -386,22 +387,52 @@ static void forget_peer(struct ivshmem_chan *ch)
 	ch->peer_vector = CHAN_NO_VECTOR;
 }
 
-/* Take the ring's geometry from the header, once, checked against the area. */
-static int hdr_adopt(struct ivshmem_chan *ch)
-{
-	struct chan_hdr *h = ch->hdr;
-	uint32_t magic = LOAD_ACQ(&h->magic), ring;
+/*
+ * Take the ring's geometry from the header, checked against the area, as
+ * one snapshot: hdr_format() sets the magic to 0 and bumps the generation
+ * before it writes the rest with release stores, and sets the magic back
+ * last; a read that saw the magic at 0, or the magic or the generation
+ * change while it read, is retried, @tries times at most (a peer could
+ * rewrite the header for ever).  Acquire loads keep the reads in order
+ * without fences, which ThreadSanitizer does not model.
+ */
+#define LAYOUT_TRIES	1000	/* about 100 ms */
 
-	if (magic != CHAN_MAGIC || LOAD(&h->version) != CHAN_LAYOUT_VERSION)
-		return -EPROTO;
-	ring = LOAD(&h->ring_size);
-	if (ring < CHAN_RING_MIN || ring > CHAN_RING_MAX || (ring & (ring - 1)) ||
-	    ring > ch->area_len - CHAN_HDR_SIZE)
+static int hdr_adopt_tries(struct ivshmem_chan *ch, unsigned int tries_max)
+{
+	const struct chan_hdr *h = ch->hdr;
+	uint32_t magic, gen, ring;
+	uint16_t version, flags;
+
+	for (unsigned int tries = 0;; tries++) {
+		if (tries == tries_max)
+			return -EPROTO;
+		if (tries)
+			usleep(tries < 10 ? 0 : 100);
+		magic = LOAD_ACQ(&h->magic);
+		gen = LOAD_ACQ(&h->generation);
+		version = LOAD_ACQ(&h->version);
+		flags = LOAD_ACQ(&h->flags);
+		ring = LOAD_ACQ(&h->ring_size);
+		if (magic != CHAN_MAGIC && magic != 0)
+			return -EPROTO;
+		if (magic == CHAN_MAGIC && LOAD_ACQ(&h->magic) == CHAN_MAGIC &&
+		    LOAD_ACQ(&h->generation) == gen)
+			break;
+	}
+	if (version != CHAN_LAYOUT_VERSION || ring < CHAN_RING_MIN || ring > CHAN_RING_MAX ||
+	    (ring & (ring - 1)) || ring > ch->area_len - CHAN_HDR_SIZE)
 		return -EPROTO;
 	ch->ring_size = ring;
 	ch->max_msg = ring / 2 - REC_HDR;
-	ch->gen = LOAD_ACQ(&h->generation);
+	ch->gen = gen;
+	ch->layout_flags = flags;
 	return 0;
+}
+
+static int hdr_adopt(struct ivshmem_chan *ch)
+{
+	return hdr_adopt_tries(ch, LAYOUT_TRIES);
 }
 
 /*
@@ -466,9 +497,9 @@ static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint16_t flags, i
 	 */
 	STORE_REL(&h->magic, 0);
 	STORE_REL(&h->generation, gen);
-	STORE(&h->version, CHAN_LAYOUT_VERSION);
-	STORE(&h->flags, flags);
-	STORE(&h->ring_size, ring_size);
+	STORE_REL(&h->version, CHAN_LAYOUT_VERSION);
+	STORE_REL(&h->flags, flags);
+	STORE_REL(&h->ring_size, ring_size);
 	STORE(&h->producer, CHAN_NO_PEER);
 	STORE(&h->consumer, CHAN_NO_PEER);
 	STORE(&h->producer_vector, CHAN_NO_VECTOR);
@@ -695,7 +726,7 @@ IVSHMEM_EXPORT int ivshmem_chan_attach(struct ivshmem *dev, const char *name,
 	ret = hdr_adopt(ch);
 	if (ret)
 		goto fail;
-	ch->sender = !!(LOAD(&ch->hdr->flags) & CHAN_F_CREATOR_RECEIVES);
+	ch->sender = !!(ch->layout_flags & CHAN_F_CREATOR_RECEIVES);
 	state = IVSHMEM_CHAN_CREATED;
 	restart = !__atomic_compare_exchange_n(&ch->dir->entry[slot].state, &state,
 					       IVSHMEM_CHAN_ATTACHED, false, __ATOMIC_ACQ_REL,
@@ -1487,7 +1518,8 @@ int ivshmem_chan_over_memory(void *area, size_t len, bool sender, struct ivshmem
 	ch->hdr = area;
 	ch->ring = (uint8_t *)area + CHAN_HDR_SIZE;
 	ch->sender = sender;
-	ret = hdr_adopt(ch);
+	/* Laid out before, by the caller: no layout to wait out. */
+	ret = hdr_adopt_tries(ch, 1);
 	if (ret) {
 		free(ch);
 		return ret;

@@ -579,7 +579,9 @@ int ivshmem_chan_arm_for(struct ivshmem_chan *ch, size_t len);
  * ivshmem_chan_reset() - go on after -ECONNRESET or -EPROTO: adopt the
  * header's generation, drop what is in flight (an open reservation, a
  * message peeked, what the ring holds) and take this side's place again.
- * -EPROTO if the header is still not valid.
+ * The header is read as one snapshot: a layout in progress (the other
+ * side creating the channel again) is waited out, for about 100 ms at
+ * most.  -EPROTO if the header is still not valid.
  */
 int ivshmem_chan_reset(struct ivshmem_chan *ch);
 

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -293,6 +294,82 @@ TEST_TIMEOUT(memory_pad_record_does_not_restart_the_timeout, 20)
 	ASSERT_EQ(ivshmem_chan_commit(m.tx, 10, 0), 0);
 	EXPECT_EQ(ivshmem_chan_recv(m.rx, buf, sizeof(buf), 0), 10);
 	mem_teardown(&m);
+}
+
+struct relayout {
+	void *area;
+	size_t len;
+	long rounds;
+	bool stop;
+};
+
+/* A creator restarting over and over, with 4 and 8 KiB rings in turn,
+ * until told to stop. */
+static void *relayout_thread(void *arg)
+{
+	struct relayout *r = arg;
+
+	for (long i = 0; !__atomic_load_n(&r->stop, __ATOMIC_RELAXED); i++) {
+		ivshmem_chan_format_memory(r->area, r->len, i % 2 ? 4096 : 8192);
+		__atomic_store_n(&r->rounds, i + 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+/* Ends a layout left half done (the magic at 0) after 20 ms. */
+static void *finish_layout(void *arg)
+{
+	struct chan_hdr *h = arg;
+
+	usleep(20000);
+	__atomic_store_n(&h->magic, CHAN_MAGIC, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * A side that resets while the header is laid out again reads it as one
+ * snapshot: it waits out a layout in progress (the magic at 0) rather
+ * than failing with -EPROTO, and under a storm of layouts never fails and
+ * always adopts a ring size that some layout had.
+ */
+TEST_TIMEOUT(memory_reset_waits_out_a_relayout, 60)
+{
+	struct relayout r = { 0 };
+	struct ivshmem_chan *ch;
+	long resets = 0, eproto = 0, odd = 0;
+	pthread_t thread;
+	size_t max;
+
+	r.len = CHAN_HDR_SIZE + 8192;
+	r.area = aligned_alloc(4096, 3 * 4096);
+	ASSERT_TRUE(r.area);
+	memset(r.area, 0, 3 * 4096);
+	ASSERT_EQ(ivshmem_chan_format_memory(r.area, r.len, 8192), 0);
+	ASSERT_EQ(ivshmem_chan_over_memory(r.area, r.len, false, &ch), 0);
+	__atomic_store_n(&((struct chan_hdr *)r.area)->magic, 0, __ATOMIC_RELEASE);
+	ASSERT_EQ(pthread_create(&thread, NULL, finish_layout, r.area), 0);
+	EXPECT_EQ(ivshmem_chan_reset(ch), 0);
+	pthread_join(thread, NULL);
+	ASSERT_EQ(pthread_create(&thread, NULL, relayout_thread, &r), 0);
+	while (__atomic_load_n(&r.rounds, __ATOMIC_RELAXED) == 0)
+		sched_yield();
+	for (; resets < scaled(100000); resets++) {
+		int ret = ivshmem_chan_reset(ch);
+
+		if (ret == -EPROTO)
+			eproto++;
+		max = ivshmem_chan_max_msg(ch);
+		if (!ret && max != 2048 - 8 && max != 4096 - 8)
+			odd++;
+	}
+	__atomic_store_n(&r.stop, true, __ATOMIC_RELAXED);
+	pthread_join(thread, NULL);
+	TH_LOG("%ld resets during %ld re-layouts: %ld -EPROTO, %ld odd ring sizes", resets,
+	       r.rounds, eproto, odd);
+	EXPECT_EQ(eproto, 0);
+	EXPECT_EQ(odd, 0);
+	ivshmem_chan_close(ch);
+	free(r.area);
 }
 
 /* Writes into the header or ring as a hostile peer would. */

@@ -1387,6 +1387,103 @@ TEST_TIMEOUT(peers_arm_for_waits_for_the_room_of_the_message, 60)
 	server_stop(&s);
 }
 
+/* A message of the restart storm: its sequence number, then bytes from it. */
+static size_t storm_msg(uint8_t *buf, uint64_t seq)
+{
+	size_t n = 8 + size_of(seq, 300);
+
+	memcpy(buf, &seq, 8);
+	fill(buf + 8, n - 8, seq);
+	return n;
+}
+
+/*
+ * The consumer of the storm: attaches, takes 300 messages, leaves and
+ * attaches again (a restart, a new generation), @rounds times.  Every
+ * message it gets must be whole, and newer than the one before.
+ */
+static int storm_consumer(struct ivshmem *dev, void *arg)
+{
+	struct ivshmem_chan_opts *o = chan_opts(0, 10000);
+	long rounds = *(long *)arg;
+	uint64_t last = 0, seq;
+	uint8_t buf[512];
+	int n;
+
+	for (long r = 0; r < rounds; r++) {
+		struct ivshmem_chan *ch;
+
+		if (ivshmem_chan_attach(dev, "storm", o, &ch))
+			return 91;
+		for (int i = 0; i < 300;) {
+			n = ivshmem_chan_recv(ch, buf, sizeof(buf), 5000);
+			if (n == -ECONNRESET) {
+				if (ivshmem_chan_reset(ch))
+					return 92;
+				continue;
+			}
+			if (n < 8)
+				return n == -EPROTO ? 93 : 94;
+			memcpy(&seq, buf, 8);
+			if ((size_t)n != 8 + size_of(seq, 300) || !check(buf + 8, (size_t)n - 8, seq))
+				return 95;
+			if (seq <= last && last)
+				return 96;
+			last = seq;
+			i++;
+		}
+		ivshmem_chan_close(ch);
+	}
+	ivshmem_chan_opts_free(o);
+	return 0;
+}
+
+/*
+ * A streaming producer and a consumer that attaches again every 300
+ * messages: each restart races the producer's publications.  Neither side
+ * may end in -EPROTO (an index of the old generation written over the new
+ * one), and the consumer gets only whole messages, in order.
+ */
+TEST_TIMEOUT(peers_consumer_restarts_under_a_stream, 120)
+{
+	struct ivshmem_chan_opts *o = chan_opts(0, 5000);
+	long rounds = scaled(3000) / 10 + 3, resets = 0, eproto = 0;
+	struct ivshmem_chan *ch;
+	struct server s = { 0 };
+	struct ivshmem *dev;
+	uint8_t buf[512];
+	int status = -1;
+	pid_t pid;
+
+	server_start(&s);
+	ASSERT_EQ(join(&s, &dev), 0);
+	ASSERT_EQ(ivshmem_chan_create(dev, "storm", IVSHMEM_CHAN_SEND, -1, o, &ch), 0);
+	pid = child(&s, storm_consumer, &rounds);
+	for (uint64_t seq = 1;; seq++) {
+		size_t n = storm_msg(buf, seq);
+		int ret = ivshmem_chan_send(ch, buf, n, seq % 4 ? IVSHMEM_CHAN_MORE : 0, 200);
+
+		if (ret == -ECONNRESET || ret == -EPROTO) {
+			eproto += ret == -EPROTO;
+			resets++;
+			if (ivshmem_chan_reset(ch))
+				eproto++;
+		}
+		/* Once the consumer is done, the ring fills: a send times out. */
+		if ((seq % 1024 == 0 || ret == -ETIMEDOUT) && waitpid(pid, &status, WNOHANG) == pid)
+			break;
+	}
+	TH_LOG("%ld rounds of 300 messages; the producer reset %ld times, %ld -EPROTO",
+	       rounds, resets, eproto);
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(WEXITSTATUS(status), 0);
+	EXPECT_EQ(eproto, 0);
+	ivshmem_chan_close(ch);
+	ivshmem_chan_opts_free(o);
+	ivshmem_close(dev);
+	server_stop(&s);
+}
+
 /* The other side of "duo": echo every message back, one thread. */
 static int duo_child(struct ivshmem *dev, void *arg)
 {

@@ -244,21 +244,22 @@ TEST_TIMEOUT(memory_bad_timeout, 10)
 	mem_teardown(&m);
 }
 
-struct pad_peek {
-	struct ivshmem_chan *rx;
+/* A receive in a thread of its own, timed. */
+struct sleeper {
+	struct ivshmem_chan *ch;
+	int timeout_ms;
 	int ret;
 	int64_t waited_ms;
 };
 
-static void *pad_peek_thread(void *arg)
+static void *sleep_recv(void *arg)
 {
-	struct pad_peek *pp = arg;
-	const void *data;
+	struct sleeper *s = arg;
 	int64_t t0 = now_ms();
-	size_t len;
+	char buf[16];
 
-	pp->ret = ivshmem_chan_peek(pp->rx, &data, &len, 1000);
-	pp->waited_ms = now_ms() - t0;
+	s->ret = ivshmem_chan_recv(s->ch, buf, sizeof(buf), s->timeout_ms);
+	s->waited_ms = now_ms() - t0;
 	return NULL;
 }
 
@@ -269,7 +270,7 @@ static void *pad_peek_thread(void *arg)
  */
 TEST_TIMEOUT(memory_pad_record_does_not_restart_the_timeout, 20)
 {
-	struct pad_peek pp;
+	struct sleeper pp;
 	uint8_t buf[2048] = { 0 };
 	pthread_t thread;
 	struct mem m;
@@ -281,14 +282,14 @@ TEST_TIMEOUT(memory_pad_record_does_not_restart_the_timeout, 20)
 	ASSERT_EQ(ivshmem_chan_recv(m.rx, buf, sizeof(buf), 0), 2040);
 	ASSERT_EQ(ivshmem_chan_send(m.tx, buf, 1000, 0, 0), 0);
 	ASSERT_EQ(ivshmem_chan_recv(m.rx, buf, sizeof(buf), 0), 1000);
-	pp = (struct pad_peek){ .rx = m.rx };
-	ASSERT_EQ(pthread_create(&thread, NULL, pad_peek_thread, &pp), 0);
+	pp = (struct sleeper){ .ch = m.rx, .timeout_ms = 1000 };
+	ASSERT_EQ(pthread_create(&thread, NULL, sleep_recv, &pp), 0);
 	usleep(600000);
 	ASSERT_EQ(ivshmem_chan_reserve(m.tx, 2040, &p, 0), 0);
 	ASSERT_EQ(ivshmem_chan_flush(m.tx), 0);
 	pthread_join(thread, NULL);
 	EXPECT_EQ(pp.ret, -ETIMEDOUT);
-	TH_LOG("peek(1000 ms) with a pad record published after 600 ms: %lld ms",
+	TH_LOG("recv(1000 ms) with a pad record published after 600 ms: %lld ms",
 	       (long long)pp.waited_ms);
 	EXPECT_TRUE(pp.waited_ms < 1400);
 	ASSERT_EQ(ivshmem_chan_commit(m.tx, 10, 0), 0);
@@ -893,18 +894,25 @@ TEST_TIMEOUT(peers_killed_mid_message_then_restart, 60)
 	server_stop(&s);
 }
 
+struct echo_args {
+	const char *name;	/* of the pair */
+	uint32_t ring;		/* 0 for the default */
+	long count;
+};
+
+/* The other side of a pair: echo every message back, one thread. */
 static int echo_child(struct ivshmem *dev, void *arg)
 {
-	struct ivshmem_chan_opts *o = chan_opts(0, 10000);
+	struct echo_args *e = arg;
+	struct ivshmem_chan_opts *o = chan_opts(e->ring, 10000);
 	struct ivshmem_chan *tx, *rx;
-	long count = *(long *)arg;
 	uint8_t buf[512];
 	int n, ret;
 
-	if (ivshmem_chan_pair_attach(dev, "echo", o, &tx, &rx))
+	if (ivshmem_chan_pair_attach(dev, e->name, o, &tx, &rx))
 		return 91;
 	ivshmem_chan_opts_free(o);
-	for (long i = 0; i < count; i++) {
+	for (long i = 0; i < e->count; i++) {
 		/* The creator restarts on the way: reset and go on. */
 		while ((n = ivshmem_chan_recv(rx, buf, sizeof(buf), 20000)) == -ECONNRESET)
 			if (ivshmem_chan_reset(rx))
@@ -937,7 +945,7 @@ TEST_TIMEOUT(peers_pair_and_creator_restart, 60)
 	server_start(&s);
 	ASSERT_EQ(join(&s, &dev), 0);
 	ASSERT_EQ(ivshmem_chan_pair_create(dev, "echo", -1, o, &tx, &rx), 0);
-	pid = child(&s, echo_child, &count);
+	pid = child(&s, echo_child, &(struct echo_args){ .name = "echo", .count = count });
 	for (long i = 0; i < count / 2; i++) {
 		size_t n = size_of((uint64_t)i, 300);
 
@@ -1075,23 +1083,6 @@ TEST(peers_directory_full)
 	server_stop(&s);
 }
 
-struct sleeper {
-	struct ivshmem_chan *ch;
-	int ret;
-	int64_t waited_ms;
-};
-
-static void *sleep_recv(void *arg)
-{
-	struct sleeper *s = arg;
-	int64_t t0 = now_ms();
-	char buf[16];
-
-	s->ret = ivshmem_chan_recv(s->ch, buf, sizeof(buf), 10000);
-	s->waited_ms = now_ms() - t0;
-	return NULL;
-}
-
 /*
  * Doorbells only for a sleeping consumer: none while it is awake, one that
  * wakes it when it sleeps; and an event loop's arm + poll on its fd.
@@ -1122,7 +1113,7 @@ TEST_TIMEOUT(peers_notification_suppression_and_poll, 60)
 	EXPECT_EQ(ivshmem_chan_info_get_notify_suppressed(info), 1000);
 	ivshmem_chan_info_free(info);
 	/* A sleeping consumer is rung once, and wakes at once. */
-	sl = (struct sleeper){ .ch = rx };
+	sl = (struct sleeper){ .ch = rx, .timeout_ms = 10000 };
 	ASSERT_EQ(pthread_create(&thread, NULL, sleep_recv, &sl), 0);
 	usleep(300000);
 	ASSERT_EQ(ivshmem_chan_send(tx, "wake", 4, 0, 0), 0);
@@ -1151,6 +1142,39 @@ TEST_TIMEOUT(peers_notification_suppression_and_poll, 60)
 	ivshmem_close(a);
 	ivshmem_close(b);
 	server_stop(&s);
+}
+
+/* A server, peers a and b, and a channel from a (tx) to b (rx). */
+struct two_peers {
+	struct server s;
+	struct ivshmem *a, *b;
+	struct ivshmem_chan_opts *o;
+	struct ivshmem_chan *tx, *rx;
+};
+
+/* @ring 0 for the default; both sides spin @spin_us before they sleep. */
+static void two_peers_start(struct two_peers *t, const char *name, uint32_t ring,
+			    unsigned int spin_us)
+{
+	memset(t, 0, sizeof(*t));
+	t->o = chan_opts(ring, 5000);
+	ASSERT_EQ(ivshmem_chan_opts_set_spin(t->o, spin_us), 0);
+	server_start(&t->s);
+	ASSERT_EQ(join(&t->s, &t->a), 0);
+	ASSERT_EQ(join(&t->s, &t->b), 0);
+	ASSERT_EQ(ivshmem_chan_create(t->a, name, IVSHMEM_CHAN_SEND, peer_id(t->b), t->o, &t->tx),
+		  0);
+	ASSERT_EQ(ivshmem_chan_attach(t->b, name, t->o, &t->rx), 0);
+}
+
+static void two_peers_end(struct two_peers *t)
+{
+	ivshmem_chan_close(t->tx);
+	ivshmem_chan_close(t->rx);
+	ivshmem_chan_opts_free(t->o);
+	ivshmem_close(t->a);
+	ivshmem_close(t->b);
+	server_stop(&t->s);
 }
 
 /* The header of channel @name as another peer of @dev maps it. */
@@ -1260,31 +1284,18 @@ TEST_TIMEOUT(peers_hostile_header_cannot_redirect_doorbells, 60)
  */
 TEST_TIMEOUT(peers_spin_respects_the_timeout, 60)
 {
-	struct ivshmem_chan_opts *o = chan_opts(0, 5000);
-	struct ivshmem_chan *tx, *rx;
-	struct server s = { 0 };
-	struct ivshmem *a, *b;
+	struct two_peers t;
 	const void *data;
 	int64_t t0, took;
 	size_t len;
 
-	ASSERT_EQ(ivshmem_chan_opts_set_spin(o, 1000000), 0);
-	server_start(&s);
-	ASSERT_EQ(join(&s, &a), 0);
-	ASSERT_EQ(join(&s, &b), 0);
-	ASSERT_EQ(ivshmem_chan_create(a, "spin", IVSHMEM_CHAN_RECV, peer_id(b), o, &rx), 0);
-	ASSERT_EQ(ivshmem_chan_attach(b, "spin", o, &tx), 0);
+	two_peers_start(&t, "spin", 0, 1000000);
 	t0 = now_ms();
-	EXPECT_EQ(ivshmem_chan_peek(rx, &data, &len, 1), -ETIMEDOUT);
+	EXPECT_EQ(ivshmem_chan_peek(t.rx, &data, &len, 1), -ETIMEDOUT);
 	took = now_ms() - t0;
 	TH_LOG("peek(1 ms) with a spin of 1 s: %lld ms", (long long)took);
 	EXPECT_TRUE(took < 300);
-	ivshmem_chan_close(tx);
-	ivshmem_chan_close(rx);
-	ivshmem_chan_opts_free(o);
-	ivshmem_close(a);
-	ivshmem_close(b);
-	server_stop(&s);
+	two_peers_end(&t);
 }
 
 /*
@@ -1342,19 +1353,15 @@ TEST_TIMEOUT(peers_arm_on_a_shared_vector_loses_no_doorbell, 60)
  */
 TEST_TIMEOUT(peers_arm_for_waits_for_the_room_of_the_message, 60)
 {
-	struct ivshmem_chan_opts *o = chan_opts(4096, 5000);
-	struct ivshmem_chan *tx, *rx;
-	struct server s = { 0 };
-	struct ivshmem *a, *b;
-	struct pollfd pfd;
 	char buf[64] = { 0 };
+	struct pollfd pfd;
+	struct two_peers t;
+	struct ivshmem_chan *tx, *rx;
 	void *p;
 
-	server_start(&s);
-	ASSERT_EQ(join(&s, &a), 0);
-	ASSERT_EQ(join(&s, &b), 0);
-	ASSERT_EQ(ivshmem_chan_create(a, "room", IVSHMEM_CHAN_SEND, peer_id(b), o, &tx), 0);
-	ASSERT_EQ(ivshmem_chan_attach(b, "room", o, &rx), 0);
+	two_peers_start(&t, "room", 4096, 0);
+	tx = t.tx;
+	rx = t.rx;
 	/* Records of 64 bytes fill the ring to the last byte; free one. */
 	while (ivshmem_chan_send(tx, buf, 56, 0, 0) == 0)
 		;
@@ -1379,12 +1386,7 @@ TEST_TIMEOUT(peers_arm_for_waits_for_the_room_of_the_message, 60)
 	EXPECT_TRUE(ivshmem_chan_arm_for(tx, 256) == 1 || poll(&pfd, 1, 5000) == 1);
 	EXPECT_EQ(ivshmem_chan_reserve(tx, 256, &p, 0), 0);
 	EXPECT_EQ(ivshmem_chan_commit(tx, 256, 0), 0);
-	ivshmem_chan_close(tx);
-	ivshmem_chan_close(rx);
-	ivshmem_chan_opts_free(o);
-	ivshmem_close(a);
-	ivshmem_close(b);
-	server_stop(&s);
+	two_peers_end(&t);
 }
 
 /* A message of the restart storm: its sequence number, then bytes from it. */
@@ -1484,30 +1486,6 @@ TEST_TIMEOUT(peers_consumer_restarts_under_a_stream, 120)
 	server_stop(&s);
 }
 
-/* The other side of "duo": echo every message back, one thread. */
-static int duo_child(struct ivshmem *dev, void *arg)
-{
-	struct ivshmem_chan_opts *o = chan_opts(4096, 10000);
-	struct ivshmem_chan *tx, *rx;
-	long count = *(long *)arg;
-	uint8_t buf[512];
-	int n;
-
-	if (ivshmem_chan_pair_attach(dev, "duo", o, &tx, &rx))
-		return 91;
-	ivshmem_chan_opts_free(o);
-	for (long i = 0; i < count; i++) {
-		n = ivshmem_chan_recv(rx, buf, sizeof(buf), 10000);
-		if (n < 0)
-			return 93;
-		if (ivshmem_chan_send(tx, buf, (size_t)n, 0, 10000))
-			return 95;
-	}
-	ivshmem_chan_close(tx);
-	ivshmem_chan_close(rx);
-	return 0;
-}
-
 struct duo_sender {
 	struct ivshmem_chan *tx;
 	long count;
@@ -1554,7 +1532,8 @@ TEST_TIMEOUT(peers_pair_one_thread_per_direction, 120)
 	server_start(&s);
 	ASSERT_EQ(join(&s, &dev), 0);
 	ASSERT_EQ(ivshmem_chan_pair_create(dev, "duo", -1, o, &tx, &rx), 0);
-	pid = child(&s, duo_child, &d.count);
+	pid = child(&s, echo_child, &(struct echo_args){ .name = "duo", .ring = 4096,
+							 .count = d.count });
 	d.tx = tx;
 	ASSERT_EQ(pthread_create(&thread, NULL, duo_send, &d), 0);
 	for (long i = 0; i < d.count; i++) {

@@ -5,15 +5,20 @@
  * of the consumer and of the producer on them (with the peer's writes to
  * its indices in between), and a directory page for the directory reader.
  * The area lies between inaccessible pages, so that any access outside it
- * faults; every call has a timeout of 0, so none may block.
+ * faults; every call has a timeout of 0, so none may block.  With mode bit
+ * 3 the peer also races the calls: a thread of its own rewrites the
+ * fields the peer may write, and the ring, all the while they run, so
+ * that a value read twice, or checked and then read again, shows.
  *
  * Input: mode (1 byte), operations (32 bytes), the area (header and ring),
  * then the directory page (the rest, zero-padded).
  *   mode bit 0: the header's magic and layout version made valid
  *   mode bit 1: a ring of 8192 bytes instead of 4096
  *   mode bit 2: the directory's magic and version made valid
+ *   mode bit 3: a racing peer thread, its values taken from the operations
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -48,6 +53,60 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (mprotect(dir_page, page, PROT_READ | PROT_WRITE))
 		abort();
 	return 0;
+}
+
+/* The racing peer: what it writes, where, until told to stop. */
+struct racer {
+	struct chan_hdr *h;
+	uint8_t *ring;
+	size_t ring_len;
+	const uint8_t *vals;	/* OPS bytes */
+	bool stop;
+};
+
+#define RACE_STORE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+
+	for (uint64_t i = 0; !__atomic_load_n(&r->stop, __ATOMIC_RELAXED); i++) {
+		uint64_t v = r->vals[i % OPS] * 0x0101010101010101ull ^ (i * 0x9e3779b97f4a7c15ull);
+
+		switch (i % 8) {
+		case 0:
+			RACE_STORE(&r->h->head, v % 3 ? v & ~7ull : v);
+			break;
+		case 1:
+			RACE_STORE(&r->h->tail, v % 3 ? v & ~7ull : v);
+			break;
+		case 2:
+			/* Now and then only: every change is a retry of a snapshot. */
+			if (i % 64 == 2)
+				RACE_STORE(&r->h->generation, (uint32_t)v);
+			break;
+		case 3:
+			if (i % 64 == 3)
+				RACE_STORE(&r->h->ring_size, (uint32_t)(v >> 8));
+			break;
+		case 4:
+			RACE_STORE(v & 1 ? &r->h->consumer_sleeping : &r->h->producer_waiting,
+				   (uint32_t)v);
+			break;
+		case 5:
+			RACE_STORE(v & 1 ? &r->h->consumer : &r->h->producer, (uint32_t)(v >> 1));
+			break;
+		case 6:
+			/* A record header anywhere in the ring. */
+			RACE_STORE((uint64_t *)(void *)(r->ring + (v >> 16) % (r->ring_len / 8) * 8),
+				   v);
+			break;
+		default:
+			RACE_STORE(&r->ring[(v >> 8) % r->ring_len], (uint8_t)v);
+			break;
+		}
+	}
+	return NULL;
 }
 
 /* The area that ends right at the guard page after it. */
@@ -147,7 +206,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (ivshmem_chan_over_memory(a, len, false, &rx) == 0 &&
 	    ivshmem_chan_over_memory(a, len, true, &tx) == 0) {
+		struct racer r = { h, a + CHAN_HDR_SIZE, ring, ops, false };
+		pthread_t t;
+		bool racing = (mode & 8) && pthread_create(&t, NULL, race, &r) == 0;
+
 		run_ops(rx, tx, h, ops);
+		if (racing) {
+			__atomic_store_n(&r.stop, true, __ATOMIC_RELAXED);
+			pthread_join(t, NULL);
+		}
 		if (ivshmem_chan_get_info(rx, &info) == 0) {
 			if (ivshmem_chan_info_get_used(info) > ivshmem_chan_info_get_ring_size(info))
 				abort();

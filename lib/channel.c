@@ -51,6 +51,7 @@ struct ivshmem_chan_opts {
 	uint64_t dir_offset;
 	uint32_t ring_size;
 	unsigned int vector;
+	bool vector_set;		/* by ivshmem_chan_opts_set_vector() */
 	int timeout_ms;
 	unsigned int spin_us;
 };
@@ -85,9 +86,8 @@ struct ivshmem_chan {
 	uint16_t layout_flags;		/* the header's flags, as adopted */
 	unsigned int vector, spin_us;
 	/* Whom to ring (learn_peer): CHAN_NO_PEER and CHAN_NO_VECTOR until
-	 * known; named_peer is the peer ID given to create, or -1. */
+	 * known. */
 	uint32_t peer, peer_vector;
-	int named_peer;
 	int fd;				/* the vector's eventfd, -1 until needed */
 	/* Own index: the producer's head (committed, maybe unpublished) or
 	 * the consumer's tail (released); the shared copy is only published. */
@@ -188,6 +188,7 @@ IVSHMEM_EXPORT int ivshmem_chan_opts_set_vector(struct ivshmem_chan_opts *opts,
 	if (vector > 255)
 		return -EINVAL;
 	opts->vector = vector;
+	opts->vector_set = true;
 	return 0;
 }
 
@@ -364,8 +365,10 @@ static int own_peer_id(struct ivshmem *dev)
  * Whom to ring: the other side's peer ID and vector, read from its half of
  * the header at the first doorbell (which it asked for by setting its
  * flag, after it took its place) and kept until a reset.  A peer that
- * rewrites them later cannot point our doorbells at a third machine, or
- * at us.  A peer ID named at create stands whatever the header says.
+ * rewrites them after that cannot point our doorbells at a third machine;
+ * what it names before its first doorbell is what a side that attaches
+ * says of itself, and is followed, so that a consumer restarted with a
+ * new peer ID is rung.
  */
 static void learn_peer(struct ivshmem_chan *ch)
 {
@@ -373,8 +376,6 @@ static void learn_peer(struct ivshmem_chan *ch)
 	uint32_t peer = LOAD(ch->sender ? &h->consumer : &h->producer);
 	uint32_t vector = LOAD(ch->sender ? &h->consumer_vector : &h->producer_vector);
 
-	if (ch->named_peer >= 0)
-		peer = (uint32_t)ch->named_peer;
 	if (peer > 65535 || vector > 255)
 		return;		/* not there yet, or nonsense: nobody to ring */
 	ch->peer = peer;
@@ -389,12 +390,13 @@ static void forget_peer(struct ivshmem_chan *ch)
 
 /*
  * Take the ring's geometry from the header, checked against the area, as
- * one snapshot: hdr_format() sets the magic to 0 and bumps the generation
- * before it writes the rest with release stores, and sets the magic back
- * last; a read that saw the magic at 0, or the magic or the generation
- * change while it read, is retried, @tries times at most (a peer could
- * rewrite the header for ever).  Acquire loads keep the reads in order
- * without fences, which ThreadSanitizer does not model.
+ * one snapshot: hdr_format() sets the magic to 0, then bumps the
+ * generation, then writes the rest with release stores and sets the magic
+ * back last.  As with a seqlock, the generation is read first, then the
+ * magic, the fields, and both again: a read that saw the magic at 0, or
+ * either change, is retried, @tries times at most (a peer could rewrite
+ * the header for ever).  Acquire loads keep the reads in order without
+ * fences, which ThreadSanitizer does not model.
  */
 #define LAYOUT_TRIES	1000	/* about 100 ms */
 
@@ -409,8 +411,8 @@ static int hdr_adopt_tries(struct ivshmem_chan *ch, unsigned int tries_max)
 			return -EPROTO;
 		if (tries)
 			usleep(tries < 10 ? 0 : 100);
-		magic = LOAD_ACQ(&h->magic);
 		gen = LOAD_ACQ(&h->generation);
+		magic = LOAD_ACQ(&h->magic);
 		version = LOAD_ACQ(&h->version);
 		flags = LOAD_ACQ(&h->flags);
 		ring = LOAD_ACQ(&h->ring_size);
@@ -562,8 +564,9 @@ static struct ivshmem_chan *chan_new(struct ivshmem *dev, const char *name,
 	ch->reserved = -1;
 	ch->vector = opts->vector;
 	ch->spin_us = opts->spin_us;
-	ch->named_peer = -1;
 	forget_peer(ch);
+	if (dev)
+		__atomic_add_fetch(&dev->chans_on_vector[ch->vector], 1, __ATOMIC_RELAXED);
 	ch->own_mappings = true;
 	if (name)
 		strncpy(ch->name, name, sizeof(ch->name) - 1);
@@ -591,6 +594,8 @@ IVSHMEM_EXPORT void ivshmem_chan_close(struct ivshmem_chan *ch)
 {
 	if (!ch)
 		return;
+	if (ch->dev)
+		__atomic_sub_fetch(&ch->dev->chans_on_vector[ch->vector], 1, __ATOMIC_RELAXED);
 	if (ch->own_mappings) {
 		if (ch->area)
 			ivshmem_unmap(ch->area, ch->area_len);
@@ -621,7 +626,6 @@ IVSHMEM_EXPORT int ivshmem_chan_create(struct ivshmem *dev, const char *name,
 		return -ENOMEM;
 	ch->sender = role == IVSHMEM_CHAN_SEND;
 	ch->creator = true;
-	ch->named_peer = peer_id;
 	size = ((uint64_t)CHAN_HDR_SIZE + opts->ring_size + PAGE - 1) / PAGE * PAGE;
 	ret = dir_map(dev, opts->dir_offset, &region, &ch->dir);
 	if (ret)
@@ -754,9 +758,11 @@ static int pair_name(char *buf, const char *name, char suffix)
 }
 
 /*
- * A pair's receiving channel waits on the vector after the sending one's
- * when the device has it: a thread per direction then sleeps on an fd of
- * its own, and neither can drain the doorbell meant for the other.
+ * Without a vector set in the options, a pair's receiving channel waits on
+ * vector 1 when the device has it, the sending one on 0: a thread per
+ * direction then sleeps on an fd of its own, and neither can drain the
+ * doorbell meant for the other.  A vector set explicitly serves both, as
+ * before 0.3, so that pairs placed on vectors of their own stay apart.
  */
 static void pair_rx_opts(struct ivshmem *dev, const struct ivshmem_chan_opts *opts,
 			 struct ivshmem_chan_opts *rx_opts)
@@ -764,10 +770,10 @@ static void pair_rx_opts(struct ivshmem *dev, const struct ivshmem_chan_opts *op
 	struct ivshmem_dev_info *info;
 
 	*rx_opts = opts ? *opts : default_opts;
-	if (ivshmem_get_info(dev, &info))
+	if (rx_opts->vector_set || ivshmem_get_info(dev, &info))
 		return;
-	if (rx_opts->vector + 1 < ivshmem_dev_info_get_vectors(info))
-		rx_opts->vector++;
+	if (ivshmem_dev_info_get_vectors(info) >= 2)
+		rx_opts->vector = 1;
 	ivshmem_dev_info_free(info);
 }
 
@@ -934,9 +940,10 @@ static int arm(struct ivshmem_chan *ch, uint64_t need)
 }
 
 /*
- * The doorbell drained here may have been meant for another channel on the
- * same vector, armed before this one: say so (1) rather than sleep on an
- * fd that will not become readable for it.
+ * When other channels of the handle wait on the same vector, the doorbell
+ * drained here may have been meant for one of them, armed before this
+ * one: say so (1) rather than let the caller sleep on an fd that will not
+ * become readable for it.  A channel alone on its vector drains quietly.
  */
 static int arm_fd(struct ivshmem_chan *ch, uint64_t need)
 {
@@ -945,7 +952,8 @@ static int arm_fd(struct ivshmem_chan *ch, uint64_t need)
 
 	if (fd < 0)
 		return fd;
-	rung = drain(fd);
+	rung = drain(fd) && ch->dev &&
+	       __atomic_load_n(&ch->dev->chans_on_vector[ch->vector], __ATOMIC_RELAXED) > 1;
 	ret = arm(ch, need);
 	if (ret == 0 && rung) {
 		STORE(sleep_flag(ch), 0);
@@ -972,6 +980,8 @@ IVSHMEM_EXPORT int ivshmem_chan_arm_for(struct ivshmem_chan *ch, size_t len)
 {
 	if (!ch->sender)
 		return -EPERM;
+	if (ch->reserved >= 0)
+		return -EBUSY;
 	if (len > ch->max_msg)
 		return -EMSGSIZE;
 	return arm_fd(ch, reserve_need(ch, len));
@@ -1040,8 +1050,9 @@ static int chan_wait(struct ivshmem_chan *ch, uint64_t need, int64_t deadline)
 			struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
 			ret = poll(&pfd, 1, wait_ms);
-			if (ret < 0) {
-				ret = ivshmem_neg_errno();
+			if (ret < 0 || (pfd.revents & (POLLNVAL | POLLERR))) {
+				ret = ret < 0 ? ivshmem_neg_errno() :
+				      (pfd.revents & POLLNVAL) ? -EBADF : -EIO;
 				STORE(sleep_flag(ch), 0);
 				return ret;
 			}
@@ -1500,6 +1511,11 @@ int ivshmem_chan_format_memory(void *area, size_t len, uint32_t ring_size)
 		return -EINVAL;
 	hdr_format(area, ring_size, 0, -1, true);
 	return 0;
+}
+
+uint32_t ivshmem_chan_adopted_generation(const struct ivshmem_chan *ch)
+{
+	return ch->gen;
 }
 
 int ivshmem_chan_over_memory(void *area, size_t len, bool sender, struct ivshmem_chan **out)

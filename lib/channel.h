@@ -17,6 +17,11 @@
 
 #include "libivshmem.h"
 
+/* The layout is little-endian, and read in words as this host sees them. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "libivshmem channels need a little-endian host"
+#endif
+
 #define CHAN_DIR_MAGIC		0x44435649u	/* "IVCD" */
 #define CHAN_MAGIC		0x48435649u	/* "IVCH" */
 #define CHAN_LAYOUT_VERSION	1
@@ -107,6 +112,8 @@ _Static_assert(sizeof(struct chan_hdr) == CHAN_HDR_SIZE, "channel header");
  * waits then sleep-poll.  @sender picks the side.  -EPROTO as attach would.
  */
 int ivshmem_chan_over_memory(void *area, size_t len, bool sender, struct ivshmem_chan **out);
+/* The generation this side adopted at its last attach or reset. */
+uint32_t ivshmem_chan_adopted_generation(const struct ivshmem_chan *ch);
 /* Lay out a fresh channel over @area with a ring of @ring_size bytes. */
 int ivshmem_chan_format_memory(void *area, size_t len, uint32_t ring_size);
 /* The directory reader over a copy of a directory page. */

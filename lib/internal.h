@@ -73,6 +73,9 @@ struct ivshmem {
 	int fd;				/* device node, or the server's socket */
 	/* Guest: eventfds handed out by ivshmem_vector_fd(), -1 if none. */
 	int vector_fds[IVSHMEM_MAX_VECTORS];
+	/* Open channels waiting on each vector (atomic): channel.c's arm()
+	 * must tell a caller when a doorbell it drained may be another's. */
+	unsigned int chans_on_vector[IVSHMEM_MAX_VECTORS];
 
 	/* Host peer only; the lock guards everything below. */
 	pthread_mutex_t lock;

@@ -424,9 +424,10 @@ int ivshmem_chan_opts_set_spin(struct ivshmem_chan_opts *opts, unsigned int spin
  * @peer_id:	the other side's expected peer ID, or -1 if unknown
  * @opts:	options, or NULL for the defaults
  *
- * Doorbells go to @peer_id, or, if it is -1, to the peer ID the other
- * side writes when it attaches; its vector is read then too, and both are
- * kept until ivshmem_chan_reset(), whatever the header says later.
+ * Doorbells go to the peer ID and vector the other side wrote into the
+ * header when it took its place (@peer_id stands there until then), read
+ * at the first doorbell it asks for and kept until ivshmem_chan_reset(),
+ * whatever the header says later.
  *
  * Writes the directory (formatting a region of zeros), places the channel
  * after the areas handed out so far and lays out an empty ring with a new
@@ -456,10 +457,11 @@ int ivshmem_chan_attach(struct ivshmem *dev, const char *name,
 
 /**
  * ivshmem_chan_pair_create() - two channels "@name.0" (this side sends)
- * and "@name.1" (this side receives), @name at most 29 bytes.  The
- * receiving channel waits on the options' vector plus one if the device
- * has it (a thread per direction then sleeps on an fd of its own), else
- * on the same.  Errors as ivshmem_chan_create().
+ * and "@name.1" (this side receives), @name at most 29 bytes.  Unless
+ * the options set a vector (which then serves both), the sending channel
+ * waits on vector 0 and the receiving one on vector 1 if the device has
+ * two (a thread per direction then sleeps on an fd of its own).  Errors
+ * as ivshmem_chan_create().
  */
 int ivshmem_chan_pair_create(struct ivshmem *dev, const char *name, int peer_id,
 			     const struct ivshmem_chan_opts *opts, struct ivshmem_chan **tx,
@@ -559,19 +561,20 @@ int ivshmem_chan_fd(struct ivshmem_chan *ch);
  * ivshmem_chan_arm() - tell the other side this one is about to sleep
  *
  * Returns 1 if there is already something to do (a message to receive, or
- * room that was waited for after a full ring), or if it emptied the fd of
- * a doorbell that may have been meant for another channel on the same
- * vector (look at each of them, then arm again); 0 when armed: the fd
- * then becomes readable when there is.
+ * room that was waited for after a full ring), or, when other channels of
+ * the handle wait on the same vector, if it emptied the fd of a doorbell
+ * that may have been meant for one of them (look at each of them, then
+ * arm again); 0 when armed: the fd then becomes readable when there is.
  */
 int ivshmem_chan_arm(struct ivshmem_chan *ch);
 
 /**
  * ivshmem_chan_arm_for() - ivshmem_chan_arm() for a producer that needs
- * room for a message of @len bytes, not just any room: 1 only once
- * ivshmem_chan_reserve(@len) with a timeout of 0 would succeed (or a
- * doorbell was drained, as for ivshmem_chan_arm()).  -EPERM on the
- * receiving side, -EMSGSIZE above ivshmem_chan_max_msg().  Since 0.3.
+ * room for a message of @len bytes, not just any room: 1 once
+ * ivshmem_chan_reserve(@len) with a timeout of 0 would succeed (or, on a
+ * shared vector, a doorbell was drained, as for ivshmem_chan_arm()).
+ * -EPERM on the receiving side, -EBUSY with a reservation open,
+ * -EMSGSIZE above ivshmem_chan_max_msg().  Since 0.3.
  */
 int ivshmem_chan_arm_for(struct ivshmem_chan *ch, size_t len);
 

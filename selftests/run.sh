@@ -714,7 +714,7 @@ guests_of() {
 	# Under the checkers every call is many times slower: a benchmark
 	# measures them, not the driver, and KASAN and lockdep need fewer
 	# rounds of a race than a stock kernel does to catch it.
-	is_debug "$suite" && SCALE_APPEND="ivt_split_windows=6000 ivt_removal_races=60"
+	is_debug "$suite" && SCALE_APPEND="ivt_split_windows=2000 ivt_removal_races=60"
 	! is_debug "$suite" && [ "$QEMU_SUITE" = "$DEBUG_QEMU" ] && LIFECYCLE=1
 	RUN=${KVER%-amd64}/qemu-$qver
 	note "kernel $KVER ($suite), QEMU $qver ($QEMU_SUITE), huge PFN mappings: $HUGE_PFNMAP"

@@ -94,7 +94,12 @@ static void *race(void *arg)
 				   (uint32_t)v);
 			break;
 		case 5:
-			RACE_STORE(v & 1 ? &r->h->consumer : &r->h->producer, (uint32_t)(v >> 1));
+			if (v & 2)
+				RACE_STORE(v & 1 ? &r->h->consumer : &r->h->producer,
+					   (uint32_t)(v >> 2));
+			else
+				RACE_STORE(v & 1 ? &r->h->consumer_vector : &r->h->producer_vector,
+					   (uint16_t)(v >> 2));
 			break;
 		case 6:
 			/* A record header anywhere in the ring. */

@@ -339,12 +339,13 @@ TEST_TIMEOUT(memory_reset_waits_out_a_relayout, 60)
 	struct ivshmem_chan *ch;
 	long resets = 0, eproto = 0, odd = 0;
 	pthread_t thread;
+	uint32_t gen;
 	size_t max;
 
 	r.len = CHAN_HDR_SIZE + 8192;
-	r.area = aligned_alloc(4096, 3 * 4096);
+	r.area = aligned_alloc(4096, (size_t)3 * 4096);
 	ASSERT_TRUE(r.area);
-	memset(r.area, 0, 3 * 4096);
+	memset(r.area, 0, (size_t)3 * 4096);
 	ASSERT_EQ(ivshmem_chan_format_memory(r.area, r.len, 8192), 0);
 	ASSERT_EQ(ivshmem_chan_over_memory(r.area, r.len, false, &ch), 0);
 	__atomic_store_n(&((struct chan_hdr *)r.area)->magic, 0, __ATOMIC_RELEASE);
@@ -360,12 +361,14 @@ TEST_TIMEOUT(memory_reset_waits_out_a_relayout, 60)
 		if (ret == -EPROTO)
 			eproto++;
 		max = ivshmem_chan_max_msg(ch);
-		if (!ret && max != 2048 - 8 && max != 4096 - 8)
+		/* Layout n (generation n + 1 here) has 8 KiB if n is even. */
+		gen = ivshmem_chan_adopted_generation(ch);
+		if (!ret && gen > 1 && max != (gen % 2 ? 2048u : 4096u) - 8)
 			odd++;
 	}
 	__atomic_store_n(&r.stop, true, __ATOMIC_RELAXED);
 	pthread_join(thread, NULL);
-	TH_LOG("%ld resets during %ld re-layouts: %ld -EPROTO, %ld odd ring sizes", resets,
+	TH_LOG("%ld resets during %ld re-layouts: %ld -EPROTO, %ld ring sizes of another layout", resets,
 	       r.rounds, eproto, odd);
 	EXPECT_EQ(eproto, 0);
 	EXPECT_EQ(odd, 0);
@@ -1132,6 +1135,8 @@ TEST_TIMEOUT(peers_notification_suppression_and_poll, 60)
 	ASSERT_EQ(ivshmem_chan_send(tx, "loop", 4, 0, 0), 0);
 	EXPECT_EQ(poll(&pfd, 1, 5000), 1);
 	EXPECT_EQ(ivshmem_chan_recv(rx, buf, sizeof(buf), 0), 4);
+	/* Alone on its vector: the doorbell that woke it is drained quietly. */
+	EXPECT_EQ(ivshmem_chan_arm(rx), 0);
 	/* Something already there: arm says so instead of arming. */
 	ASSERT_EQ(ivshmem_chan_send(tx, "more", 4, 0, 0), 0);
 	EXPECT_EQ(ivshmem_chan_arm(rx), 1);
@@ -1385,8 +1390,74 @@ TEST_TIMEOUT(peers_arm_for_waits_for_the_room_of_the_message, 60)
 		EXPECT_EQ(ivshmem_chan_recv(rx, buf, sizeof(buf), 0), 56);
 	EXPECT_TRUE(ivshmem_chan_arm_for(tx, 256) == 1 || poll(&pfd, 1, 5000) == 1);
 	EXPECT_EQ(ivshmem_chan_reserve(tx, 256, &p, 0), 0);
+	EXPECT_EQ(ivshmem_chan_arm_for(tx, 8), -EBUSY);
 	EXPECT_EQ(ivshmem_chan_commit(tx, 256, 0), 0);
 	two_peers_end(&t);
+}
+
+/*
+ * A consumer restarted as another peer (a new peer ID, as a restarted VM
+ * or host process gets) is rung after the producer's reset, even when the
+ * producer named the first one at create.
+ */
+TEST_TIMEOUT(peers_restarted_consumer_with_a_new_id_is_rung, 60)
+{
+	struct two_peers t;
+	struct ivshmem_chan *rx2;
+	struct ivshmem *c;
+	char buf[16];
+
+	two_peers_start(&t, "again", 0, 0);
+	ASSERT_EQ(join(&t.s, &c), 0);
+	ivshmem_chan_close(t.rx);
+	t.rx = NULL;
+	ASSERT_EQ(ivshmem_chan_attach(c, "again", t.o, &rx2), 0);
+	EXPECT_EQ(ivshmem_chan_send(t.tx, "x", 1, 0, 0), -ECONNRESET);
+	ASSERT_EQ(ivshmem_chan_reset(t.tx), 0);
+	while (ivshmem_chan_arm(rx2) != 0)
+		;
+	ASSERT_EQ(ivshmem_chan_send(t.tx, "y", 1, 0, 0), 0);
+	EXPECT_EQ(rung_within(ivshmem_chan_fd(rx2), 5000), 1);
+	EXPECT_EQ(ivshmem_chan_recv(rx2, buf, sizeof(buf), 0), 1);
+	ivshmem_chan_close(rx2);
+	ivshmem_close(c);
+	two_peers_end(&t);
+}
+
+/*
+ * A pair's directions wait on vectors 0 and 1 by default; a vector set in
+ * the options serves both, so that pairs placed on vectors of their own
+ * (as before 0.3) stay apart.
+ */
+TEST_TIMEOUT(peers_pair_vectors, 60)
+{
+	struct ivshmem_chan *ptx, *prx, *qtx, *qrx, *dtx, *drx;
+	struct ivshmem_chan_opts *p = chan_opts(0, 5000), *q = chan_opts(0, 5000);
+	struct server s = { 0 };
+	struct ivshmem *dev;
+
+	server_start(&s);
+	ASSERT_EQ(join(&s, &dev), 0);
+	ASSERT_EQ(ivshmem_chan_opts_set_vector(p, 0), 0);
+	ASSERT_EQ(ivshmem_chan_opts_set_vector(q, 1), 0);
+	ASSERT_EQ(ivshmem_chan_pair_create(dev, "p", -1, p, &ptx, &prx), 0);
+	ASSERT_EQ(ivshmem_chan_pair_create(dev, "q", -1, q, &qtx, &qrx), 0);
+	ASSERT_EQ(ivshmem_chan_pair_create(dev, "d", -1, NULL, &dtx, &drx), 0);
+	EXPECT_EQ(ivshmem_chan_fd(ptx), ivshmem_chan_fd(prx));
+	EXPECT_EQ(ivshmem_chan_fd(qtx), ivshmem_chan_fd(qrx));
+	EXPECT_NE(ivshmem_chan_fd(ptx), ivshmem_chan_fd(qtx));
+	EXPECT_EQ(ivshmem_chan_fd(dtx), ivshmem_vector_fd(dev, 0));
+	EXPECT_EQ(ivshmem_chan_fd(drx), ivshmem_vector_fd(dev, 1));
+	ivshmem_chan_close(ptx);
+	ivshmem_chan_close(prx);
+	ivshmem_chan_close(qtx);
+	ivshmem_chan_close(qrx);
+	ivshmem_chan_close(dtx);
+	ivshmem_chan_close(drx);
+	ivshmem_chan_opts_free(p);
+	ivshmem_chan_opts_free(q);
+	ivshmem_close(dev);
+	server_stop(&s);
 }
 
 /* A message of the restart storm: its sequence number, then bytes from it. */

@@ -18,8 +18,9 @@ TOP=$1
 BUILD=$2
 LIB=$BUILD/lib/libivshmem.so.0
 MAP=$TOP/lib/libivshmem.map
-# sha256 of the sorted symbols of LIBIVSHMEM_0.1, as released.
-FROZEN_0_1=03fd29dc22b0e52956d9482cf918a6ebf68f980df5ed8cd6b9904afb368b1b05
+# sha256 of the sorted symbols of each released node, as released.
+FROZEN="0.1:03fd29dc22b0e52956d9482cf918a6ebf68f980df5ed8cd6b9904afb368b1b05
+0.2:59ba3a7a8e58b8708c2cacd2f89930a08c5d88d49e63d4acb5143ccee037bdc8"
 n=0 failed=0
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ivs-libabi.XXXXXX") || exit 2
 trap 'rm -rf "$TMP"' EXIT
@@ -70,12 +71,14 @@ version_nodes_name_the_releases() {
 	readelf -d "$LIB" | grep -q 'SONAME.*\[libivshmem\.so\.0\]' || { echo "soname"; return 1; }
 }
 
-# LIBIVSHMEM_0.1 was released: its symbols are pinned.
+# The released nodes' symbols are pinned.
 released_node_is_unchanged() {
-	local sum
-	sum=$(awk '/^LIBIVSHMEM_0\.1 *[{]/ { on = 1 } on && /^}/ { exit }
-		on && /^[[:space:]]*ivshmem_[a-z0-9_]*;/ { print $1 }' "$MAP" | sort | sha256sum)
-	[ "${sum%% *}" = "$FROZEN_0_1" ] || { echo "LIBIVSHMEM_0.1 changed"; return 1; }
+	local node want sum
+	while IFS=: read -r node want; do
+		sum=$(awk -v n="LIBIVSHMEM_$node" '$1 == n && $2 == "{" { on = 1 } on && /^}/ { exit }
+			on && /^[[:space:]]*ivshmem_[a-z0-9_]*;/ { print $1 }' "$MAP" | sort | sha256sum)
+		[ "${sum%% *}" = "$want" ] || { echo "LIBIVSHMEM_$node changed"; return 1; }
+	done <<<"$FROZEN"
 }
 
 header_functions_are_exported() {

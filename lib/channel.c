@@ -976,15 +976,21 @@ static uint32_t reserve_need(const struct ivshmem_chan *ch, size_t len)
 	return off + rec > ch->ring_size ? ch->ring_size - off + rec : rec;
 }
 
-IVSHMEM_EXPORT int ivshmem_chan_arm_for(struct ivshmem_chan *ch, size_t len)
+/* What rules out reserving @len bytes now, whatever the ring holds. */
+static int reserve_allowed(const struct ivshmem_chan *ch, size_t len)
 {
 	if (!ch->sender)
 		return -EPERM;
 	if (ch->reserved >= 0)
 		return -EBUSY;
-	if (len > ch->max_msg)
-		return -EMSGSIZE;
-	return arm_fd(ch, reserve_need(ch, len));
+	return len > ch->max_msg ? -EMSGSIZE : 0;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_arm_for(struct ivshmem_chan *ch, size_t len)
+{
+	int ret = reserve_allowed(ch, len);
+
+	return ret ? ret : arm_fd(ch, reserve_need(ch, len));
 }
 
 /*
@@ -1139,12 +1145,9 @@ IVSHMEM_EXPORT int ivshmem_chan_reserve(struct ivshmem_chan *ch, size_t len, voi
 	int64_t deadline;
 	int ret;
 
-	if (!ch->sender)
-		return -EPERM;
-	if (ch->reserved >= 0)
-		return -EBUSY;
-	if (len > ch->max_msg)
-		return -EMSGSIZE;
+	ret = reserve_allowed(ch, len);
+	if (ret)
+		return ret;
 	ret = deadline_of(timeout_ms, &deadline);
 	if (ret)
 		return ret;

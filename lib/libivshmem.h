@@ -493,7 +493,8 @@ size_t ivshmem_chan_max_msg(const struct ivshmem_chan *ch);
  * timeout is one deadline for the call, the spin included.  -ETIMEDOUT,
  * -EMSGSIZE above ivshmem_chan_max_msg(), -EBUSY if a reservation is
  * open, -EPERM on the receiving side, -EINVAL for a timeout below -1,
- * -EINTR on a signal, other errors of poll(2); for a guest device errors
+ * -EINTR on a signal, other errors of poll(2), -EBADF or -EIO if the
+ * vector's fd reports POLLNVAL or POLLERR; for a guest device errors
  * of ivshmem_vector_fd().
  */
 int ivshmem_chan_reserve(struct ivshmem_chan *ch, size_t len, void **buf, int timeout_ms);
@@ -531,7 +532,8 @@ int ivshmem_chan_flush(struct ivshmem_chan *ch);
  * Peeking again before ivshmem_chan_release() gives the same message.
  * The timeout is one deadline for the call, the spin and a pad record on
  * the way included.  -ETIMEDOUT, -EPERM on the sending side, -EINVAL for
- * a timeout below -1, -EINTR on a signal, other errors of poll(2).
+ * a timeout below -1, -EINTR on a signal, other errors of poll(2), -EBADF
+ * or -EIO if the vector's fd reports POLLNVAL or POLLERR.
  */
 int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data, size_t *len, int timeout_ms);
 

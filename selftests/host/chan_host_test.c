@@ -304,8 +304,14 @@ struct relayout {
 	bool stop;
 };
 
-/* A creator restarting over and over, with 4 and 8 KiB rings in turn,
- * until told to stop. */
+/*
+ * A creator restarting over and over, with 4 and 8 KiB rings in turn,
+ * until told to stop: bursts of 1,024 layouts back to back, each burst's last
+ * left in place for a moment.  Without the pause a reader may never find
+ * a finished layout, and gives up with -EPROTO after about 100 ms by
+ * design (a peer can rewrite the header for ever); with it, every reset
+ * must succeed.
+ */
 static void *relayout_thread(void *arg)
 {
 	struct relayout *r = arg;
@@ -313,6 +319,8 @@ static void *relayout_thread(void *arg)
 	for (long i = 0; !__atomic_load_n(&r->stop, __ATOMIC_RELAXED); i++) {
 		ivshmem_chan_format_memory(r->area, r->len, i % 2 ? 4096 : 8192);
 		__atomic_store_n(&r->rounds, i + 1, __ATOMIC_RELAXED);
+		if (i % 1024 == 1023)
+			usleep(20);
 	}
 	return NULL;
 }

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,11 +78,14 @@ struct ivshmem_chan {
 	unsigned int slot;
 	void *area;			/* header and ring */
 	size_t area_len;
+	uint64_t area_offset;		/* in the region */
 	bool own_mappings;
 	struct chan_hdr *hdr;
 	uint8_t *ring;
 	char name[CHAN_NAME_LEN];
 	bool sender, creator, failed;
+	bool placed;			/* this handle took its side (take_place) */
+	uint64_t session;		/* written into its side: who holds it */
 	uint32_t ring_size, max_msg, gen;
 	uint16_t layout_flags;		/* the header's flags, as adopted */
 	unsigned int vector, spin_us;
@@ -94,7 +98,7 @@ struct ivshmem_chan {
 	uint64_t pos, published;
 	int64_t reserved;		/* payload bytes reserved, -1 if none */
 	uint32_t peeked;		/* record bytes peeked, 0 if none */
-	uint64_t msgs, notify_sent, notify_suppressed, wakeups;
+	uint64_t msgs, doorbells, quiet, wakeups, heartbeat;
 };
 
 static int64_t now_ms(void)
@@ -118,6 +122,29 @@ static inline void cpu_relax(void)
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
 #endif
+}
+
+/* A random session cookie, never 0 (0 is "nobody"). */
+static uint64_t new_session(const void *salt)
+{
+	uint64_t v = 0;
+
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
+		v = (uint64_t)now_us() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid() << 32 ^
+		    (uint64_t)(uintptr_t)salt;
+	return v ? v : 1;
+}
+
+/* Bytes between two positions of an index, modulo the index's width. */
+static uint64_t idx_sub(uint64_t a, uint64_t b)
+{
+	return (a - b) & CHAN_IDX_MASK;
+}
+
+/* Generation @a is newer than @b, as 16-bit serial numbers. */
+static bool gen_newer(uint16_t a, uint16_t b)
+{
+	return (int16_t)(uint16_t)(a - b) > 0;
 }
 
 static uint32_t rec_size(uint32_t len)
@@ -215,6 +242,14 @@ static const struct ivshmem_chan_opts default_opts = {
 
 /* ---- the directory ---- */
 
+/* A channel's area: in the region, clear of the directory page, whole pages. */
+static bool area_ok(uint64_t offset, uint64_t size, uint64_t region_size, uint64_t dir_offset)
+{
+	return offset % PAGE == 0 && size % PAGE == 0 && size >= CHAN_HDR_SIZE + CHAN_RING_MIN &&
+	       size <= region_size && offset <= region_size - size &&
+	       (offset >= dir_offset + CHAN_DIR_SIZE || offset + size <= dir_offset);
+}
+
 /* A directory entry, read once and checked; false if it is unusable. */
 static bool entry_read(struct chan_dir_entry *e, const struct chan_dir_entry *shared,
 		       uint64_t region_size, uint64_t dir_offset)
@@ -230,11 +265,7 @@ static bool entry_read(struct chan_dir_entry *e, const struct chan_dir_entry *sh
 	e->producer = LOAD(&shared->producer);
 	e->consumer = LOAD(&shared->consumer);
 	e->state = state;
-	/* In the region, after the directory page, whole pages. */
-	return e->offset % PAGE == 0 && e->size % PAGE == 0 &&
-	       e->size >= CHAN_HDR_SIZE + CHAN_RING_MIN && e->size <= region_size &&
-	       e->offset <= region_size - e->size &&
-	       (e->offset >= dir_offset + CHAN_DIR_SIZE || e->offset + e->size <= dir_offset);
+	return area_ok(e->offset, e->size, region_size, dir_offset);
 }
 
 /* 1 if the directory is formatted, 0 if it is all zero (no magic yet). */
@@ -327,24 +358,66 @@ static int dir_alloc(struct chan_dir *dir, uint64_t region_size, uint64_t dir_of
 	return 0;
 }
 
+static bool entry_claim(struct chan_dir_entry *e, const char *name)
+{
+	uint32_t free_state = IVSHMEM_CHAN_FREE;
+
+	if (!__atomic_compare_exchange_n(&e->state, &free_state, IVSHMEM_CHAN_CLAIMED, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return false;
+	memset(e->name, 0, sizeof(e->name));
+	strncpy(e->name, name, sizeof(e->name) - 1);
+	STORE(&e->producer, CHAN_NO_PEER);
+	STORE(&e->consumer, CHAN_NO_PEER);
+	return true;
+}
+
+/*
+ * A free slot for a new area: one never used first, so that the areas of
+ * deleted channels (which their slots keep, dir_reuse()) are given up
+ * only when nothing else is left.
+ */
 static int dir_claim(struct chan_dir *dir, const char *name, uint64_t offset, uint64_t size)
+{
+	for (unsigned int pass = 0; pass < 2; pass++) {
+		for (unsigned int i = 0; i < CHAN_DIR_ENTRIES; i++) {
+			struct chan_dir_entry *e = &dir->entry[i];
+
+			if ((!pass && LOAD(&e->size)) || !entry_claim(e, name))
+				continue;
+			STORE(&e->offset, offset);
+			STORE(&e->size, size);
+			return (int)i;
+		}
+	}
+	return -ENOSPC;
+}
+
+/*
+ * The area of a deleted channel of at least @size bytes, with its slot:
+ * the slot number, -ENOENT if there is none.
+ */
+static int dir_reuse(struct chan_dir *dir, const char *name, uint64_t size,
+		     uint64_t region_size, uint64_t dir_offset, struct chan_dir_entry *out)
 {
 	for (unsigned int i = 0; i < CHAN_DIR_ENTRIES; i++) {
 		struct chan_dir_entry *e = &dir->entry[i];
-		uint32_t free_state = IVSHMEM_CHAN_FREE;
+		uint64_t offset = LOAD(&e->offset), area = LOAD(&e->size);
 
-		if (!__atomic_compare_exchange_n(&e->state, &free_state, IVSHMEM_CHAN_CLAIMED,
-						 false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		if (LOAD_ACQ(&e->state) != IVSHMEM_CHAN_FREE || area < size ||
+		    !area_ok(offset, area, region_size, dir_offset) || !entry_claim(e, name))
 			continue;
-		memset(e->name, 0, sizeof(e->name));
-		strncpy(e->name, name, sizeof(e->name) - 1);
-		STORE(&e->offset, offset);
-		STORE(&e->size, size);
-		STORE(&e->producer, CHAN_NO_PEER);
-		STORE(&e->consumer, CHAN_NO_PEER);
+		/* Claimed: nobody else writes it now.  As it was when freed? */
+		if (LOAD(&e->offset) != offset || LOAD(&e->size) != area) {
+			STORE(&e->size, 0);
+			STORE_REL(&e->state, IVSHMEM_CHAN_FREE);
+			continue;
+		}
+		out->offset = offset;
+		out->size = area;
 		return (int)i;
 	}
-	return -ENOSPC;
+	return -ENOENT;
 }
 
 /* ---- a channel's header ---- */
@@ -361,6 +434,16 @@ static int own_peer_id(struct ivshmem *dev)
 	return id;
 }
 
+static struct chan_side *own_side(const struct ivshmem_chan *ch)
+{
+	return ch->sender ? &ch->hdr->producer : &ch->hdr->consumer;
+}
+
+static struct chan_side *other_side(const struct ivshmem_chan *ch)
+{
+	return ch->sender ? &ch->hdr->consumer : &ch->hdr->producer;
+}
+
 /*
  * Whom to ring: the other side's peer ID and vector, read from its half of
  * the header at the first doorbell (which it asked for by setting its
@@ -372,9 +455,9 @@ static int own_peer_id(struct ivshmem *dev)
  */
 static void learn_peer(struct ivshmem_chan *ch)
 {
-	const struct chan_hdr *h = ch->hdr;
-	uint32_t peer = LOAD(ch->sender ? &h->consumer : &h->producer);
-	uint32_t vector = LOAD(ch->sender ? &h->consumer_vector : &h->producer_vector);
+	const struct chan_side *other = other_side(ch);
+	uint32_t peer = LOAD(&other->peer);
+	uint32_t vector = LOAD(&other->vector);
 
 	if (peer > 65535 || vector > 255)
 		return;		/* not there yet, or nonsense: nobody to ring */
@@ -403,7 +486,7 @@ static void forget_peer(struct ivshmem_chan *ch)
 static int hdr_adopt_tries(struct ivshmem_chan *ch, unsigned int tries_max)
 {
 	const struct chan_hdr *h = ch->hdr;
-	uint32_t magic, gen, ring;
+	uint32_t magic, gen, ring, incompat;
 	uint16_t version, flags;
 
 	for (unsigned int tries = 0;; tries++) {
@@ -416,6 +499,9 @@ static int hdr_adopt_tries(struct ivshmem_chan *ch, unsigned int tries_max)
 		version = LOAD_ACQ(&h->version);
 		flags = LOAD_ACQ(&h->flags);
 		ring = LOAD_ACQ(&h->ring_size);
+		incompat = LOAD_ACQ(&h->features_incompat);
+		if (magic == CHAN_MAGIC_DELETED)
+			return -EIDRM;
 		if (magic != CHAN_MAGIC && magic != 0)
 			return -EPROTO;
 		if (magic == CHAN_MAGIC && LOAD_ACQ(&h->magic) == CHAN_MAGIC &&
@@ -425,6 +511,8 @@ static int hdr_adopt_tries(struct ivshmem_chan *ch, unsigned int tries_max)
 	if (version != CHAN_LAYOUT_VERSION || ring < CHAN_RING_MIN || ring > CHAN_RING_MAX ||
 	    (ring & (ring - 1)) || ring > ch->area_len - CHAN_HDR_SIZE)
 		return -EPROTO;
+	if (incompat & ~CHAN_FEAT_INCOMPAT_KNOWN)
+		return -EPROTONOSUPPORT;
 	ch->ring_size = ring;
 	ch->max_msg = ring / 2 - REC_HDR;
 	ch->gen = gen;
@@ -438,89 +526,167 @@ static int hdr_adopt(struct ivshmem_chan *ch)
 }
 
 /*
- * Take this side's place in the header.  With @drop (this side restarted)
- * own index := the other side's, so that what was in flight is dropped;
- * without (a first attach, a reset after the other side restarted) own
- * index as published, which the restarted side laid out or left alone, so
- * that nothing sent since is lost.  -EPROTO for an unaligned index.
+ * Stamp index word @word with generation @gen, its position kept, unless
+ * it has that generation or a newer one; the position in @pos.
+ * -ECONNRESET if newer (a restart of the other side came in between),
+ * -EPROTO if a peer keeps rewriting it.
+ */
+static int idx_stamp(uint64_t *word, uint16_t gen, uint64_t *pos)
+{
+	uint64_t w = LOAD_ACQ(word);
+
+	for (unsigned int tries = 0; tries < 64; tries++) {
+		if (gen_newer(CHAN_IDX_GEN(w), gen))
+			return -ECONNRESET;
+		*pos = CHAN_IDX_POS(w);
+		if (CHAN_IDX_GEN(w) == gen ||
+		    __atomic_compare_exchange_n(word, &w, CHAN_IDX(gen, *pos), false,
+						__ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE))
+			return 0;
+	}
+	return -EPROTO;
+}
+
+/* Set index word @word to @pos in generation @gen, unless a newer one is there. */
+static int idx_put(uint64_t *word, uint16_t gen, uint64_t pos)
+{
+	uint64_t w = LOAD(word);
+
+	for (unsigned int tries = 0; tries < 64; tries++) {
+		if (gen_newer(CHAN_IDX_GEN(w), gen))
+			return -ECONNRESET;
+		if (__atomic_compare_exchange_n(word, &w, CHAN_IDX(gen, pos), false,
+						__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+			return 0;
+	}
+	return -EPROTO;
+}
+
+/*
+ * Both index words into this side's generation; this side's position in
+ * @pos.  With @drop (this side restarted) own index := the other side's,
+ * so that what was in flight is dropped; without (a first attach, a reset
+ * after the other side restarted) own index as published, which a
+ * restarted other side stamped or left alone, so that nothing sent since
+ * is lost.  The other side's word is stamped first: from then on an update
+ * it began in the old generation fails its compare-exchange.  If the
+ * other side restarts meanwhile, its newer generation wins and this side
+ * follows it.
+ */
+static int take_indices(struct ivshmem_chan *ch, bool drop, uint64_t *pos)
+{
+	for (unsigned int tries = 0;; tries++) {
+		uint16_t gen = (uint16_t)ch->gen;
+		int ret;
+
+		if (drop) {
+			ret = idx_stamp(&other_side(ch)->index, gen, pos);
+			if (!ret)
+				ret = idx_put(&own_side(ch)->index, gen, *pos);
+		} else {
+			ret = idx_stamp(&own_side(ch)->index, gen, pos);
+		}
+		if (ret != -ECONNRESET)
+			return ret;
+		if (tries == 8)
+			return -EPROTO;
+		ret = hdr_adopt(ch);
+		if (ret)
+			return ret;
+		drop = false;
+	}
+}
+
+/*
+ * Take this side's place in the header: the session cookie that marks
+ * the side as this handle's (a handle whose cookie is gone was displaced
+ * by a later create or attach: -ESTALE), peer ID and vector, then the
+ * indices (take_indices()).  -EPROTO for an unaligned index.
  */
 static int take_place(struct ivshmem_chan *ch, bool drop)
 {
-	struct chan_hdr *h = ch->hdr;
+	struct chan_side *me = own_side(ch);
 	int id = own_peer_id(ch->dev);
 	uint32_t peer = id >= 0 ? (uint32_t)id : CHAN_NO_PEER;
+	uint64_t pos = 0;
+	int ret;
 
-	if (ch->sender) {
-		ch->pos = LOAD_ACQ(drop ? &h->tail : &h->head);
-		STORE(&h->producer, peer);
-		STORE(&h->producer_vector, (uint16_t)ch->vector);
-		STORE_REL(&h->head, ch->pos);
-	} else {
-		ch->pos = LOAD_ACQ(drop ? &h->head : &h->tail);
-		STORE(&h->consumer, peer);
-		STORE(&h->consumer_vector, (uint16_t)ch->vector);
-		STORE_REL(&h->tail, ch->pos);
-	}
+	STORE(&me->session, ch->session);
+	STORE(&me->peer, peer);
+	STORE(&me->vector, (uint16_t)ch->vector);
+	STORE_SC(&me->state, CHAN_SIDE_OPEN);
+	ch->placed = true;
+	ret = take_indices(ch, drop, &pos);
+	if (ret)
+		return ret;
 	if (ch->dir) {
 		struct chan_dir_entry *e = &ch->dir->entry[ch->slot];
 
 		STORE(ch->sender ? &e->producer : &e->consumer, peer);
 	}
-	ch->published = ch->pos;
+	ch->pos = ch->published = pos;
 	ch->reserved = -1;
 	ch->peeked = 0;
 	forget_peer(ch);
 	/* Records are 8-byte aligned: any other index is the peer's doing. */
-	ch->failed = ch->pos % 8 != 0;
+	ch->failed = pos % 8 != 0;
 	return ch->failed ? -EPROTO : 0;
 }
 
+/* A side's half, emptied; its owner, peer ID and vector too unless @keep_owner. */
+static void side_clear(struct chan_side *side, uint32_t gen, bool keep_owner)
+{
+	if (!keep_owner) {
+		STORE(&side->session, 0);
+		STORE(&side->peer, CHAN_NO_PEER);
+		STORE(&side->vector, CHAN_NO_VECTOR);
+		STORE(&side->state, CHAN_SIDE_NONE);
+	}
+	STORE_REL(&side->index, CHAN_IDX(gen, 0));
+	STORE(&side->waiting, 0);
+	STORE(&side->heartbeat, 0);
+	STORE(&side->msgs, 0);
+	STORE(&side->doorbells, 0);
+	STORE(&side->quiet, 0);
+	STORE(&side->wakeups, 0);
+}
+
 /*
- * Lay out an empty ring with a new generation.  The other side's peer ID
- * and vector stay if @peer_id is -1, so that a side still there from
- * before can be rung to see the restart.
+ * Lay out an empty ring with a new generation (after a deleted channel's,
+ * so that a handle of that one cannot mistake this for its own).  The
+ * other side's half keeps its owner and state when the header was a
+ * channel's, so that a side still there from before resets and goes on;
+ * its peer ID becomes @peer_id unless that is -1, and its vector is known
+ * only if it is the side from before.
  */
 static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint16_t flags, int peer_id,
 		       bool peer_is_consumer)
 {
-	uint32_t gen = 1, old_peer = CHAN_NO_PEER;
+	struct chan_side *own = peer_is_consumer ? &h->producer : &h->consumer;
+	struct chan_side *other = peer_is_consumer ? &h->consumer : &h->producer;
+	uint32_t magic = LOAD(&h->magic), gen = 1, old_peer = CHAN_NO_PEER;
 	uint16_t old_vector = CHAN_NO_VECTOR;
+	bool kept = magic == CHAN_MAGIC;
 
-	if (LOAD(&h->magic) == CHAN_MAGIC) {
+	if (magic == CHAN_MAGIC || magic == CHAN_MAGIC_DELETED)
 		gen = LOAD(&h->generation) + 1;
-		old_peer = LOAD(peer_is_consumer ? &h->consumer : &h->producer);
-		old_vector = LOAD(peer_is_consumer ? &h->consumer_vector : &h->producer_vector);
+	if (kept) {
+		old_peer = LOAD(&other->peer);
+		old_vector = LOAD(&other->vector);
 	}
-	/*
-	 * Attachers wait while the magic is 0.  The generation goes first and
-	 * the indices after it with release stores: a side of the old
-	 * generation that loads a new index sees the new generation too, and
-	 * reports -ECONNRESET rather than an impossible index.
-	 */
+	/* Attachers wait while the magic is 0 (hdr_adopt_tries()). */
 	STORE_REL(&h->magic, 0);
 	STORE_REL(&h->generation, gen);
 	STORE_REL(&h->version, CHAN_LAYOUT_VERSION);
 	STORE_REL(&h->flags, flags);
 	STORE_REL(&h->ring_size, ring_size);
-	STORE(&h->producer, CHAN_NO_PEER);
-	STORE(&h->consumer, CHAN_NO_PEER);
-	STORE(&h->producer_vector, CHAN_NO_VECTOR);
-	STORE(&h->consumer_vector, CHAN_NO_VECTOR);
-	STORE(peer_is_consumer ? &h->consumer : &h->producer,
-	      peer_id >= 0 ? (uint32_t)peer_id : old_peer);
-	/* The other side's vector is known only if it is the side from before. */
-	STORE(peer_is_consumer ? &h->consumer_vector : &h->producer_vector,
+	STORE_REL(&h->features_incompat, 0);
+	STORE_REL(&h->features_compat, 0);
+	side_clear(own, gen, false);
+	side_clear(other, gen, kept);
+	STORE(&other->peer, peer_id >= 0 ? (uint32_t)peer_id : old_peer);
+	STORE(&other->vector,
 	      peer_id < 0 || (uint32_t)peer_id == old_peer ? old_vector : CHAN_NO_VECTOR);
-	STORE_REL(&h->head, 0);
-	STORE_REL(&h->tail, 0);
-	STORE(&h->producer_waiting, 0);
-	STORE(&h->consumer_sleeping, 0);
-	STORE(&h->msgs_sent, 0);
-	STORE(&h->notify_sent, 0);
-	STORE(&h->notify_suppressed, 0);
-	STORE(&h->msgs_received, 0);
-	STORE(&h->wakeups, 0);
-	STORE(&h->space_notify_sent, 0);
 	STORE_REL(&h->magic, CHAN_MAGIC);
 }
 
@@ -560,6 +726,7 @@ static struct ivshmem_chan *chan_new(struct ivshmem *dev, const char *name,
 	if (!ch)
 		return NULL;
 	ch->dev = dev;
+	ch->session = dev ? new_session(ch) : 0;	/* over memory: the layout's 0 */
 	ch->fd = -1;
 	ch->reserved = -1;
 	ch->vector = opts->vector;
@@ -585,20 +752,59 @@ static int chan_map_area(struct ivshmem_chan *ch, const struct chan_dir_entry *e
 		return ret;
 	ch->area = addr;
 	ch->area_len = (size_t)e->size;
+	ch->area_offset = e->offset;
 	ch->hdr = addr;
 	ch->ring = (uint8_t *)addr + CHAN_HDR_SIZE;
 	return 0;
+}
+
+static void chan_unmap_area(struct ivshmem_chan *ch)
+{
+	if (ch->area)
+		ivshmem_unmap(ch->area, ch->area_len);
+	ch->area = NULL;
+	ch->hdr = NULL;
+	ch->ring = NULL;
+}
+
+static bool holds_side(const struct ivshmem_chan *ch)
+{
+	return ch->placed && LOAD(&own_side(ch)->session) == ch->session;
+}
+
+/* Take back the other side's flag: true if it asked for a doorbell. */
+static bool other_waits(struct ivshmem_chan *ch)
+{
+	uint8_t *flag = &other_side(ch)->waiting;
+
+	return LOAD_SC(flag) && __atomic_exchange_n(flag, 0, __ATOMIC_ACQ_REL);
+}
+
+/*
+ * Hang up: what was committed is published, then the side is marked
+ * closed and the other side woken to see it (-EPIPE there).  The same
+ * exchange as a publication's: a side that armed before the state changed
+ * is rung, one that arms after sees it.
+ */
+static void hang_up(struct ivshmem_chan *ch)
+{
+	if (ch->sender && ch->reserved < 0)
+		ivshmem_chan_flush(ch);
+	STORE_SC(&own_side(ch)->state, CHAN_SIDE_CLOSED);
+	if (other_waits(ch))
+		ring_other(ch);
 }
 
 IVSHMEM_EXPORT void ivshmem_chan_close(struct ivshmem_chan *ch)
 {
 	if (!ch)
 		return;
+	if (ch->dev && ch->hdr && holds_side(ch))
+		hang_up(ch);
 	if (ch->dev)
 		__atomic_sub_fetch(&ch->dev->chans_on_vector[ch->vector], 1, __ATOMIC_RELAXED);
 	if (ch->own_mappings) {
-		if (ch->area)
-			ivshmem_unmap(ch->area, ch->area_len);
+		chan_unmap_area(ch);
 		if (ch->dir)
 			ivshmem_unmap(ch->dir, CHAN_DIR_SIZE);
 	}
@@ -641,6 +847,9 @@ IVSHMEM_EXPORT int ivshmem_chan_create(struct ivshmem *dev, const char *name,
 			goto fail;
 		}
 	} else {
+		slot = dir_reuse(ch->dir, name, size, region, opts->dir_offset, &e);
+	}
+	if (slot < 0) {
 		ret = dir_alloc(ch->dir, region, opts->dir_offset, size, &offset);
 		if (ret)
 			goto fail;
@@ -682,9 +891,22 @@ fail:
 	return ret;
 }
 
-IVSHMEM_EXPORT int ivshmem_chan_attach(struct ivshmem *dev, const char *name,
-				       const struct ivshmem_chan_opts *opts,
-				       struct ivshmem_chan **out)
+/* Directory entry @slot still names the channel @e was read as. */
+static bool entry_unchanged(const struct ivshmem_chan *ch, unsigned int slot,
+			    const struct chan_dir_entry *e, uint64_t region, uint64_t dir_offset)
+{
+	struct chan_dir_entry now;
+
+	return entry_read(&now, &ch->dir->entry[slot], region, dir_offset) &&
+	       !strcmp(now.name, e->name) && now.offset == e->offset && now.size == e->size;
+}
+
+/*
+ * Attach as @role (this side's), or as whatever side the channel leaves
+ * free if @role is 0.
+ */
+static int chan_attach(struct ivshmem *dev, const char *name, int role,
+		       const struct ivshmem_chan_opts *opts, struct ivshmem_chan **out)
 {
 	int64_t deadline;
 	struct chan_dir_entry e;
@@ -711,14 +933,24 @@ IVSHMEM_EXPORT int ivshmem_chan_attach(struct ivshmem *dev, const char *name,
 			goto fail;
 		slot = ret ? dir_find(ch->dir, name, region, opts->dir_offset, &e) : -ENOENT;
 		if (slot >= 0) {
-			if (!ch->area) {
-				ret = chan_map_area(ch, &e);
-				if (ret)
+			ret = chan_map_area(ch, &e);
+			if (ret)
+				goto fail;
+			/*
+			 * Being laid out: wait for it.  Deleted, or the slot
+			 * reused for another channel since it was read: look
+			 * again.
+			 */
+			ch->slot = (unsigned int)slot;
+			if (LOAD_ACQ(&ch->hdr->magic) != 0) {
+				ret = hdr_adopt(ch);
+				if (ret && ret != -EIDRM)
 					goto fail;
+				if (!ret && entry_unchanged(ch, ch->slot, &e, region,
+							    opts->dir_offset))
+					break;
 			}
-			if (LOAD_ACQ(&ch->hdr->magic) != 0)
-				break;
-			/* Being laid out: wait for it. */
+			chan_unmap_area(ch);
 		}
 		if (opts->timeout_ms >= 0 && now_ms() >= deadline) {
 			ret = slot >= 0 ? -ETIMEDOUT : (opts->timeout_ms ? -ETIMEDOUT : -ENOENT);
@@ -726,16 +958,16 @@ IVSHMEM_EXPORT int ivshmem_chan_attach(struct ivshmem *dev, const char *name,
 		}
 		usleep(delay_us);
 	}
-	ch->slot = (unsigned int)slot;
-	ret = hdr_adopt(ch);
-	if (ret)
-		goto fail;
 	ch->sender = !!(ch->layout_flags & CHAN_F_CREATOR_RECEIVES);
+	if (role && (role == IVSHMEM_CHAN_SEND) != ch->sender) {
+		ret = -EPROTOTYPE;
+		goto fail;
+	}
 	state = IVSHMEM_CHAN_CREATED;
-	restart = !__atomic_compare_exchange_n(&ch->dir->entry[slot].state, &state,
-					       IVSHMEM_CHAN_ATTACHED, false, __ATOMIC_ACQ_REL,
-					       __ATOMIC_RELAXED);
-	/* Attached before: this side restarted, a new generation. */
+	__atomic_compare_exchange_n(&ch->dir->entry[slot].state, &state, IVSHMEM_CHAN_ATTACHED,
+				    false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	/* Held since the layout: this side restarted, a new generation. */
+	restart = LOAD_ACQ(&own_side(ch)->state) != CHAN_SIDE_NONE;
 	if (restart)
 		ch->gen = __atomic_add_fetch(&ch->hdr->generation, 1, __ATOMIC_ACQ_REL);
 	ret = take_place(ch, restart);
@@ -747,6 +979,23 @@ IVSHMEM_EXPORT int ivshmem_chan_attach(struct ivshmem *dev, const char *name,
 fail:
 	ivshmem_chan_close(ch);
 	return ret;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_attach(struct ivshmem *dev, const char *name,
+				       const struct ivshmem_chan_opts *opts,
+				       struct ivshmem_chan **out)
+{
+	return chan_attach(dev, name, 0, opts, out);
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_attach_as(struct ivshmem *dev, const char *name,
+					  enum ivshmem_chan_role role,
+					  const struct ivshmem_chan_opts *opts,
+					  struct ivshmem_chan **out)
+{
+	if (role != IVSHMEM_CHAN_SEND && role != IVSHMEM_CHAN_RECV)
+		return -EINVAL;
+	return chan_attach(dev, name, (int)role, opts, out);
 }
 
 static int pair_name(char *buf, const char *name, char suffix)
@@ -810,10 +1059,10 @@ IVSHMEM_EXPORT int ivshmem_chan_pair_attach(struct ivshmem *dev, const char *nam
 	if (pair_name(n0, name, '0') || pair_name(n1, name, '1'))
 		return -EINVAL;
 	pair_rx_opts(dev, opts, &rx_opts);
-	ret = ivshmem_chan_attach(dev, n1, opts, tx);
+	ret = chan_attach(dev, n1, IVSHMEM_CHAN_SEND, opts, tx);
 	if (ret)
 		return ret;
-	ret = ivshmem_chan_attach(dev, n0, &rx_opts, rx);
+	ret = chan_attach(dev, n0, IVSHMEM_CHAN_RECV, &rx_opts, rx);
 	if (ret) {
 		ivshmem_chan_close(*tx);
 		*tx = NULL;
@@ -831,10 +1080,36 @@ IVSHMEM_EXPORT size_t ivshmem_chan_max_msg(const struct ivshmem_chan *ch)
 	return ch->max_msg;
 }
 
+/*
+ * Directory entry and header of this handle's channel: -EIDRM once the
+ * channel was deleted (and its place perhaps given to another), -ESTALE
+ * once another handle took this side.
+ */
+static int still_ours(struct ivshmem_chan *ch)
+{
+	if (ch->dir) {
+		const struct chan_dir_entry *de = &ch->dir->entry[ch->slot];
+		char name[CHAN_NAME_LEN];
+		uint32_t state = LOAD_ACQ(&de->state);
+
+		load_bytes(name, de->name, sizeof(name));
+		name[CHAN_NAME_LEN - 1] = 0;
+		if (state < IVSHMEM_CHAN_CREATED || state > IVSHMEM_CHAN_ATTACHED ||
+		    strcmp(name, ch->name) || LOAD(&de->offset) != ch->area_offset)
+			return -EIDRM;
+	}
+	if (LOAD_ACQ(&ch->hdr->magic) == CHAN_MAGIC_DELETED)
+		return -EIDRM;
+	return ch->placed && !holds_side(ch) ? -ESTALE : 0;
+}
+
 IVSHMEM_EXPORT int ivshmem_chan_reset(struct ivshmem_chan *ch)
 {
-	int ret = hdr_adopt(ch);
+	int ret = still_ours(ch);
 
+	if (ret)
+		return ret;
+	ret = hdr_adopt(ch);
 	if (ret) {
 		ch->failed = true;
 		return ret;
@@ -852,10 +1127,122 @@ IVSHMEM_EXPORT int ivshmem_chan_reset(struct ivshmem_chan *ch)
 	return 0;
 }
 
+/* ---- liveness and deletion ---- */
+
+IVSHMEM_EXPORT int ivshmem_chan_heartbeat(struct ivshmem_chan *ch)
+{
+	if (!holds_side(ch))
+		return ch->placed ? -ESTALE : -EPERM;
+	STORE(&own_side(ch)->heartbeat, ++ch->heartbeat);
+	return 0;
+}
+
+IVSHMEM_EXPORT uint64_t ivshmem_chan_peer_heartbeat(const struct ivshmem_chan *ch)
+{
+	return LOAD(&other_side(ch)->heartbeat);
+}
+
+IVSHMEM_EXPORT bool ivshmem_chan_peer_closed(const struct ivshmem_chan *ch)
+{
+	return LOAD_ACQ(&other_side(ch)->state) == CHAN_SIDE_CLOSED;
+}
+
+/* The slot of a channel left claimed (its creator died creating it). */
+static int dir_find_claimed(const struct chan_dir *dir, const char *name)
+{
+	char n[CHAN_NAME_LEN];
+
+	for (unsigned int i = 0; i < CHAN_DIR_ENTRIES; i++) {
+		if (LOAD_ACQ(&dir->entry[i].state) != IVSHMEM_CHAN_CLAIMED)
+			continue;
+		load_bytes(n, dir->entry[i].name, sizeof(n));
+		n[CHAN_NAME_LEN - 1] = 0;
+		if (!strcmp(n, name))
+			return (int)i;
+	}
+	return -ENOENT;
+}
+
+/*
+ * Mark a channel's header deleted: a new generation, so that its sides
+ * stop at their next call (-ECONNRESET, then -EIDRM from the reset), and
+ * a doorbell for each side that sleeps.
+ */
+static void hdr_kill(struct ivshmem *dev, struct chan_hdr *h)
+{
+	struct chan_side *sides[] = { &h->producer, &h->consumer };
+
+	STORE_REL(&h->magic, CHAN_MAGIC_DELETED);
+	__atomic_add_fetch(&h->generation, 1, __ATOMIC_SEQ_CST);
+	for (unsigned int i = 0; i < 2; i++) {
+		uint32_t peer = LOAD(&sides[i]->peer), vector = LOAD(&sides[i]->vector);
+
+		if (LOAD_SC(&sides[i]->waiting) &&
+		    __atomic_exchange_n(&sides[i]->waiting, 0, __ATOMIC_ACQ_REL) &&
+		    peer <= 65535 && vector <= 255)
+			ivshmem_ring(dev, peer, vector);
+	}
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_delete(struct ivshmem *dev, const char *name,
+				       uint64_t dir_offset, unsigned int flags)
+{
+	struct chan_dir_entry e;
+	struct chan_dir *dir;
+	struct chan_hdr *h;
+	uint64_t region;
+	void *addr;
+	int slot, ret;
+
+	if (!name_ok(name, CHAN_NAME_LEN - 1) || (flags & ~IVSHMEM_CHAN_FORCE) || dir_offset % PAGE)
+		return -EINVAL;
+	ret = dir_map(dev, dir_offset, &region, &dir);
+	if (ret)
+		return ret;
+	ret = dir_check(dir);
+	if (ret <= 0) {
+		ret = ret ? ret : -ENOENT;
+		goto out;
+	}
+	slot = dir_find(dir, name, region, dir_offset, &e);
+	if (slot < 0 && (flags & IVSHMEM_CHAN_FORCE)) {
+		/* Its area is not known for sure: let it go with the slot. */
+		slot = dir_find_claimed(dir, name);
+		if (slot >= 0) {
+			STORE(&dir->entry[slot].size, 0);
+			STORE_REL(&dir->entry[slot].state, IVSHMEM_CHAN_FREE);
+			ret = 0;
+			goto out;
+		}
+	}
+	if (slot < 0) {
+		ret = -ENOENT;
+		goto out;
+	}
+	ret = ivshmem_map(dev, e.offset, PAGE, PROT_READ | PROT_WRITE, &addr);
+	if (ret)
+		goto out;
+	h = addr;
+	if (!(flags & IVSHMEM_CHAN_FORCE) && LOAD_ACQ(&h->magic) == CHAN_MAGIC &&
+	    (LOAD_SC(&h->producer.state) == CHAN_SIDE_OPEN ||
+	     LOAD_SC(&h->consumer.state) == CHAN_SIDE_OPEN)) {
+		ret = -EBUSY;
+	} else {
+		hdr_kill(dev, h);
+		STORE_REL(&dir->entry[slot].state, IVSHMEM_CHAN_FREE);
+	}
+	ivshmem_unmap(addr, PAGE);
+out:
+	ivshmem_unmap(dir, CHAN_DIR_SIZE);
+	return ret;
+}
+
 /* ---- waiting ---- */
 
 static int chan_check(struct ivshmem_chan *ch)
 {
+	if (LOAD(&own_side(ch)->session) != ch->session)
+		return -ESTALE;
 	if (ch->failed)
 		return -EPROTO;
 	if (LOAD_ACQ(&ch->hdr->generation) != ch->gen)
@@ -863,14 +1250,37 @@ static int chan_check(struct ivshmem_chan *ch)
 	return 0;
 }
 
+/*
+ * The other side's index in @pos: 1, or 0 while its word is still of an
+ * older generation (a restart stamping the words; a newer one shows in
+ * the header first), or an error.
+ */
+static int other_index(struct ivshmem_chan *ch, uint64_t *pos)
+{
+	uint64_t w = LOAD_SC(&other_side(ch)->index);
+	int ret;
+
+	*pos = CHAN_IDX_POS(w);
+	if (CHAN_IDX_GEN(w) == (uint16_t)ch->gen)
+		return 1;
+	ret = chan_check(ch);
+	return ret ? ret : 0;
+}
+
 /* Room for @need bytes: 1, 0 if not yet, or an error. */
 static int space_ready(struct ivshmem_chan *ch, uint64_t need)
 {
-	uint64_t tail = LOAD_SC(&ch->hdr->tail), used = ch->pos - tail;
+	uint64_t tail, used;
 	int ret = chan_check(ch);
 
 	if (ret)
 		return ret;
+	if (LOAD_SC(&other_side(ch)->state) == CHAN_SIDE_CLOSED)
+		return -EPIPE;
+	ret = other_index(ch, &tail);
+	if (ret <= 0)
+		return ret;
+	used = idx_sub(ch->pos, tail);
 	if (used > ch->ring_size) {
 		ch->failed = true;	/* a tail ahead of head, or too far behind */
 		return -EPROTO;
@@ -881,15 +1291,24 @@ static int space_ready(struct ivshmem_chan *ch, uint64_t need)
 /* Published bytes to read: 1, 0 if none, or an error. */
 static int data_ready(struct ivshmem_chan *ch)
 {
-	uint64_t head = LOAD_SC(&ch->hdr->head), avail = head - ch->pos;
+	uint64_t head, avail;
+	bool closed;
 	int ret = chan_check(ch);
 
 	if (ret)
 		return ret;
+	/* The state first: a producer publishes before it hangs up. */
+	closed = LOAD_SC(&other_side(ch)->state) == CHAN_SIDE_CLOSED;
+	ret = other_index(ch, &head);
+	if (ret <= 0)
+		return ret;
+	avail = idx_sub(head, ch->pos);
 	if (avail > ch->ring_size) {
 		ch->failed = true;
 		return -EPROTO;
 	}
+	if (!avail && closed)
+		return -EPIPE;
 	return avail != 0;
 }
 
@@ -912,9 +1331,9 @@ IVSHMEM_EXPORT int ivshmem_chan_fd(struct ivshmem_chan *ch)
 	return fd;
 }
 
-static uint32_t *sleep_flag(struct ivshmem_chan *ch)
+static uint8_t *sleep_flag(struct ivshmem_chan *ch)
 {
-	return ch->sender ? &ch->hdr->producer_waiting : &ch->hdr->consumer_sleeping;
+	return &own_side(ch)->waiting;
 }
 
 /* Empty the vector's eventfd: true if a doorbell was there. */
@@ -1065,8 +1484,7 @@ static int chan_wait(struct ivshmem_chan *ch, uint64_t need, int64_t deadline)
 			if (ret > 0) {
 				drain(fd);
 				ch->wakeups++;
-				if (!ch->sender)
-					STORE(&ch->hdr->wakeups, ch->wakeups);
+				STORE(&own_side(ch)->wakeups, ch->wakeups);
 			}
 		} else {
 			usleep(200);
@@ -1080,32 +1498,25 @@ static int chan_wait(struct ivshmem_chan *ch, uint64_t need, int64_t deadline)
 
 /*
  * Publish own index (head or tail) as an exchange from the value this
- * side published last: a header laid out again since (indices 0, a new
- * generation) must not get the old generation's index, which would make
- * the new other side fail (-EPROTO) or take stale ring contents for
- * messages.  A seq_cst RMW is the handshake's store as well.
+ * side published last, in its generation: once a restart stamped the word
+ * with a newer one, the exchange fails, and nothing of the old generation
+ * lands in the new.  A seq_cst RMW is the handshake's store as well.
  */
-static int publish(struct ivshmem_chan *ch, uint64_t *index)
+static int publish(struct ivshmem_chan *ch)
 {
-	uint64_t expect = ch->published;
+	uint64_t expect = CHAN_IDX(ch->gen, ch->published);
 	int ret = chan_check(ch);
 
 	if (ret)
 		return ret;
-	if (!__atomic_compare_exchange_n(index, &expect, ch->pos, false, __ATOMIC_SEQ_CST,
-					 __ATOMIC_SEQ_CST)) {
+	if (!__atomic_compare_exchange_n(&own_side(ch)->index, &expect, CHAN_IDX(ch->gen, ch->pos),
+					 false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+		/* A restart stamps the word after the header's generation. */
 		ret = chan_check(ch);
 		if (ret)
 			return ret;
 		ch->failed = true;	/* nobody else writes this index */
 		return -EPROTO;
-	}
-	if (LOAD_ACQ(&ch->hdr->generation) != ch->gen) {
-		/* Laid out again just before the exchange: take it back. */
-		expect = ch->pos;
-		__atomic_compare_exchange_n(index, &expect, ch->published, false,
-					    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
-		return -ECONNRESET;
 	}
 	ch->published = ch->pos;
 	return 0;
@@ -1115,27 +1526,26 @@ static int publish(struct ivshmem_chan *ch, uint64_t *index)
 
 IVSHMEM_EXPORT int ivshmem_chan_flush(struct ivshmem_chan *ch)
 {
-	struct chan_hdr *h = ch->hdr;
-	int ret = 0;
+	struct chan_side *me;
+	int ret;
 
 	if (!ch->sender)
 		return -EPERM;
 	if (ch->published == ch->pos)
 		return 0;
-	STORE(&h->msgs_sent, ch->msgs);
-	ret = publish(ch, &h->head);
+	me = own_side(ch);
+	STORE(&me->msgs, ch->msgs);
+	ret = publish(ch);
 	if (ret)
 		return ret;
-	if (LOAD_SC(&h->consumer_sleeping) &&
-	    __atomic_exchange_n(&h->consumer_sleeping, 0, __ATOMIC_ACQ_REL)) {
-		ch->notify_sent++;
-		STORE(&h->notify_sent, ch->notify_sent);
-		ret = ring_other(ch);
-	} else {
-		ch->notify_suppressed++;
-		STORE(&h->notify_suppressed, ch->notify_suppressed);
+	if (other_waits(ch)) {
+		ch->doorbells++;
+		STORE(&me->doorbells, ch->doorbells);
+		return ring_other(ch);
 	}
-	return ret;
+	ch->quiet++;
+	STORE(&me->quiet, ch->quiet);
+	return 0;
 }
 
 IVSHMEM_EXPORT int ivshmem_chan_reserve(struct ivshmem_chan *ch, size_t len, void **buf,
@@ -1162,7 +1572,7 @@ IVSHMEM_EXPORT int ivshmem_chan_reserve(struct ivshmem_chan *ch, size_t len, voi
 		struct chan_rec pad = { .len = ch->ring_size - off - REC_HDR, .kind = CHAN_REC_PAD };
 
 		memcpy(ch->ring + off, &pad, sizeof(pad));
-		ch->pos += ch->ring_size - off;
+		ch->pos = (ch->pos + ch->ring_size - off) & CHAN_IDX_MASK;
 		off = 0;
 	}
 	ch->reserved = (int64_t)len;
@@ -1183,7 +1593,7 @@ IVSHMEM_EXPORT int ivshmem_chan_commit(struct ivshmem_chan *ch, size_t len, unsi
 	if (ret)
 		return ret;
 	memcpy(ch->ring + (ch->pos & (ch->ring_size - 1)), &rec, sizeof(rec));
-	ch->pos += rec_size(rec.len);
+	ch->pos = (ch->pos + rec_size(rec.len)) & CHAN_IDX_MASK;
 	ch->reserved = -1;
 	ch->msgs++;
 	return flags & IVSHMEM_CHAN_MORE ? 0 : ivshmem_chan_flush(ch);
@@ -1210,19 +1620,20 @@ IVSHMEM_EXPORT int ivshmem_chan_send(struct ivshmem_chan *ch, const void *buf, s
 /* Ring a producer that waits for room, after tail moved. */
 static int release_space(struct ivshmem_chan *ch)
 {
-	struct chan_hdr *h = ch->hdr;
+	struct chan_side *me = own_side(ch);
 	int ret;
 
-	STORE(&h->msgs_received, ch->msgs);
-	ret = publish(ch, &h->tail);
+	STORE(&me->msgs, ch->msgs);
+	ret = publish(ch);
 	if (ret)
 		return ret;
-	if (LOAD_SC(&h->producer_waiting) &&
-	    __atomic_exchange_n(&h->producer_waiting, 0, __ATOMIC_ACQ_REL)) {
-		ch->notify_sent++;
-		STORE(&h->space_notify_sent, ch->notify_sent);
+	if (other_waits(ch)) {
+		ch->doorbells++;
+		STORE(&me->doorbells, ch->doorbells);
 		return ring_other(ch);
 	}
+	ch->quiet++;
+	STORE(&me->quiet, ch->quiet);
 	return 0;
 }
 
@@ -1247,8 +1658,9 @@ IVSHMEM_EXPORT int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data,
 		ret = chan_wait(ch, 0, deadline);
 		if (ret)
 			return ret;
-		head = LOAD_ACQ(&ch->hdr->head);
-		avail = head - ch->pos;
+		if (other_index(ch, &head) != 1)
+			goto bad;
+		avail = idx_sub(head, ch->pos);
 		if (avail > ch->ring_size || avail < REC_HDR)
 			goto bad;
 		off = (uint32_t)(ch->pos & (ch->ring_size - 1));
@@ -1262,7 +1674,7 @@ IVSHMEM_EXPORT int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data,
 			/* Only before a message that would not fit, never twice. */
 			if (pads || off == 0 || skip > avail || rec.len != skip - REC_HDR)
 				goto bad;
-			ch->pos += skip;
+			ch->pos = (ch->pos + skip) & CHAN_IDX_MASK;
 			if (skip == avail) {
 				/* Nothing after it yet: hand the room back. */
 				ret = release_space(ch);
@@ -1293,7 +1705,7 @@ IVSHMEM_EXPORT int ivshmem_chan_release(struct ivshmem_chan *ch)
 		return -EPERM;
 	if (!ch->peeked)
 		return -EINVAL;
-	ch->pos += ch->peeked;
+	ch->pos = (ch->pos + ch->peeked) & CHAN_IDX_MASK;
 	ch->peeked = 0;
 	ch->msgs++;
 	return release_space(ch);
@@ -1334,16 +1746,16 @@ static void info_from_hdr(struct ivshmem_chan_info *info, const struct chan_hdr 
 	info->valid = true;
 	info->ring_size = ring;
 	info->generation = LOAD(&h->generation);
-	head = LOAD(&h->head);
-	tail = LOAD(&h->tail);
-	info->used = head - tail <= ring ? head - tail : 0;
-	info->msgs_sent = LOAD(&h->msgs_sent);
-	info->msgs_received = LOAD(&h->msgs_received);
-	info->notify_sent = LOAD(&h->notify_sent);
-	info->notify_suppressed = LOAD(&h->notify_suppressed);
-	info->wakeups = LOAD(&h->wakeups);
-	producer = LOAD(&h->producer);
-	consumer = LOAD(&h->consumer);
+	head = CHAN_IDX_POS(LOAD(&h->producer.index));
+	tail = CHAN_IDX_POS(LOAD(&h->consumer.index));
+	info->used = idx_sub(head, tail) <= ring ? idx_sub(head, tail) : 0;
+	info->msgs_sent = LOAD(&h->producer.msgs);
+	info->msgs_received = LOAD(&h->consumer.msgs);
+	info->notify_sent = LOAD(&h->producer.doorbells);
+	info->notify_suppressed = LOAD(&h->producer.quiet);
+	info->wakeups = LOAD(&h->consumer.wakeups);
+	producer = LOAD(&h->producer.peer);
+	consumer = LOAD(&h->consumer.peer);
 	info->producer = producer <= 65535 ? (int32_t)producer : -1;
 	info->consumer = consumer <= 65535 ? (int32_t)consumer : -1;
 }
@@ -1544,7 +1956,7 @@ int ivshmem_chan_over_memory(void *area, size_t len, bool sender, struct ivshmem
 		return ret;
 	}
 	/* Start at the indices found, as a reset would, without writing them. */
-	ch->pos = ch->published = LOAD(sender ? &ch->hdr->head : &ch->hdr->tail);
+	ch->pos = ch->published = CHAN_IDX_POS(LOAD(&own_side(ch)->index));
 	ch->failed = ch->pos % 8 != 0;
 	*out = ch;
 	return 0;

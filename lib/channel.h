@@ -23,7 +23,9 @@
 #endif
 
 #define CHAN_DIR_MAGIC		0x44435649u	/* "IVCD" */
-#define CHAN_MAGIC		0x48435649u	/* "IVCH" */
+#define CHAN_DIR_VERSION	1
+#define CHAN_MAGIC		0x31435649u	/* "IVC1": layout version 1 */
+#define CHAN_MAGIC_DELETED	0x58435649u	/* "IVCX": deleted, see ivshmem_chan_delete() */
 #define CHAN_LAYOUT_VERSION	1
 #define CHAN_DIR_SIZE		4096
 #define CHAN_DIR_ENTRIES	63
@@ -33,6 +35,22 @@
 #define CHAN_NO_VECTOR		0xffffu		/* a side's vector before it is there */
 #define CHAN_RING_MIN		4096u
 #define CHAN_RING_MAX		(1u << 30)
+
+/*
+ * An index word (head, tail): the low 16 bits of the generation it was
+ * written in, over 48 bits of byte index.  One compare-exchange moves the
+ * index only within its generation, and a restart stamps both words with
+ * the new generation, so that an update begun before the restart fails
+ * instead of landing in the new generation.
+ */
+#define CHAN_IDX_BITS		48
+#define CHAN_IDX_MASK		((UINT64_C(1) << CHAN_IDX_BITS) - 1)
+#define CHAN_IDX_GEN(w)		((uint16_t)((w) >> CHAN_IDX_BITS))
+#define CHAN_IDX_POS(w)		((w) & CHAN_IDX_MASK)
+#define CHAN_IDX(gen, pos)	((uint64_t)(uint16_t)(gen) << CHAN_IDX_BITS | ((pos) & CHAN_IDX_MASK))
+
+/* Feature bits of the header: none defined in layout version 1. */
+#define CHAN_FEAT_INCOMPAT_KNOWN	0u	/* a side that lacks one must not attach */
 
 /* Records of the ring: 8-byte header, payload, padded to 8 bytes. */
 #define CHAN_REC_MSG		1
@@ -64,39 +82,43 @@ struct chan_dir {
 	struct chan_dir_entry entry[CHAN_DIR_ENTRIES];
 };
 
+/* A side's state, in its half of the header. */
+#define CHAN_SIDE_NONE		0	/* nobody since the layout */
+#define CHAN_SIDE_OPEN		1
+#define CHAN_SIDE_CLOSED	2	/* hung up: the other side gets -EPIPE */
+
 /*
- * A channel's header, CHAN_HDR_SIZE bytes before its ring.  What the
- * producer writes and what the consumer writes are on cache lines of their
- * own, so that neither side's stores invalidate the other's hot line.
+ * One side's half of the header, a cache line of its own: written by that
+ * side only, except @waiting, which the other side takes back with an
+ * exchange when it rings.
  */
+struct chan_side {
+	uint64_t index;			/* CHAN_IDX(): producer's head, consumer's tail */
+	uint64_t session;		/* the handle that holds the side, 0 for none */
+	uint32_t peer;			/* peer ID, CHAN_NO_PEER if unknown */
+	uint16_t vector;		/* the vector this side waits on */
+	uint8_t state;			/* CHAN_SIDE_* */
+	uint8_t waiting;		/* 1: ring me when the other index moves */
+	uint64_t heartbeat;		/* bumped by ivshmem_chan_heartbeat() */
+	uint64_t msgs;			/* messages sent or received */
+	uint64_t doorbells;		/* doorbells rung to the other side */
+	uint64_t quiet;			/* publications the other side did not wait for */
+	uint64_t wakeups;		/* sleeps that ended in a doorbell */
+};
+
+/* A channel's header, CHAN_HDR_SIZE bytes before its ring. */
 struct chan_hdr {
-	/* Line 0: written when a side (re)starts. */
+	/* Line 0: written by the creator when it lays the channel out. */
 	uint32_t magic;
 	uint16_t version;
 	uint16_t flags;			/* CHAN_F_* */
 	uint32_t generation;		/* bumped by each (re)start of a side */
 	uint32_t ring_size;		/* bytes, a power of two */
-	uint32_t producer;		/* peer IDs */
-	uint32_t consumer;
-	uint16_t producer_vector;	/* the vector each side waits on */
-	uint16_t consumer_vector;
-	uint8_t pad0[36];
-	/* Line 1: the producer's. */
-	uint64_t head;			/* bytes ever committed and published */
-	uint32_t producer_waiting;	/* 1: ring me when space is freed */
-	uint32_t pad1;
-	uint64_t msgs_sent;
-	uint64_t notify_sent;		/* doorbells to the consumer */
-	uint64_t notify_suppressed;	/* publications it was not asleep for */
-	uint8_t pad1b[24];
-	/* Line 2: the consumer's. */
-	uint64_t tail;			/* bytes ever released */
-	uint32_t consumer_sleeping;	/* 1: ring me when a message comes */
-	uint32_t pad2;
-	uint64_t msgs_received;
-	uint64_t wakeups;		/* sleeps that ended in a doorbell */
-	uint64_t space_notify_sent;	/* doorbells to a waiting producer */
-	uint8_t pad2b[24];
+	uint32_t features_incompat;	/* CHAN_FEAT_INCOMPAT_* */
+	uint32_t features_compat;	/* may be ignored */
+	uint8_t reserved0[40];
+	struct chan_side producer;	/* line 1 */
+	struct chan_side consumer;	/* line 2 */
 	uint8_t reserved[64];
 };
 
@@ -104,6 +126,7 @@ struct chan_hdr {
 
 _Static_assert(sizeof(struct chan_dir_entry) == 64, "directory entry");
 _Static_assert(sizeof(struct chan_dir) == CHAN_DIR_SIZE, "directory");
+_Static_assert(sizeof(struct chan_side) == 64, "a side's half of the header");
 _Static_assert(sizeof(struct chan_hdr) == CHAN_HDR_SIZE, "channel header");
 
 /*

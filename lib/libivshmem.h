@@ -351,9 +351,20 @@ const char *ivshmem_event_name(enum ivshmem_event_type type);
  * memory: a hostile peer can change it while it is read, so copy what
  * must be validated (ivshmem_chan_recv() does).
  *
+ * The layout in the shared memory is specified in libivshmem-channels(7)
+ * (layout version 1); a peer built from that text interoperates.
+ *
  * Errors common to the calls on an open channel:
- *  -ECONNRESET	the other side restarted (a new generation in the header):
- *		call ivshmem_chan_reset() to go on with the new one;
+ *  -ECONNRESET	the other side restarted (a new generation in the header),
+ *		or the channel was deleted: call ivshmem_chan_reset() to go
+ *		on with the new generation;
+ *  -EPIPE	the other side closed its end (ivshmem_chan_close()): a
+ *		sender gets it at once, a receiver once it has received
+ *		what was sent before; it lasts until the other side comes
+ *		back (-ECONNRESET then);
+ *  -ESTALE	another handle took this side (a create or attach of the
+ *		same name and side, a restarted process): this handle can
+ *		only be closed (since 0.4);
  *  -EPROTO	the header or the ring holds something impossible (a bad
  *		peer, or a layout of another version): the channel stays
  *		failed until ivshmem_chan_reset();
@@ -447,10 +458,12 @@ int ivshmem_chan_create(struct ivshmem *dev, const char *name, enum ivshmem_chan
  * ivshmem_chan_attach() - take the free side of channel @name
  *
  * Waits up to the options' timeout for the channel to be created.  A
- * second attach (the attaching side restarted) starts a new generation.
+ * second attach (the attaching side restarted) starts a new generation
+ * and takes the side over: the handle that held it gets -ESTALE.
  * -ENOENT if there is no such channel with a timeout of 0, -ETIMEDOUT if
  * it did not appear in time, -EPROTO for a directory or channel header of
- * another magic or layout version, or out of bounds.
+ * another magic or layout version, or out of bounds, -EPROTONOSUPPORT for
+ * a channel that needs a feature this library lacks.
  */
 int ivshmem_chan_attach(struct ivshmem *dev, const char *name,
 			const struct ivshmem_chan_opts *opts, struct ivshmem_chan **out);
@@ -475,7 +488,21 @@ int ivshmem_chan_pair_attach(struct ivshmem *dev, const char *name,
 			     const struct ivshmem_chan_opts *opts, struct ivshmem_chan **tx,
 			     struct ivshmem_chan **rx);
 
-/** ivshmem_chan_close() - unmap; the channel stays in the directory.  NULL is fine. */
+/**
+ * ivshmem_chan_attach_as() - ivshmem_chan_attach() for one side only:
+ * @role is this side's (IVSHMEM_CHAN_SEND: this side sends).  -EPROTOTYPE
+ * if the channel's free side is the other one (nothing is taken then),
+ * -EINVAL for another @role.  Since 0.4.
+ */
+int ivshmem_chan_attach_as(struct ivshmem *dev, const char *name, enum ivshmem_chan_role role,
+			   const struct ivshmem_chan_opts *opts, struct ivshmem_chan **out);
+
+/**
+ * ivshmem_chan_close() - hang up and unmap; the channel stays in the
+ * directory.  What was committed is published first; the other side then
+ * gets -EPIPE (at once, if it sleeps).  A handle displaced by another
+ * (-ESTALE) leaves the side to that one.  NULL is fine.
+ */
 void ivshmem_chan_close(struct ivshmem_chan *ch);
 
 /** ivshmem_chan_is_sender() - this side is the producer. */
@@ -586,9 +613,45 @@ int ivshmem_chan_arm_for(struct ivshmem_chan *ch, size_t len);
  * message peeked, what the ring holds) and take this side's place again.
  * The header is read as one snapshot: a layout in progress (the other
  * side creating the channel again) is waited out, for about 100 ms at
- * most.  -EPROTO if the header is still not valid.
+ * most.  -EPROTO if the header is still not valid, -EPROTONOSUPPORT if it
+ * needs a feature this library lacks, -EIDRM if the channel was deleted,
+ * -ESTALE if another handle took this side.
  */
 int ivshmem_chan_reset(struct ivshmem_chan *ch);
+
+/**
+ * ivshmem_chan_heartbeat() - bump this side's heartbeat counter, which
+ * the other side reads with ivshmem_chan_peer_heartbeat(): a side that
+ * calls it periodically shows it is alive even when it has nothing to
+ * send.  -ESTALE if another handle took this side.  Since 0.4.
+ */
+int ivshmem_chan_heartbeat(struct ivshmem_chan *ch);
+
+/** ivshmem_chan_peer_heartbeat() - the other side's heartbeat counter.  Since 0.4. */
+uint64_t ivshmem_chan_peer_heartbeat(const struct ivshmem_chan *ch);
+
+/** ivshmem_chan_peer_closed() - the other side has closed its end.  Since 0.4. */
+bool ivshmem_chan_peer_closed(const struct ivshmem_chan *ch);
+
+/* ivshmem_chan_delete(): also when a side is open, or left claimed. */
+#define IVSHMEM_CHAN_FORCE	0x1
+
+/**
+ * ivshmem_chan_delete() - remove channel @name from the directory at
+ * @dir_offset; a later create may reuse its slot and area
+ *
+ * Open sides stop at their next call (-ECONNRESET, then -EIDRM from
+ * ivshmem_chan_reset()); sleeping ones are rung.  Without
+ * IVSHMEM_CHAN_FORCE a channel with a side open (not closed since it was
+ * taken) is -EBUSY: a side whose process died stays open, so its channel
+ * needs the flag.  With it, a slot left claimed by a creator that died
+ * creating it is freed too (its area is not reused).  -ENOENT if there is
+ * no such channel, -EINVAL for bad @flags, an unaligned @dir_offset or a
+ * bad name, -EPROTO for a directory of another format; errors of
+ * ivshmem_map().  Since 0.4.
+ */
+int ivshmem_chan_delete(struct ivshmem *dev, const char *name, uint64_t dir_offset,
+			unsigned int flags);
 
 /* A snapshot of a channel: its directory entry and its header. */
 struct ivshmem_chan_info;

@@ -75,10 +75,13 @@ static void *race(void *arg)
 
 		switch (i % 8) {
 		case 0:
-			RACE_STORE(&r->h->head, v % 3 ? v & ~7ull : v);
+			/* Mostly of the generation the sides are in. */
+			RACE_STORE(&r->h->producer.index,
+				   v % 5 ? CHAN_IDX(__atomic_load_n(&r->h->generation, __ATOMIC_RELAXED), v % 3 ? v & ~7ull : v) : v);
 			break;
 		case 1:
-			RACE_STORE(&r->h->tail, v % 3 ? v & ~7ull : v);
+			RACE_STORE(&r->h->consumer.index,
+				   v % 5 ? CHAN_IDX(__atomic_load_n(&r->h->generation, __ATOMIC_RELAXED), v % 3 ? v & ~7ull : v) : v);
 			break;
 		case 2:
 			/* Now and then only: every change is a retry of a snapshot. */
@@ -90,16 +93,19 @@ static void *race(void *arg)
 				RACE_STORE(&r->h->ring_size, (uint32_t)(v >> 8));
 			break;
 		case 4:
-			RACE_STORE(v & 1 ? &r->h->consumer_sleeping : &r->h->producer_waiting,
-				   (uint32_t)v);
+			RACE_STORE(v & 1 ? &r->h->consumer.waiting : &r->h->producer.waiting,
+				   (uint8_t)v);
 			break;
 		case 5:
 			if (v & 2)
-				RACE_STORE(v & 1 ? &r->h->consumer : &r->h->producer,
+				RACE_STORE(v & 1 ? &r->h->consumer.peer : &r->h->producer.peer,
 					   (uint32_t)(v >> 2));
+			else if (v & 4)
+				RACE_STORE(v & 1 ? &r->h->consumer.vector : &r->h->producer.vector,
+					   (uint16_t)(v >> 3));
 			else
-				RACE_STORE(v & 1 ? &r->h->consumer_vector : &r->h->producer_vector,
-					   (uint16_t)(v >> 2));
+				RACE_STORE(v & 1 ? &r->h->consumer.state : &r->h->producer.state,
+					   (uint8_t)(v >> 3));
 			break;
 		case 6:
 			/* A record header anywhere in the ring. */
@@ -153,11 +159,14 @@ static void run_ops(struct ivshmem_chan *rx, struct ivshmem_chan *tx, struct cha
 			break;
 		case 3:
 			/* The peer moves its index: any value. */
-			__atomic_store_n(&h->head, __atomic_load_n(&h->head, __ATOMIC_RELAXED) +
+			__atomic_store_n(&h->producer.index,
+					 __atomic_load_n(&h->producer.index, __ATOMIC_RELAXED) +
 					 arg * 8u, __ATOMIC_RELAXED);
 			break;
 		case 4:
-			__atomic_store_n(&h->tail, (uint64_t)arg * 1000003u, __ATOMIC_RELAXED);
+			__atomic_store_n(&h->consumer.index,
+					 CHAN_IDX(__atomic_load_n(&h->generation, __ATOMIC_RELAXED), (uint64_t)arg * 1000003u),
+					 __ATOMIC_RELAXED);
 			break;
 		case 5:
 			if (ivshmem_chan_reserve(tx, (size_t)arg * 97, &p, 0) == 0) {

@@ -563,15 +563,16 @@ static int idx_put(uint64_t *word, uint16_t gen, uint64_t pos)
 }
 
 /*
- * Both index words into this side's generation; this side's position in
- * @pos.  With @drop (this side restarted) own index := the other side's,
- * so that what was in flight is dropped; without (a first attach, a reset
- * after the other side restarted) own index as published, which a
- * restarted other side stamped or left alone, so that nothing sent since
- * is lost.  The other side's word is stamped first: from then on an update
- * it began in the old generation fails its compare-exchange.  If the
- * other side restarts meanwhile, its newer generation wins and this side
- * follows it.
+ * Index words into this side's generation; this side's position in @pos.
+ * With @drop (this side restarted) own index := the other side's, so that
+ * what was in flight is dropped: the other side's word is stamped first,
+ * its position kept, and from then on an update it began in the old
+ * generation fails its compare-exchange.  Without (a first attach, a
+ * reset after the other side restarted, a return after a clean close) own
+ * index as published, so that nothing is lost; the other side's word is
+ * left to it, which may be restarting: stamping it here would let this
+ * side read what that restart is about to drop.  If the other side
+ * restarts meanwhile, its newer generation wins and this side follows.
  */
 static int take_indices(struct ivshmem_chan *ch, bool drop, uint64_t *pos)
 {
@@ -913,7 +914,7 @@ static int chan_attach(struct ivshmem *dev, const char *name, int role,
 	struct ivshmem_chan *ch;
 	uint32_t state;
 	uint64_t region;
-	bool restart;
+	uint8_t side_state;
 	int slot, ret;
 
 	if (!opts)
@@ -966,11 +967,16 @@ static int chan_attach(struct ivshmem *dev, const char *name, int role,
 	state = IVSHMEM_CHAN_CREATED;
 	__atomic_compare_exchange_n(&ch->dir->entry[slot].state, &state, IVSHMEM_CHAN_ATTACHED,
 				    false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
-	/* Held since the layout: this side restarted, a new generation. */
-	restart = LOAD_ACQ(&own_side(ch)->state) != CHAN_SIDE_NONE;
-	if (restart)
+	/*
+	 * Held since the layout: a new generation, so that the other side
+	 * learns whom to ring anew.  Still open (its holder died, or is
+	 * displaced now), what is in flight is dropped; closed, the holder
+	 * published all it sent and gave back all it took: nothing is lost.
+	 */
+	side_state = LOAD_ACQ(&own_side(ch)->state);
+	if (side_state != CHAN_SIDE_NONE)
 		ch->gen = __atomic_add_fetch(&ch->hdr->generation, 1, __ATOMIC_ACQ_REL);
-	ret = take_place(ch, restart);
+	ret = take_place(ch, side_state == CHAN_SIDE_OPEN);
 	if (ret)
 		goto fail;
 	ring_other(ch);
@@ -1926,6 +1932,16 @@ int ivshmem_chan_format_memory(void *area, size_t len, uint32_t ring_size)
 		return -EINVAL;
 	hdr_format(area, ring_size, 0, -1, true);
 	return 0;
+}
+
+int ivshmem_chan_restart_memory(struct ivshmem_chan *ch)
+{
+	int ret = hdr_adopt(ch);
+
+	if (ret)
+		return ret;
+	ch->gen = __atomic_add_fetch(&ch->hdr->generation, 1, __ATOMIC_ACQ_REL);
+	return take_place(ch, true);
 }
 
 uint32_t ivshmem_chan_adopted_generation(const struct ivshmem_chan *ch)

@@ -137,6 +137,8 @@ _Static_assert(sizeof(struct chan_hdr) == CHAN_HDR_SIZE, "channel header");
 int ivshmem_chan_over_memory(void *area, size_t len, bool sender, struct ivshmem_chan **out);
 /* The generation this side adopted at its last attach or reset. */
 uint32_t ivshmem_chan_adopted_generation(const struct ivshmem_chan *ch);
+/* A restart of this side, as attach does it: a new generation, what is in flight dropped. */
+int ivshmem_chan_restart_memory(struct ivshmem_chan *ch);
 /* Lay out a fresh channel over @area with a ring of @ring_size bytes. */
 int ivshmem_chan_format_memory(void *area, size_t len, uint32_t ring_size);
 /* The directory reader over a copy of a directory page. */

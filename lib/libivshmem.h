@@ -457,9 +457,11 @@ int ivshmem_chan_create(struct ivshmem *dev, const char *name, enum ivshmem_chan
 /**
  * ivshmem_chan_attach() - take the free side of channel @name
  *
- * Waits up to the options' timeout for the channel to be created.  A
- * second attach (the attaching side restarted) starts a new generation
- * and takes the side over: the handle that held it gets -ESTALE.
+ * Waits up to the options' timeout for the channel to be created.  An
+ * attach of a side held before starts a new generation.  If the side is
+ * still open (its holder died, or is alive: it gets -ESTALE), what is in
+ * flight is dropped; after a clean close (ivshmem_chan_close()) nothing
+ * is: what was sent and not yet received stays.
  * -ENOENT if there is no such channel with a timeout of 0, -ETIMEDOUT if
  * it did not appear in time, -EPROTO for a directory or channel header of
  * another magic or layout version, or out of bounds, -EPROTONOSUPPORT for

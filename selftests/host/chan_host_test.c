@@ -37,15 +37,16 @@
 static const char *server_path, *ctl_path;
 
 #if defined(__SANITIZE_THREAD__)
-#define SLOW 1
+#define TSAN 1
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
-#define SLOW 1
+#define TSAN 1
 #endif
 #endif
-#ifndef SLOW
-#define SLOW 0
+#ifndef TSAN
+#define TSAN 0
 #endif
+#define SLOW TSAN
 
 /* valgrind and ThreadSanitizer: a tenth, or a hundredth, of the messages. */
 static long scaled(long n)
@@ -564,6 +565,88 @@ static void stream_recv(struct stream *s)
 			return;
 		}
 	}
+}
+
+struct restarter {
+	struct ivshmem_chan *ch;
+	long sent, restarts, eproto, out_of_order;
+	int every;			/* restart after so many messages */
+	bool stop;
+};
+
+/* Producer: numbered messages, restarting now and then, until stopped. */
+static void *restarting_producer(void *arg)
+{
+	struct restarter *p = arg;
+	uint64_t seq = 1;
+
+	while (!__atomic_load_n(&p->stop, __ATOMIC_RELAXED)) {
+		int ret = ivshmem_chan_send(p->ch, &seq, sizeof(seq), 0, 0);
+
+		if (ret == 0 && ++seq % (uint64_t)p->every == 0 && p->every > 1) {
+			ivshmem_chan_restart_memory(p->ch);
+			p->restarts++;
+		} else if (ret == -ECONNRESET || ret == -EPROTO) {
+			p->eproto += ret == -EPROTO;
+			ivshmem_chan_reset(p->ch);
+		}
+	}
+	p->sent = (long)seq - 1;
+	return NULL;
+}
+
+/*
+ * Each side restarts while the other streams: the consumer every 300
+ * messages, the producer every 500.  A restart may drop what is in
+ * flight, but an update begun in the old generation (the producer's
+ * publication racing the consumer's restart, the consumer's release
+ * racing the producer's) must never land in the new one: no -EPROTO, and
+ * never a message delivered twice or out of order.  Under
+ * ThreadSanitizer only the consumer restarts: a restarted producer writes
+ * over a message the consumer may still be copying, by design (its
+ * release then fails with -ECONNRESET and recv() drops the copy), which
+ * is a data race to the tool.
+ */
+TEST_TIMEOUT(memory_restarts_race_the_other_side, 120)
+{
+	struct restarter prod = { .every = TSAN ? 1 : 500 }, cons = { .every = 300 };
+	long received = 0, rounds = scaled(20000);
+	uint64_t last = 0, seq;
+	pthread_t thread;
+	struct mem m;
+
+	mem_setup(&m, 4096);
+	prod.ch = m.tx;
+	cons.ch = m.rx;
+	ASSERT_EQ(pthread_create(&thread, NULL, restarting_producer, &prod), 0);
+	while (cons.restarts < rounds / 300) {
+		int ret = ivshmem_chan_recv(m.rx, &seq, sizeof(seq), 0);
+
+		if (ret == (int)sizeof(seq)) {
+			if (seq <= last)
+				cons.out_of_order++;
+			last = seq;
+			if (++received % cons.every == 0) {
+				ASSERT_EQ(ivshmem_chan_restart_memory(m.rx), 0);
+				cons.restarts++;
+			}
+		} else if (ret == -ECONNRESET || ret == -EPROTO) {
+			cons.eproto += ret == -EPROTO;
+			ivshmem_chan_reset(m.rx);
+		} else if (ret != -ETIMEDOUT) {
+			ASSERT_EQ(ret, -ETIMEDOUT);
+		}
+	}
+	__atomic_store_n(&prod.stop, true, __ATOMIC_RELAXED);
+	pthread_join(thread, NULL);
+	TH_LOG("%ld messages sent, %ld received; %ld and %ld restarts; -EPROTO %ld and %ld; %ld out of order",
+	       prod.sent, received, prod.restarts, cons.restarts, prod.eproto, cons.eproto,
+	       cons.out_of_order);
+	EXPECT_EQ(prod.eproto, 0);
+	EXPECT_EQ(cons.eproto, 0);
+	EXPECT_EQ(cons.out_of_order, 0);
+	EXPECT_TRUE(TSAN || prod.restarts > 0);
+	mem_teardown(&m);
 }
 
 /* Two threads on one mapping: what ThreadSanitizer can see. */
@@ -1669,6 +1752,248 @@ TEST_TIMEOUT(peers_pair_one_thread_per_direction, 120)
 }
 
 /* A producer blocked on a full ring is rung when room is freed. */
+/*
+ * One handle per side: a second attach (or create) of the same side takes
+ * it over, and the handle it displaced gets -ESTALE from every call, its
+ * reset included, instead of fighting the new one over the indices; its
+ * close leaves the side to the new handle.  An attach that names the
+ * other role takes nothing.
+ */
+TEST_TIMEOUT(peers_second_handle_displaces_the_first, 60)
+{
+	struct ivshmem_chan *rx2, *tx2, *wrong;
+	struct two_peers t;
+	char buf[16];
+
+	two_peers_start(&t, "owned", 0, 0);
+	EXPECT_EQ(ivshmem_chan_attach_as(t.b, "owned", IVSHMEM_CHAN_SEND, t.o, &wrong),
+		  -EPROTOTYPE);
+	EXPECT_EQ(ivshmem_chan_attach_as(t.b, "owned", 9, t.o, &wrong), -EINVAL);
+	ASSERT_EQ(ivshmem_chan_send(t.tx, "a", 1, 0, 0), 0);
+	EXPECT_EQ(ivshmem_chan_recv(t.rx, buf, sizeof(buf), 0), 1);
+	ASSERT_EQ(ivshmem_chan_attach_as(t.b, "owned", IVSHMEM_CHAN_RECV, t.o, &rx2), 0);
+	EXPECT_EQ(ivshmem_chan_recv(t.rx, buf, sizeof(buf), 0), -ESTALE);
+	EXPECT_EQ(ivshmem_chan_reset(t.rx), -ESTALE);
+	EXPECT_EQ(ivshmem_chan_heartbeat(t.rx), -ESTALE);
+	EXPECT_EQ(ivshmem_chan_send(t.tx, "b", 1, 0, 0), -ECONNRESET);
+	ASSERT_EQ(ivshmem_chan_reset(t.tx), 0);
+	ivshmem_chan_close(t.rx);	/* no hang-up: the side is rx2's */
+	t.rx = NULL;
+	EXPECT_TRUE(!ivshmem_chan_peer_closed(t.tx));
+	ASSERT_EQ(ivshmem_chan_send(t.tx, "c", 1, 0, 0), 0);
+	EXPECT_EQ(ivshmem_chan_recv(rx2, buf, sizeof(buf), 1000), 1);
+	EXPECT_EQ(buf[0], 'c');
+	/* A second create displaces the first creator the same way. */
+	ASSERT_EQ(ivshmem_chan_create(t.a, "owned", IVSHMEM_CHAN_SEND, -1, t.o, &tx2), 0);
+	EXPECT_EQ(ivshmem_chan_send(t.tx, "d", 1, 0, 0), -ESTALE);
+	EXPECT_EQ(ivshmem_chan_reset(t.tx), -ESTALE);
+	EXPECT_EQ(ivshmem_chan_recv(rx2, buf, sizeof(buf), 0), -ECONNRESET);
+	ASSERT_EQ(ivshmem_chan_reset(rx2), 0);
+	ASSERT_EQ(ivshmem_chan_send(tx2, "e", 1, 0, 0), 0);
+	EXPECT_EQ(ivshmem_chan_recv(rx2, buf, sizeof(buf), 1000), 1);
+	EXPECT_EQ(buf[0], 'e');
+	ivshmem_chan_close(rx2);
+	ivshmem_chan_close(tx2);
+	two_peers_end(&t);
+}
+
+struct blocked {
+	struct ivshmem_chan *ch;
+	int ret;
+	int64_t ms;
+};
+
+/* Receives, or sends into a full ring, until an error; how long it took. */
+static void *block_until_error(void *arg)
+{
+	struct blocked *b = arg;
+	int64_t t0 = now_ms();
+	char buf[256] = { 0 };
+
+	do {
+		b->ret = ivshmem_chan_is_sender(b->ch) ?
+			 ivshmem_chan_send(b->ch, buf, sizeof(buf), 0, 10000) :
+			 ivshmem_chan_recv(b->ch, buf, sizeof(buf), 10000);
+	} while (b->ret >= 0);
+	b->ms = now_ms() - t0;
+	return NULL;
+}
+
+/*
+ * close() hangs up: a consumer asleep in recv() gets what was sent, then
+ * -EPIPE at once (not at its 10 s timeout); a producer asleep on a full
+ * ring gets -EPIPE at once when the consumer closes.  Until the closed
+ * side comes back (-ECONNRESET then), -EPIPE stays.  The heartbeat of
+ * each side is seen by the other.
+ */
+TEST_TIMEOUT(peers_close_hangs_up, 60)
+{
+	struct blocked blk = { 0 };
+	struct ivshmem_chan *rx2;
+	pthread_t thread;
+	struct two_peers t;
+	char buf[16], big[256];
+	int full;
+
+	two_peers_start(&t, "hangup", 4096, 0);
+	EXPECT_EQ(ivshmem_chan_peer_heartbeat(t.rx), 0);
+	ASSERT_EQ(ivshmem_chan_heartbeat(t.tx), 0);
+	ASSERT_EQ(ivshmem_chan_heartbeat(t.tx), 0);
+	EXPECT_EQ(ivshmem_chan_peer_heartbeat(t.rx), 2);
+	/* The consumer sleeps; the producer sends one message and closes. */
+	blk.ch = t.rx;
+	ASSERT_EQ(pthread_create(&thread, NULL, block_until_error, &blk), 0);
+	usleep(100000);
+	ASSERT_EQ(ivshmem_chan_send(t.tx, "last", 4, IVSHMEM_CHAN_MORE, 0), 0);
+	ivshmem_chan_close(t.tx);	/* publishes "last", then hangs up */
+	t.tx = NULL;
+	pthread_join(thread, NULL);
+	EXPECT_EQ(blk.ret, -EPIPE);
+	EXPECT_TRUE(blk.ms < 5000);
+	TH_LOG("the consumer saw the hang-up after %lld ms", (long long)blk.ms);
+	EXPECT_TRUE(ivshmem_chan_peer_closed(t.rx));
+	EXPECT_EQ(ivshmem_chan_recv(t.rx, buf, sizeof(buf), 0), -EPIPE);
+	/* The producer comes back: -ECONNRESET, and on. */
+	ASSERT_EQ(ivshmem_chan_create(t.a, "hangup", IVSHMEM_CHAN_SEND, -1, t.o, &t.tx), 0);
+	EXPECT_EQ(ivshmem_chan_recv(t.rx, buf, sizeof(buf), 0), -ECONNRESET);
+	ASSERT_EQ(ivshmem_chan_reset(t.rx), 0);
+	ASSERT_EQ(ivshmem_chan_send(t.tx, "x", 1, 0, 0), 0);
+	EXPECT_EQ(ivshmem_chan_recv(t.rx, buf, sizeof(buf), 1000), 1);
+	/* The producer fills the ring and sleeps; the consumer closes. */
+	blk.ch = t.tx;
+	ASSERT_EQ(pthread_create(&thread, NULL, block_until_error, &blk), 0);
+	usleep(300000);
+	ivshmem_chan_close(t.rx);
+	t.rx = NULL;
+	pthread_join(thread, NULL);
+	EXPECT_EQ(blk.ret, -EPIPE);
+	EXPECT_TRUE(blk.ms > 200 && blk.ms < 5000);
+	EXPECT_EQ(ivshmem_chan_send(t.tx, "y", 1, 0, 0), -EPIPE);
+	/*
+	 * A consumer attaches again: after a clean close nothing is dropped,
+	 * the full ring's messages come first.
+	 */
+	ASSERT_EQ(ivshmem_chan_attach(t.b, "hangup", t.o, &rx2), 0);
+	EXPECT_EQ(ivshmem_chan_send(t.tx, "y", 1, 0, 0), -ECONNRESET);
+	ASSERT_EQ(ivshmem_chan_reset(t.tx), 0);
+	ASSERT_EQ(ivshmem_chan_send(t.tx, "z", 1, 0, 0), 0);
+	for (full = 0; ivshmem_chan_recv(rx2, big, sizeof(big), 1000) == (int)sizeof(big); full++)
+		;
+	EXPECT_EQ(full, 4096 / (256 + 8));	/* what the ring held */
+	EXPECT_EQ(big[0], 'z');
+	ivshmem_chan_close(rx2);
+	two_peers_end(&t);
+}
+
+/*
+ * Deletion: refused (-EBUSY) while a side is open, forced otherwise; the
+ * open sides stop (-ECONNRESET, then -EIDRM from the reset, a sleeping
+ * one woken at once); the slot and the area go to the next channel; a
+ * slot left claimed by a creator that died creating goes with the flag.
+ * With every slot taken, deleting one makes room.
+ */
+TEST_TIMEOUT(peers_delete_and_reclaim, 60)
+{
+	struct ivshmem_chan_list *list;
+	struct ivshmem_chan *ch, *again;
+	struct blocked blk = { 0 };
+	struct chan_dir *dir;
+	pthread_t thread;
+	struct two_peers t;
+	char name[32];
+	uint64_t first;
+	void *addr;
+
+	two_peers_start(&t, "doomed", 4096, 0);
+	EXPECT_EQ(ivshmem_chan_delete(t.a, "doomed", 0, 2), -EINVAL);
+	EXPECT_EQ(ivshmem_chan_delete(t.a, "nothing", 0, 0), -ENOENT);
+	EXPECT_EQ(ivshmem_chan_delete(t.a, "doomed", 0, 0), -EBUSY);
+	blk.ch = t.rx;
+	ASSERT_EQ(pthread_create(&thread, NULL, block_until_error, &blk), 0);
+	usleep(100000);
+	ASSERT_EQ(ivshmem_chan_delete(t.a, "doomed", 0, IVSHMEM_CHAN_FORCE), 0);
+	pthread_join(thread, NULL);
+	EXPECT_EQ(blk.ret, -ECONNRESET);
+	EXPECT_TRUE(blk.ms < 5000);
+	EXPECT_EQ(ivshmem_chan_reset(t.rx), -EIDRM);
+	EXPECT_EQ(ivshmem_chan_send(t.tx, "x", 1, 0, 0), -ECONNRESET);
+	EXPECT_EQ(ivshmem_chan_reset(t.tx), -EIDRM);
+	ASSERT_EQ(ivshmem_chan_list(t.a, 0, &list), 0);
+	EXPECT_EQ(ivshmem_chan_list_count(list), 0);
+	ivshmem_chan_list_free(list);
+	ASSERT_EQ(ivshmem_chan_opts_set_timeout(t.o, 0), 0);
+	ASSERT_EQ(ivshmem_chan_attach(t.b, "doomed", t.o, &again), -ENOENT);
+	ASSERT_EQ(ivshmem_chan_opts_set_timeout(t.o, 5000), 0);
+	/* The next channel takes the slot and the area. */
+	ASSERT_EQ(ivshmem_chan_create(t.a, "reborn", IVSHMEM_CHAN_SEND, -1, t.o, &ch), 0);
+	ASSERT_EQ(ivshmem_chan_list(t.a, 0, &list), 0);
+	ASSERT_EQ(ivshmem_chan_list_count(list), 1);
+	first = ivshmem_chan_info_get_offset(ivshmem_chan_list_get(list, 0));
+	EXPECT_EQ(first, CHAN_DIR_SIZE);
+	ivshmem_chan_list_free(list);
+	/* The old handles stay out of it. */
+	EXPECT_EQ(ivshmem_chan_reset(t.rx), -EIDRM);
+	ivshmem_chan_close(t.tx);
+	ivshmem_chan_close(t.rx);
+	t.tx = t.rx = NULL;
+	ASSERT_EQ(ivshmem_chan_attach(t.b, "reborn", t.o, &again), 0);
+	ASSERT_EQ(ivshmem_chan_send(ch, "y", 1, 0, 0), 0);
+	EXPECT_EQ(ivshmem_chan_recv(again, name, sizeof(name), 1000), 1);
+	/* Both closed: deleted without the flag. */
+	ivshmem_chan_close(again);
+	ivshmem_chan_close(ch);
+	EXPECT_EQ(ivshmem_chan_delete(t.a, "reborn", 0, 0), 0);
+	/* Every slot taken; one deleted makes room for another. */
+	for (int i = 0; i < CHAN_DIR_ENTRIES; i++) {
+		snprintf(name, sizeof(name), "c%d", i);
+		ASSERT_EQ(ivshmem_chan_create(t.a, name, IVSHMEM_CHAN_SEND, -1, t.o, &ch), 0);
+		ivshmem_chan_close(ch);
+	}
+	EXPECT_EQ(ivshmem_chan_create(t.a, "one-more", IVSHMEM_CHAN_SEND, -1, t.o, &ch), -ENOSPC);
+	ASSERT_EQ(ivshmem_chan_delete(t.a, "c17", 0, 0), 0);
+	ASSERT_EQ(ivshmem_chan_create(t.a, "one-more", IVSHMEM_CHAN_SEND, -1, t.o, &ch), 0);
+	ivshmem_chan_close(ch);
+	/* A slot left claimed, as by a creator killed in create(). */
+	ASSERT_EQ(ivshmem_map(t.a, 0, CHAN_DIR_SIZE, PROT_READ | PROT_WRITE, &addr), 0);
+	dir = addr;
+	for (int i = 0; i < CHAN_DIR_ENTRIES; i++)
+		if (!strcmp(dir->entry[i].name, "c20"))
+			__atomic_store_n(&dir->entry[i].state, IVSHMEM_CHAN_CLAIMED,
+					 __ATOMIC_SEQ_CST);
+	EXPECT_EQ(ivshmem_chan_delete(t.a, "c20", 0, 0), -ENOENT);
+	EXPECT_EQ(ivshmem_chan_delete(t.a, "c20", 0, IVSHMEM_CHAN_FORCE), 0);
+	ASSERT_EQ(ivshmem_chan_create(t.a, "in-its-slot", IVSHMEM_CHAN_SEND, -1, t.o, &ch), 0);
+	ivshmem_chan_close(ch);
+	ivshmem_unmap(addr, CHAN_DIR_SIZE);
+	two_peers_end(&t);
+}
+
+/*
+ * Feature bits: a header that needs a feature this library lacks is
+ * refused (-EPROTONOSUPPORT), at attach and at reset; one it may ignore
+ * is ignored.
+ */
+TEST_TIMEOUT(peers_feature_bits, 60)
+{
+	struct ivshmem_chan *other;
+	struct two_peers t;
+	struct chan_hdr *h;
+	char buf[16];
+
+	two_peers_start(&t, "features", 0, 0);
+	h = map_header(t.b, "features");
+	ASSERT_TRUE(h);
+	__atomic_store_n(&h->features_compat, 0x80000000u, __ATOMIC_SEQ_CST);
+	ASSERT_EQ(ivshmem_chan_reset(t.rx), 0);
+	ASSERT_EQ(ivshmem_chan_send(t.tx, "x", 1, 0, 0), 0);
+	EXPECT_EQ(ivshmem_chan_recv(t.rx, buf, sizeof(buf), 1000), 1);
+	__atomic_store_n(&h->features_incompat, 0x80000000u, __ATOMIC_SEQ_CST);
+	EXPECT_EQ(ivshmem_chan_reset(t.rx), -EPROTONOSUPPORT);
+	EXPECT_EQ(ivshmem_chan_attach(t.b, "features", t.o, &other), -EPROTONOSUPPORT);
+	ivshmem_unmap(h, 4096);
+	two_peers_end(&t);
+}
+
 TEST_TIMEOUT(peers_full_ring_blocks_then_wakes, 60)
 {
 	struct ivshmem_chan_opts *o = chan_opts(4096, 5000);

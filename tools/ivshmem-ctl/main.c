@@ -683,7 +683,8 @@ static int chan_recv(struct ctl *ctl, struct ivshmem_chan *ch, long count, int t
 		int ret;
 
 		ret = ivshmem_chan_peek(ch, &data, &len, timeout_ms);
-		if (ret == -ETIMEDOUT && !count && i)
+		/* Until the timeout, or the sender's hang-up. */
+		if (!count && (ret == -EPIPE || (ret == -ETIMEDOUT && i)))
 			return 0;
 		if (ret)
 			return fail("receive", ret);

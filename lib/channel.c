@@ -1101,7 +1101,7 @@ static int still_ours(struct ivshmem_chan *ch)
 		load_bytes(name, de->name, sizeof(name));
 		name[CHAN_NAME_LEN - 1] = 0;
 		if (state < IVSHMEM_CHAN_CREATED || state > IVSHMEM_CHAN_ATTACHED ||
-		    strcmp(name, ch->name) || LOAD(&de->offset) != ch->area_offset)
+		    strcmp(name, ch->name) != 0 || LOAD(&de->offset) != ch->area_offset)
 			return -EIDRM;
 	}
 	if (LOAD_ACQ(&ch->hdr->magic) == CHAN_MAGIC_DELETED)

@@ -351,8 +351,9 @@ const char *ivshmem_event_name(enum ivshmem_event_type type);
  * memory: a hostile peer can change it while it is read, so copy what
  * must be validated (ivshmem_chan_recv() does).
  *
- * The layout in the shared memory is specified in libivshmem-channels(7)
- * (layout version 1); a peer built from that text interoperates.
+ * The layout in the shared memory (layout version 1) is specified in
+ * lib/channel-layout.md of the source; a peer built from that text
+ * interoperates.
  *
  * Errors common to the calls on an open channel:
  *  -ECONNRESET	the other side restarted (a new generation in the header),

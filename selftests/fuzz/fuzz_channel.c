@@ -71,17 +71,16 @@ static void *race(void *arg)
 	struct racer *r = arg;
 
 	for (uint64_t i = 0; !__atomic_load_n(&r->stop, __ATOMIC_RELAXED); i++) {
+		uint32_t gen;
 		uint64_t v = r->vals[i % OPS] * 0x0101010101010101ull ^ (i * 0x9e3779b97f4a7c15ull);
 
 		switch (i % 8) {
 		case 0:
-			/* Mostly of the generation the sides are in. */
-			RACE_STORE(&r->h->producer.index,
-				   v % 5 ? CHAN_IDX(__atomic_load_n(&r->h->generation, __ATOMIC_RELAXED), v % 3 ? v & ~7ull : v) : v);
-			break;
 		case 1:
-			RACE_STORE(&r->h->consumer.index,
-				   v % 5 ? CHAN_IDX(__atomic_load_n(&r->h->generation, __ATOMIC_RELAXED), v % 3 ? v & ~7ull : v) : v);
+			/* Mostly in the generation the sides are in. */
+			gen = __atomic_load_n(&r->h->generation, __ATOMIC_RELAXED);
+			RACE_STORE(i % 8 ? &r->h->consumer.index : &r->h->producer.index,
+				   v % 5 ? CHAN_IDX(gen, v % 3 ? v & ~7ull : v) : v);
 			break;
 		case 2:
 			/* Now and then only: every change is a retry of a snapshot. */

@@ -617,7 +617,6 @@ TEST_TIMEOUT(memory_restarts_race_the_other_side, 120)
 
 	mem_setup(&m, 4096);
 	prod.ch = m.tx;
-	cons.ch = m.rx;
 	ASSERT_EQ(pthread_create(&thread, NULL, restarting_producer, &prod), 0);
 	while (cons.restarts < rounds / 300) {
 		int ret = ivshmem_chan_recv(m.rx, &seq, sizeof(seq), 0);
@@ -639,8 +638,8 @@ TEST_TIMEOUT(memory_restarts_race_the_other_side, 120)
 	}
 	__atomic_store_n(&prod.stop, true, __ATOMIC_RELAXED);
 	pthread_join(thread, NULL);
-	TH_LOG("%ld messages sent, %ld received; %ld and %ld restarts; -EPROTO %ld and %ld; %ld out of order",
-	       prod.sent, received, prod.restarts, cons.restarts, prod.eproto, cons.eproto,
+	TH_LOG("%ld messages sent, %ld received; %ld and %ld restarts; -EPROTO %ld and %ld; "
+	       "%ld out of order", prod.sent, received, prod.restarts, cons.restarts, prod.eproto, cons.eproto,
 	       cons.out_of_order);
 	EXPECT_EQ(prod.eproto, 0);
 	EXPECT_EQ(cons.eproto, 0);

@@ -20,7 +20,8 @@ LIB=$BUILD/lib/libivshmem.so.0
 MAP=$TOP/lib/libivshmem.map
 # sha256 of the sorted symbols of each released node, as released.
 FROZEN="0.1:03fd29dc22b0e52956d9482cf918a6ebf68f980df5ed8cd6b9904afb368b1b05
-0.2:59ba3a7a8e58b8708c2cacd2f89930a08c5d88d49e63d4acb5143ccee037bdc8"
+0.2:59ba3a7a8e58b8708c2cacd2f89930a08c5d88d49e63d4acb5143ccee037bdc8
+0.3:401b2275236987f08b2c16a86d33518bb32eb6ba58c665ad003abe2f8e9c7f76"
 n=0 failed=0
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ivs-libabi.XXXXXX") || exit 2
 trap 'rm -rf "$TMP"' EXIT

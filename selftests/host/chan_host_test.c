@@ -2111,8 +2111,19 @@ TEST_TIMEOUT(ctl_chan_list_stat_send_recv, 60)
 	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "chan stat nothing"), 1);
 	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "chan recv -t 0 nothing"), 1);
 	EXPECT_EQ(ctl_run(&s, "x\n", out, sizeof(out), "chan send -t 1000 ctl.0"), 1);
+	/* ... which it left to its holder. */
+	EXPECT_EQ(ivshmem_chan_heartbeat(tx), 0);
 	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "chan frob"), 2);
 	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "chan recv"), 2);
+	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "chan list -f"), 2);
+	/* Delete: not with a side open, unless forced; the holder sees it go. */
+	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "chan delete ctl.0"), 1);
+	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "chan delete nothing"), 1);
+	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "chan delete --force ctl.0"), 0);
+	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "--json chan list"), 0);
+	EXPECT_TRUE(!strstr(out, "ctl.0") && strstr(out, "ctl.1"));
+	EXPECT_EQ(ivshmem_chan_send(tx, "x", 1, 0, 0), -ECONNRESET);
+	EXPECT_EQ(ivshmem_chan_reset(tx), -EIDRM);
 	ivshmem_chan_close(tx);
 	ivshmem_chan_close(rx);
 	ivshmem_chan_opts_free(o);

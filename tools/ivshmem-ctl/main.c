@@ -717,7 +717,7 @@ static int cmd_chan(struct ctl *ctl, int argc, char **argv)
 {
 	struct ivshmem_chan_opts *opts;
 	const char *action = argc > 1 ? argv[1] : "";
-	bool whole = false, attach;
+	bool whole = false, force = false, attach, sending;
 	uint64_t dir = 0, v;
 	long timeout = -1, count = 1;
 	struct ivshmem_chan *ch;
@@ -728,15 +728,17 @@ static int cmd_chan(struct ctl *ctl, int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "count", required_argument, NULL, 'c' },
 		{ "whole", no_argument, NULL, 'w' },
+		{ "force", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 
 	if (strcmp(action, "list") != 0 && strcmp(action, "stat") != 0 &&
-	    strcmp(action, "send") != 0 && strcmp(action, "recv") != 0)
-		return usage_error("chan needs list, stat, send or recv%s", "");
+	    strcmp(action, "send") != 0 && strcmp(action, "recv") != 0 &&
+	    strcmp(action, "delete") != 0)
+		return usage_error("chan needs list, stat, send, recv or delete%s", "");
 	argc--;
 	argv++;
-	while ((opt = getopt_long(argc, argv, "+D:t:c:w", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+D:t:c:wf", lopts, NULL)) != -1) {
 		if (opt == 'D' && parse_size(optarg, &dir) && !(dir % 4096))
 			continue;
 		if (opt == 't' && parse_int(optarg, INT32_MAX, true, &timeout))
@@ -749,14 +751,29 @@ static int cmd_chan(struct ctl *ctl, int argc, char **argv)
 			whole = true;
 			continue;
 		}
+		if (opt == 'f' && !strcmp(action, "delete")) {
+			force = true;
+			continue;
+		}
 		return usage_error("bad chan option%s", "");
 	}
-	attach = strcmp(action, "list") != 0 && strcmp(action, "stat") != 0;
+	attach = !strcmp(action, "send") || !strcmp(action, "recv");
+	sending = !strcmp(action, "send");
 	if (optind != argc - (strcmp(action, "list") != 0 ? 1 : 0))
 		return usage_error("chan %s: wrong arguments", action);
 	ret = open_device(ctl, &dev);
 	if (ret)
 		return ret;
+	if (!strcmp(action, "delete")) {
+		ret = ivshmem_chan_delete(dev, argv[optind], dir, force ? IVSHMEM_CHAN_FORCE : 0);
+		ivshmem_close(dev);
+		if (ret == -EBUSY)
+			fprintf(stderr, "ivshmem-ctl: channel %s: a side is open (--force deletes "
+				"it anyway)\n", argv[optind]);
+		else if (ret)
+			fprintf(stderr, "ivshmem-ctl: channel %s: %s\n", argv[optind], strerror(-ret));
+		return ret ? EXIT_FAILURE : 0;
+	}
 	if (!attach) {
 		ret = chan_show(ctl, dev, dir, strcmp(action, "list") != 0 ? argv[optind] : NULL);
 		ivshmem_close(dev);
@@ -767,19 +784,23 @@ static int cmd_chan(struct ctl *ctl, int argc, char **argv)
 		ret = ivshmem_chan_opts_set_dir_offset(opts, dir);
 	if (!ret)
 		ret = ivshmem_chan_opts_set_timeout(opts, (int)timeout);
+	/* Only the side asked for: the other one is left to whoever holds it. */
 	if (!ret)
-		ret = ivshmem_chan_attach(dev, argv[optind], opts, &ch);
+		ret = ivshmem_chan_attach_as(dev, argv[optind],
+					     sending ? IVSHMEM_CHAN_SEND : IVSHMEM_CHAN_RECV, opts, &ch);
 	ivshmem_chan_opts_free(opts);
+	if (ret == -EPROTOTYPE) {
+		fprintf(stderr, "ivshmem-ctl: channel %s: its free side %s\n", argv[optind],
+			sending ? "receives" : "sends");
+		ivshmem_close(dev);
+		return EXIT_FAILURE;
+	}
 	if (ret) {
 		fprintf(stderr, "ivshmem-ctl: channel %s: %s\n", argv[optind], strerror(-ret));
 		ivshmem_close(dev);
 		return ret == -ETIMEDOUT ? EXIT_TIMEOUT : EXIT_FAILURE;
 	}
-	if (ivshmem_chan_is_sender(ch) != !strcmp(action, "send")) {
-		fprintf(stderr, "ivshmem-ctl: channel %s: its free side %s\n", argv[optind],
-			ivshmem_chan_is_sender(ch) ? "sends" : "receives");
-		ret = EXIT_FAILURE;
-	} else if (!strcmp(action, "send")) {
+	if (sending) {
 		ret = chan_send(ctl, ch, whole, (int)timeout);
 	} else {
 		ret = chan_recv(ctl, ch, count, (int)timeout);
@@ -828,7 +849,9 @@ static void usage(FILE *out)
 		"  chan stat NAME              one channel: fill, messages, doorbells\n"
 		"  chan send [-w] [-t MS] NAME each line of stdin a message (-w: all of it)\n"
 		"  chan recv [-c N] [-t MS] NAME  N messages (default 1, 0: until -t runs\n"
-		"                              out) to stdout, each on a line\n"
+		"                              out or the sender hangs up) to stdout, each\n"
+		"                              on a line\n"
+		"  chan delete [-f] NAME       remove a channel (-f: even with a side open)\n"
 		"send and recv take the channel's free side, attaching for -t MS (default\n"
 		"forever).\n");
 	fprintf(out, "\nNumbers are decimal or 0x hexadecimal; sizes and offsets take a K, M,\n"

@@ -562,29 +562,41 @@ static int idx_put(uint64_t *word, uint16_t gen, uint64_t pos)
 	return -EPROTO;
 }
 
+/* How a side takes its place (take_place()). */
+enum place_how {
+	PLACE_KEEP,		/* own index as published: first attach, reset, create */
+	PLACE_RETURN,		/* a generation of its own, after a clean close */
+	PLACE_DROP,		/* a generation of its own, what is in flight dropped */
+};
+
 /*
  * Index words into this side's generation; this side's position in @pos.
- * With @drop (this side restarted) own index := the other side's, so that
- * what was in flight is dropped: the other side's word is stamped first,
- * its position kept, and from then on an update it began in the old
- * generation fails its compare-exchange.  Without (a first attach, a
- * reset after the other side restarted, a return after a clean close) own
- * index as published, so that nothing is lost; the other side's word is
- * left to it, which may be restarting: stamping it here would let this
- * side read what that restart is about to drop.  If the other side
- * restarts meanwhile, its newer generation wins and this side follows.
+ *
+ * A side that made the generation itself (PLACE_RETURN, PLACE_DROP)
+ * stamps the other side's word first, its position kept: from then on an
+ * update the other side began in an older generation fails its
+ * compare-exchange, and this side can read what the other had published.
+ * With PLACE_DROP own index := the other side's, so that what was in
+ * flight is dropped; otherwise own index as published, so that nothing is
+ * lost.  A side that adopted someone else's generation (PLACE_KEEP)
+ * leaves the other word alone: that side may be restarting in this very
+ * generation, and stamping its word would let this side read what that
+ * restart is about to drop.  If the other side restarts meanwhile, its
+ * newer generation wins and this side follows it.
  */
-static int take_indices(struct ivshmem_chan *ch, bool drop, uint64_t *pos)
+static int take_indices(struct ivshmem_chan *ch, enum place_how how, uint64_t *pos)
 {
 	for (unsigned int tries = 0;; tries++) {
 		uint16_t gen = (uint16_t)ch->gen;
-		int ret;
+		uint64_t other_pos = 0;
+		int ret = 0;
 
-		if (drop) {
-			ret = idx_stamp(&other_side(ch)->index, gen, pos);
-			if (!ret)
-				ret = idx_put(&own_side(ch)->index, gen, *pos);
-		} else {
+		if (how != PLACE_KEEP)
+			ret = idx_stamp(&other_side(ch)->index, gen, &other_pos);
+		if (!ret && how == PLACE_DROP) {
+			*pos = other_pos;
+			ret = idx_put(&own_side(ch)->index, gen, other_pos);
+		} else if (!ret) {
 			ret = idx_stamp(&own_side(ch)->index, gen, pos);
 		}
 		if (ret != -ECONNRESET)
@@ -594,7 +606,7 @@ static int take_indices(struct ivshmem_chan *ch, bool drop, uint64_t *pos)
 		ret = hdr_adopt(ch);
 		if (ret)
 			return ret;
-		drop = false;
+		how = PLACE_KEEP;
 	}
 }
 
@@ -604,7 +616,7 @@ static int take_indices(struct ivshmem_chan *ch, bool drop, uint64_t *pos)
  * by a later create or attach: -ESTALE), peer ID and vector, then the
  * indices (take_indices()).  -EPROTO for an unaligned index.
  */
-static int take_place(struct ivshmem_chan *ch, bool drop)
+static int take_place(struct ivshmem_chan *ch, enum place_how how)
 {
 	struct chan_side *me = own_side(ch);
 	int id = own_peer_id(ch->dev);
@@ -617,9 +629,11 @@ static int take_place(struct ivshmem_chan *ch, bool drop)
 	STORE(&me->vector, (uint16_t)ch->vector);
 	STORE_SC(&me->state, CHAN_SIDE_OPEN);
 	ch->placed = true;
-	ret = take_indices(ch, drop, &pos);
-	if (ret)
+	ret = take_indices(ch, how, &pos);
+	if (ret) {
+		ch->failed = true;	/* until a reset: no stale position is used */
 		return ret;
+	}
 	if (ch->dir) {
 		struct chan_dir_entry *e = &ch->dir->entry[ch->slot];
 
@@ -653,31 +667,41 @@ static void side_clear(struct chan_side *side, uint32_t gen, bool keep_owner)
 }
 
 /*
- * Lay out an empty ring with a new generation (after a deleted channel's,
- * so that a handle of that one cannot mistake this for its own).  The
- * other side's half keeps its owner and state when the header was a
- * channel's, so that a side still there from before resets and goes on;
- * its peer ID becomes @peer_id unless that is -1, and its vector is known
- * only if it is the side from before.
+ * Lay out an empty ring with a new generation, bumped by an atomic add so
+ * that it is this layout's alone (an attacher bumps by exchange, a
+ * deletion by add): after the old one for a channel's header, a deleted
+ * one, or one whose layout was cut short (the magic at 0), so that no
+ * handle mistakes the layout for one it knew; 1 for anything else.
+ * The other side's half keeps its owner and state when the header was a
+ * channel's, so that a side still there resets and goes on; while it is
+ * open, its peer ID, vector and doorbell request stay too (it is what it
+ * said it is, and may be asleep); otherwise its peer ID becomes @peer_id
+ * unless that is -1, and its vector is known only if it is the same peer.
  */
 static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint16_t flags, int peer_id,
 		       bool peer_is_consumer)
 {
 	struct chan_side *own = peer_is_consumer ? &h->producer : &h->consumer;
 	struct chan_side *other = peer_is_consumer ? &h->consumer : &h->producer;
-	uint32_t magic = LOAD(&h->magic), gen = 1, old_peer = CHAN_NO_PEER;
+	uint32_t magic = LOAD(&h->magic), gen, old_peer = CHAN_NO_PEER;
 	uint16_t old_vector = CHAN_NO_VECTOR;
-	bool kept = magic == CHAN_MAGIC;
+	bool kept = magic == CHAN_MAGIC, open = false;
+	uint8_t waiting = 0;
 
-	if (magic == CHAN_MAGIC || magic == CHAN_MAGIC_DELETED)
-		gen = LOAD(&h->generation) + 1;
 	if (kept) {
 		old_peer = LOAD(&other->peer);
 		old_vector = LOAD(&other->vector);
+		open = LOAD(&other->state) == CHAN_SIDE_OPEN;
+		waiting = LOAD(&other->waiting);
 	}
 	/* Attachers wait while the magic is 0 (hdr_adopt_tries()). */
 	STORE_REL(&h->magic, 0);
-	STORE_REL(&h->generation, gen);
+	if (kept || magic == CHAN_MAGIC_DELETED || magic == 0) {
+		gen = __atomic_add_fetch(&h->generation, 1, __ATOMIC_SEQ_CST);
+	} else {
+		gen = 1;
+		STORE_REL(&h->generation, gen);
+	}
 	STORE_REL(&h->version, CHAN_LAYOUT_VERSION);
 	STORE_REL(&h->flags, flags);
 	STORE_REL(&h->ring_size, ring_size);
@@ -685,9 +709,13 @@ static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint16_t flags, i
 	STORE_REL(&h->features_compat, 0);
 	side_clear(own, gen, false);
 	side_clear(other, gen, kept);
-	STORE(&other->peer, peer_id >= 0 ? (uint32_t)peer_id : old_peer);
-	STORE(&other->vector,
-	      peer_id < 0 || (uint32_t)peer_id == old_peer ? old_vector : CHAN_NO_VECTOR);
+	if (open) {
+		STORE(&other->waiting, waiting);
+	} else {
+		STORE(&other->peer, peer_id >= 0 ? (uint32_t)peer_id : old_peer);
+		STORE(&other->vector, peer_id < 0 || (uint32_t)peer_id == old_peer ?
+				      old_vector : CHAN_NO_VECTOR);
+	}
 	STORE_REL(&h->magic, CHAN_MAGIC);
 }
 
@@ -789,8 +817,8 @@ static bool other_waits(struct ivshmem_chan *ch)
  */
 static void hang_up(struct ivshmem_chan *ch)
 {
-	if (ch->sender && ch->reserved < 0)
-		ivshmem_chan_flush(ch);
+	if (ch->sender)
+		ivshmem_chan_flush(ch);	/* an open reservation is not in it */
 	STORE_SC(&own_side(ch)->state, CHAN_SIDE_CLOSED);
 	if (other_waits(ch))
 		ring_other(ch);
@@ -812,11 +840,33 @@ IVSHMEM_EXPORT void ivshmem_chan_close(struct ivshmem_chan *ch)
 	free(ch);
 }
 
+/*
+ * Mark a channel's header deleted: a new generation, so that its sides
+ * stop at their next call (-ECONNRESET, then -EIDRM from the reset), and
+ * a doorbell for each side that sleeps.
+ */
+static void hdr_kill(struct ivshmem *dev, struct chan_hdr *h)
+{
+	struct chan_side *sides[] = { &h->producer, &h->consumer };
+
+	STORE_REL(&h->magic, CHAN_MAGIC_DELETED);
+	__atomic_add_fetch(&h->generation, 1, __ATOMIC_SEQ_CST);
+	for (unsigned int i = 0; i < 2; i++) {
+		uint32_t peer = LOAD(&sides[i]->peer), vector = LOAD(&sides[i]->vector);
+
+		if (LOAD_SC(&sides[i]->waiting) &&
+		    __atomic_exchange_n(&sides[i]->waiting, 0, __ATOMIC_ACQ_REL) &&
+		    peer <= 65535 && vector <= 255)
+			ivshmem_ring(dev, peer, vector);
+	}
+}
+
 IVSHMEM_EXPORT int ivshmem_chan_create(struct ivshmem *dev, const char *name,
 				       enum ivshmem_chan_role role, int peer_id,
 				       const struct ivshmem_chan_opts *opts,
 				       struct ivshmem_chan **out)
 {
+	uint32_t was = IVSHMEM_CHAN_CLAIMED;
 	struct chan_dir_entry e;
 	struct ivshmem_chan *ch;
 	uint64_t region, size, offset;
@@ -847,6 +897,7 @@ IVSHMEM_EXPORT int ivshmem_chan_create(struct ivshmem *dev, const char *name,
 			ret = -EEXIST;
 			goto fail;
 		}
+		was = e.state;
 	} else {
 		slot = dir_reuse(ch->dir, name, size, region, opts->dir_offset, &e);
 	}
@@ -871,13 +922,24 @@ IVSHMEM_EXPORT int ivshmem_chan_create(struct ivshmem *dev, const char *name,
 	ret = hdr_adopt(ch);
 	if (ret)
 		goto fail;
-	take_place(ch, true);	/* both indices are 0 */
+	/* Both words are at 0 of the new generation; a side still there may
+	 * have published in it already. */
+	ret = take_place(ch, PLACE_KEEP);
+	if (ret)
+		goto fail;
 	{
 		struct chan_dir_entry *de = &ch->dir->entry[slot];
 
 		STORE(ch->sender ? &de->consumer : &de->producer,
 		      peer_id >= 0 ? (uint32_t)peer_id : CHAN_NO_PEER);
-		STORE_REL(&de->state, IVSHMEM_CHAN_CREATED);
+		/* Deleted meanwhile: the layout goes with it. */
+		if (!__atomic_compare_exchange_n(&de->state, &was, IVSHMEM_CHAN_CREATED, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+			hdr_kill(dev, ch->hdr);
+			ch->placed = false;
+			ret = -EAGAIN;
+			goto fail;
+		}
 	}
 	/*
 	 * A side still there from before sleeps: wake it, as the header kept
@@ -890,6 +952,43 @@ IVSHMEM_EXPORT int ivshmem_chan_create(struct ivshmem *dev, const char *name,
 fail:
 	ivshmem_chan_close(ch);
 	return ret;
+}
+
+/*
+ * Claim this side for an attach: a side nobody held since the layout by
+ * an exchange of its state (two first attaches at once: one wins, the
+ * other displaces it as a restart would); a side held before by a new
+ * generation, bumped by an exchange from the one adopted, so that a
+ * layout or a deletion in between (which bump it too) is noticed and the
+ * header read again.  The side's state as found in @state.
+ */
+static int claim_side(struct ivshmem_chan *ch, uint8_t *state)
+{
+	uint8_t *shared = &own_side(ch)->state;
+
+	for (unsigned int tries = 0; tries < 64; tries++) {
+		uint32_t gen = ch->gen;
+		int ret;
+
+		*state = LOAD_ACQ(shared);
+		if (*state == CHAN_SIDE_NONE) {
+			uint8_t none = CHAN_SIDE_NONE;
+
+			if (__atomic_compare_exchange_n(shared, &none, CHAN_SIDE_OPEN, false,
+							__ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE))
+				return 0;
+			continue;
+		}
+		if (__atomic_compare_exchange_n(&ch->hdr->generation, &gen, gen + 1, false,
+						__ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+			ch->gen = gen + 1;
+			return 0;
+		}
+		ret = hdr_adopt(ch);
+		if (ret)
+			return ret;
+	}
+	return -EPROTO;
 }
 
 /* Directory entry @slot still names the channel @e was read as. */
@@ -973,10 +1072,11 @@ static int chan_attach(struct ivshmem *dev, const char *name, int role,
 	 * displaced now), what is in flight is dropped; closed, the holder
 	 * published all it sent and gave back all it took: nothing is lost.
 	 */
-	side_state = LOAD_ACQ(&own_side(ch)->state);
-	if (side_state != CHAN_SIDE_NONE)
-		ch->gen = __atomic_add_fetch(&ch->hdr->generation, 1, __ATOMIC_ACQ_REL);
-	ret = take_place(ch, side_state == CHAN_SIDE_OPEN);
+	ret = claim_side(ch, &side_state);
+	if (ret)
+		goto fail;
+	ret = take_place(ch, side_state == CHAN_SIDE_NONE ? PLACE_KEEP :
+			     side_state == CHAN_SIDE_CLOSED ? PLACE_RETURN : PLACE_DROP);
 	if (ret)
 		goto fail;
 	ring_other(ch);
@@ -1120,7 +1220,7 @@ IVSHMEM_EXPORT int ivshmem_chan_reset(struct ivshmem_chan *ch)
 		ch->failed = true;
 		return ret;
 	}
-	ret = take_place(ch, false);
+	ret = take_place(ch, PLACE_KEEP);
 	if (ret)
 		return ret;
 	if (ch->dir && !ch->creator) {
@@ -1169,27 +1269,6 @@ static int dir_find_claimed(const struct chan_dir *dir, const char *name)
 	return -ENOENT;
 }
 
-/*
- * Mark a channel's header deleted: a new generation, so that its sides
- * stop at their next call (-ECONNRESET, then -EIDRM from the reset), and
- * a doorbell for each side that sleeps.
- */
-static void hdr_kill(struct ivshmem *dev, struct chan_hdr *h)
-{
-	struct chan_side *sides[] = { &h->producer, &h->consumer };
-
-	STORE_REL(&h->magic, CHAN_MAGIC_DELETED);
-	__atomic_add_fetch(&h->generation, 1, __ATOMIC_SEQ_CST);
-	for (unsigned int i = 0; i < 2; i++) {
-		uint32_t peer = LOAD(&sides[i]->peer), vector = LOAD(&sides[i]->vector);
-
-		if (LOAD_SC(&sides[i]->waiting) &&
-		    __atomic_exchange_n(&sides[i]->waiting, 0, __ATOMIC_ACQ_REL) &&
-		    peer <= 65535 && vector <= 255)
-			ivshmem_ring(dev, peer, vector);
-	}
-}
-
 IVSHMEM_EXPORT int ivshmem_chan_delete(struct ivshmem *dev, const char *name,
 				       uint64_t dir_offset, unsigned int flags)
 {
@@ -1197,6 +1276,7 @@ IVSHMEM_EXPORT int ivshmem_chan_delete(struct ivshmem *dev, const char *name,
 	struct chan_dir *dir;
 	struct chan_hdr *h;
 	uint64_t region;
+	uint32_t magic;
 	void *addr;
 	int slot, ret;
 
@@ -1213,11 +1293,13 @@ IVSHMEM_EXPORT int ivshmem_chan_delete(struct ivshmem *dev, const char *name,
 	slot = dir_find(dir, name, region, dir_offset, &e);
 	if (slot < 0 && (flags & IVSHMEM_CHAN_FORCE)) {
 		/* Its area is not known for sure: let it go with the slot. */
+		uint32_t claimed = IVSHMEM_CHAN_CLAIMED;
+
 		slot = dir_find_claimed(dir, name);
 		if (slot >= 0) {
-			STORE(&dir->entry[slot].size, 0);
-			STORE_REL(&dir->entry[slot].state, IVSHMEM_CHAN_FREE);
-			ret = 0;
+			ret = __atomic_compare_exchange_n(&dir->entry[slot].state, &claimed,
+							  IVSHMEM_CHAN_FREE, false, __ATOMIC_ACQ_REL,
+							  __ATOMIC_RELAXED) ? 0 : -EBUSY;
 			goto out;
 		}
 	}
@@ -1229,13 +1311,20 @@ IVSHMEM_EXPORT int ivshmem_chan_delete(struct ivshmem *dev, const char *name,
 	if (ret)
 		goto out;
 	h = addr;
-	if (!(flags & IVSHMEM_CHAN_FORCE) && LOAD_ACQ(&h->magic) == CHAN_MAGIC &&
-	    (LOAD_SC(&h->producer.state) == CHAN_SIDE_OPEN ||
-	     LOAD_SC(&h->consumer.state) == CHAN_SIDE_OPEN)) {
+	magic = LOAD_ACQ(&h->magic);
+	/* Open sides, or a layout in progress (a creator restarting). */
+	if (!(flags & IVSHMEM_CHAN_FORCE) &&
+	    (magic == 0 || (magic == CHAN_MAGIC &&
+			    (LOAD_SC(&h->producer.state) == CHAN_SIDE_OPEN ||
+			     LOAD_SC(&h->consumer.state) == CHAN_SIDE_OPEN)))) {
 		ret = -EBUSY;
 	} else {
 		hdr_kill(dev, h);
-		STORE_REL(&dir->entry[slot].state, IVSHMEM_CHAN_FREE);
+		/* As found: a create that restarted it meanwhile keeps it. */
+		if (!__atomic_compare_exchange_n(&dir->entry[slot].state, &e.state,
+						 IVSHMEM_CHAN_FREE, false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_RELAXED))
+			ret = -EBUSY;
 	}
 	ivshmem_unmap(addr, PAGE);
 out:
@@ -1251,7 +1340,8 @@ static int chan_check(struct ivshmem_chan *ch)
 		return -ESTALE;
 	if (ch->failed)
 		return -EPROTO;
-	if (LOAD_ACQ(&ch->hdr->generation) != ch->gen)
+	/* seq_cst: after arm() sets the flag, against a deletion's bump. */
+	if (LOAD_SC(&ch->hdr->generation) != ch->gen)
 		return -ECONNRESET;
 	return 0;
 }
@@ -1941,7 +2031,7 @@ int ivshmem_chan_restart_memory(struct ivshmem_chan *ch)
 	if (ret)
 		return ret;
 	ch->gen = __atomic_add_fetch(&ch->hdr->generation, 1, __ATOMIC_ACQ_REL);
-	return take_place(ch, true);
+	return take_place(ch, PLACE_DROP);
 }
 
 uint32_t ivshmem_chan_adopted_generation(const struct ivshmem_chan *ch)

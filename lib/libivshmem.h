@@ -448,15 +448,19 @@ int ivshmem_chan_opts_set_spin(struct ivshmem_chan_opts *opts, unsigned int spin
  * directory page holds something else, -ENOSPC if the region or the
  * directory is full, -EEXIST if the existing channel is too small for the
  * ring asked for, -EAGAIN if the directory's end of the areas kept
- * changing under it (a peer rewriting it); errors of ivshmem_map() and
- * ivshmem_get_info().
+ * changing under it (a peer rewriting it) or the channel was deleted
+ * while it was laid out again; errors of ivshmem_map() and
+ * ivshmem_get_info().  Since 0.4 a deleted channel's slot and area are
+ * reused, and an existing channel's other side keeps its peer ID and
+ * vector while it is open (@peer_id names only a side yet to come).
  */
 int ivshmem_chan_create(struct ivshmem *dev, const char *name, enum ivshmem_chan_role role,
 			int peer_id, const struct ivshmem_chan_opts *opts,
 			struct ivshmem_chan **out);
 
 /**
- * ivshmem_chan_attach() - take the free side of channel @name
+ * ivshmem_chan_attach() - take the side of channel @name that its creator
+ * left (the other role)
  *
  * Waits up to the options' timeout for the channel to be created.  An
  * attach of a side held before starts a new generation.  If the side is
@@ -466,7 +470,8 @@ int ivshmem_chan_create(struct ivshmem *dev, const char *name, enum ivshmem_chan
  * -ENOENT if there is no such channel with a timeout of 0, -ETIMEDOUT if
  * it did not appear in time, -EPROTO for a directory or channel header of
  * another magic or layout version, or out of bounds, -EPROTONOSUPPORT for
- * a channel that needs a feature this library lacks.
+ * a channel that needs a feature this library lacks, -EIDRM if it was
+ * deleted while this side took its place.
  */
 int ivshmem_chan_attach(struct ivshmem *dev, const char *name,
 			const struct ivshmem_chan_opts *opts, struct ivshmem_chan **out);
@@ -612,8 +617,9 @@ int ivshmem_chan_arm_for(struct ivshmem_chan *ch, size_t len);
 
 /**
  * ivshmem_chan_reset() - go on after -ECONNRESET or -EPROTO: adopt the
- * header's generation, drop what is in flight (an open reservation, a
- * message peeked, what the ring holds) and take this side's place again.
+ * header's generation, drop this side's open reservation or message
+ * peeked, and take its place again at the index it published last (what
+ * the other side's restart dropped is gone; nothing else is).
  * The header is read as one snapshot: a layout in progress (the other
  * side creating the channel again) is waited out, for about 100 ms at
  * most.  -EPROTO if the header is still not valid, -EPROTONOSUPPORT if it
@@ -626,7 +632,8 @@ int ivshmem_chan_reset(struct ivshmem_chan *ch);
  * ivshmem_chan_heartbeat() - bump this side's heartbeat counter, which
  * the other side reads with ivshmem_chan_peer_heartbeat(): a side that
  * calls it periodically shows it is alive even when it has nothing to
- * send.  -ESTALE if another handle took this side.  Since 0.4.
+ * send (a value that changes; a new handle starts again at 1).  -ESTALE
+ * if another handle took this side.  Since 0.4.
  */
 int ivshmem_chan_heartbeat(struct ivshmem_chan *ch);
 

@@ -10,13 +10,18 @@
  * ivt_chan_messages (default 100000), ivt_chan_dir (the channel
  * directory's offset, default 64 MiB: clear of pair_test's mailbox);
  * ivt_chan_server (a server socket: run as a host peer instead, to try
- * this program on the host).
+ * this program on the host); ivt_storm_messages (the restart storm's
+ * messages, default 100000; 0 skips it).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib/ivshmem_test.h"
@@ -204,6 +209,298 @@ static int sock_ping(size_t size, int64_t *p50, int64_t *p99)
 	*p50 = v[XCHG_PINGS / 2];
 	*p99 = v[XCHG_PINGS * 99 / 100];
 	return 0;
+}
+
+/* ---- the restart storm: both sides killed and restarted at random ---- */
+
+#define STORM_DIR	(80ull << 20)	/* clear of the exchange's directory */
+#define STORM_NAME	"ivt-storm"
+#define STORM_MAX	256
+
+/* Message @seq of producer life @life: both, then bytes derived from them. */
+static size_t storm_fill(uint8_t *p, uint64_t life, uint64_t seq)
+{
+	size_t len = 16 + (size_t)((seq * 131 + life) % (STORM_MAX - 15));
+	uint64_t x = seq * 0x9e3779b97f4a7c15ull + life * 0xbf58476d1ce4e5b9ull + 1;
+
+	memcpy(p, &life, 8);
+	memcpy(p + 8, &seq, 8);
+	for (size_t i = 16; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = (uint8_t)x;
+	}
+	return len;
+}
+
+/* The device, or the server of ivt_chan_server as a host peer. */
+static int storm_open(struct ivshmem **d)
+{
+	const char *server = env_str("ivt_chan_server", "");
+
+	return *server ? ivshmem_open_server(server, NULL, d) : ivshmem_open(dev_path(), d);
+}
+
+static struct ivshmem_chan_opts *storm_opts(int timeout_ms)
+{
+	struct ivshmem_chan_opts *o;
+
+	if (ivshmem_chan_opts_new(&o))
+		return NULL;
+	if (ivshmem_chan_opts_set_dir_offset(o, STORM_DIR) ||
+	    ivshmem_chan_opts_set_ring_size(o, 16384) ||
+	    ivshmem_chan_opts_set_timeout(o, timeout_ms)) {
+		ivshmem_chan_opts_free(o);
+		return NULL;
+	}
+	return o;
+}
+
+/*
+ * One life of the producer: attach (a restart after the first), send
+ * numbered messages until killed.  Exit 0 once the channel is deleted
+ * (the consumer has seen enough), 3 if it is gone, 1 on an error.
+ */
+static int storm_producer(uint64_t life, int meet_ms)
+{
+	struct ivshmem_chan_opts *o = storm_opts(meet_ms);
+	struct ivshmem_chan *out;
+	struct ivshmem *d;
+	uint8_t buf[STORM_MAX];
+	int ret;
+
+	if (!o || storm_open(&d))
+		return 1;
+	ret = ivshmem_chan_attach_as(d, STORM_NAME, IVSHMEM_CHAN_SEND, o, &out);
+	if (ret)
+		return ret == -ETIMEDOUT || ret == -ENOENT ? 3 : 1;
+	for (uint64_t seq = 0;;) {
+		ret = ivshmem_chan_send(out, buf, storm_fill(buf, life, seq), 0, 5000);
+		if (!ret) {
+			seq++;
+		} else if (ret == -ECONNRESET) {
+			ret = ivshmem_chan_reset(out);
+			if (ret == -EIDRM)
+				return 0;
+			if (ret)
+				return 1;
+		} else if (ret == -EPIPE || ret == -ETIMEDOUT) {
+			usleep(1000);	/* the consumer between two lives */
+		} else {
+			return 1;
+		}
+	}
+}
+
+/* A line to the supervisor, in one write (atomic below PIPE_BUF). */
+static void storm_report(int fd, const char *fmt, long a, long b, long c)
+{
+	char line[128];
+	int n = snprintf(line, sizeof(line), fmt, a, b, c);
+
+	if (write(fd, line, (size_t)n) != n)
+		_exit(1);
+}
+
+/*
+ * One life of the consumer: create the channel again (a restart of the
+ * creator after the first life), receive until killed.  Within this life,
+ * every message must check; each producer life's messages must come in
+ * order without a gap or a repeat, and one that starts after this life
+ * began must start at its first message (a producer restart drops what it
+ * had in flight, never what it sends afterwards).  Reports "n COUNT" every
+ * 200 messages and "bad ..." on the first fault.
+ */
+static int storm_consumer(int report)
+{
+	struct ivshmem_chan_opts *o = storm_opts(5000);
+	uint64_t life = 0, next = 0;
+	uint8_t buf[STORM_MAX], want[STORM_MAX];
+	struct ivshmem_chan *in;
+	struct ivshmem *d;
+	long count = 0;
+	int n;
+
+	if (!o || storm_open(&d) ||
+	    ivshmem_chan_create(d, STORM_NAME, IVSHMEM_CHAN_RECV, -1, o, &in))
+		return 1;
+	for (;;) {
+		uint64_t l, seq;
+
+		n = ivshmem_chan_recv(in, buf, sizeof(buf), 5000);
+		if (n == -ECONNRESET) {
+			if (ivshmem_chan_reset(in))
+				return 1;
+			continue;
+		}
+		if (n == -EPIPE || n == -ETIMEDOUT) {
+			usleep(1000);	/* the producer between two lives */
+			continue;
+		}
+		if (n < 16) {
+			storm_report(report, "bad recv %ld %ld %ld\n", n, 0, 0);
+			return 1;
+		}
+		memcpy(&l, buf, 8);
+		memcpy(&seq, buf + 8, 8);
+		if ((size_t)n != storm_fill(want, l, seq) || memcmp(buf, want, (size_t)n) != 0) {
+			storm_report(report, "bad bytes life %ld seq %ld len %ld\n", (long)l,
+				     (long)seq, n);
+			return 1;
+		}
+		if (l < life || (l == life && seq != next) || (l > life && life && seq)) {
+			storm_report(report, "bad order: life %ld seq %ld after life %ld\n",
+				     (long)l, (long)seq, (long)life);
+			return 1;
+		}
+		life = l;
+		next = seq + 1;
+		if (++count % 200 == 0)
+			storm_report(report, "n %ld %ld %ld\n", 200, 0, 0);
+	}
+}
+
+/* 0 once the consumer's channel is in the directory, -ETIMEDOUT. */
+static int storm_wait_channel(struct ivshmem *d, int timeout_ms)
+{
+	for (int ms = 0; ms < timeout_ms; ms += 10) {
+		struct ivshmem_chan_list *list;
+		bool there = false;
+
+		if (!ivshmem_chan_list(d, STORM_DIR, &list)) {
+			for (size_t i = 0; i < ivshmem_chan_list_count(list); i++)
+				there |= !strcmp(ivshmem_chan_info_get_name(
+							 ivshmem_chan_list_get(list, i)), STORM_NAME);
+			ivshmem_chan_list_free(list);
+		}
+		if (there)
+			return 0;
+		usleep(10000);
+	}
+	return -ETIMEDOUT;
+}
+
+struct storm {
+	long lives, received, bad, errors;
+	char fault[128];
+};
+
+/* Lines of the consumer's reports, as far as they came. */
+static void storm_read(int fd, struct storm *st, int ms)
+{
+	static char pending[4096];
+	static size_t used;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char *nl;
+
+	while (poll(&pfd, 1, ms) == 1) {
+		ssize_t got = read(fd, pending + used, sizeof(pending) - 1 - used);
+
+		if (got <= 0)
+			break;
+		used += (size_t)got;
+		pending[used] = 0;
+		while ((nl = strchr(pending, '\n'))) {
+			*nl = 0;
+			if (!strncmp(pending, "n ", 2))
+				st->received += strtol(pending + 2, NULL, 10);
+			else if (!st->bad++)
+				snprintf(st->fault, sizeof(st->fault), "%.100s", pending);
+			used -= (size_t)(nl + 1 - pending);
+			memmove(pending, nl + 1, used + 1);
+		}
+		ms = 0;
+	}
+}
+
+/*
+ * Both sides of a channel between the two guests are killed (SIGKILL) and
+ * restarted at random, every 20 to 300 ms, while 100,000 messages go from
+ * guest a to guest b: within a life of the consumer none is lost between
+ * two it received, repeated or corrupted, and the consumer always comes
+ * back to a working channel.  Then the consumer's side deletes the
+ * channel, which ends the producer.
+ */
+TEST_TIMEOUT(restart_storm_between_guests, 900)
+{
+	long target = env_long("ivt_storm_messages", 100000);
+	const char *role = env_str("ivt_role", "");
+	bool producer = !strcmp(role, "a");
+	unsigned int seed = (unsigned int)getpid();
+	struct storm st = { 0 };
+	int pipefd[2] = { -1, -1 };
+	struct ivshmem *d;
+	int64_t t0 = xchg_now_ns();
+
+	if ((!producer && strcmp(role, "b") != 0) || !target)
+		SKIP("the storm runs between the two guests of the pair");
+	ASSERT_EQ(storm_open(&d), 0);
+	ASSERT_EQ(ivshmem_wait_ready(d, 10000), 0);
+	if (!producer) {
+		void *page;
+
+		ASSERT_EQ(ivshmem_map(d, STORM_DIR, 4096, PROT_READ | PROT_WRITE, &page), 0);
+		memset(page, 0, 4096);
+		ivshmem_unmap(page, 4096);
+		ASSERT_EQ(pipe(pipefd), 0);
+	} else {
+		/* The first life of the consumer may be a while: the other guest's
+		 * exchange comes first. */
+		ASSERT_EQ(storm_wait_channel(d, MEET_MS), 0);
+	}
+	for (uint64_t life = 1;; life++) {
+		int status, live_ms = 20 + (int)(rand_r(&seed) % 281);
+		pid_t pid = fork();
+
+		ASSERT_GE(pid, 0);
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			_exit(producer ? storm_producer(life, 5000) : storm_consumer(pipefd[1]));
+		}
+		st.lives++;
+		if (producer) {
+			for (int ms = 0; ms < live_ms; ms += 10)
+				if (waitpid(pid, &status, WNOHANG) == pid)
+					break;
+				else
+					usleep(10000);
+		} else {
+			for (int64_t end = xchg_now_ns() + live_ms * 1000000LL; xchg_now_ns() < end;)
+				storm_read(pipefd[0], &st, 10);
+		}
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		if (WIFEXITED(status) && WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 3) {
+			st.errors++;
+			TH_LOG("life %llu ended with status %d", (unsigned long long)life,
+			       WEXITSTATUS(status));
+		}
+		if (producer && WIFEXITED(status) &&
+		    (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 3))
+			break;	/* the channel was deleted: the consumer is done */
+		if (!producer) {
+			storm_read(pipefd[0], &st, 0);
+			if (st.received >= target || st.bad || st.errors)
+				break;
+		}
+		if ((xchg_now_ns() - t0) / 1000000000 > 300) {
+			TH_LOG("no end after 300 s");
+			st.errors++;
+			break;
+		}
+	}
+	if (!producer)
+		ASSERT_EQ(ivshmem_chan_delete(d, STORM_NAME, STORM_DIR, IVSHMEM_CHAN_FORCE), 0);
+	TH_LOG("%s: %ld lives, %ld messages received, %ld faults%s%s in %lld ms",
+	       producer ? "producer" : "consumer", st.lives, st.received, st.bad,
+	       st.bad ? ": " : "", st.fault, (long long)((xchg_now_ns() - t0) / 1000000));
+	EXPECT_EQ(st.bad, 0);
+	EXPECT_EQ(st.errors, 0);
+	if (!producer)
+		EXPECT_GE(st.received, target);
+	EXPECT_GE(st.lives, 3);
+	ivshmem_close(d);
 }
 
 int main(int argc, char **argv)

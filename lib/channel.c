@@ -809,6 +809,29 @@ static bool other_waits(struct ivshmem_chan *ch)
 	return LOAD_SC(flag) && __atomic_exchange_n(flag, 0, __ATOMIC_ACQ_REL);
 }
 
+static uint64_t *wake_at(const struct ivshmem_chan *ch, bool own)
+{
+	return ch->sender == own ? &ch->hdr->producer_wake_at : &ch->hdr->consumer_wake_at;
+}
+
+/*
+ * After publishing own index: the other side's flag taken back, true, if
+ * it asked for a doorbell and the index reached the threshold it set
+ * (with serial arithmetic over the index's 48 bits).  Below it, the flag
+ * stays for a later publication: a producer waiting for room for a large
+ * message is rung once, when it fits, not at every release.
+ */
+static bool other_waits_for(struct ivshmem_chan *ch)
+{
+	uint64_t at = CHAN_IDX_POS(LOAD(wake_at(ch, false)));
+
+	if (!LOAD_SC(&other_side(ch)->waiting))
+		return false;
+	if (idx_sub(ch->published, at) >= CHAN_IDX_MASK / 2)
+		return false;
+	return other_waits(ch);
+}
+
 /*
  * Hang up: what was committed is published, then the side is marked
  * closed and the other side woken to see it (-EPIPE there).  The same
@@ -1445,8 +1468,12 @@ static bool drain(int fd)
 
 static int arm(struct ivshmem_chan *ch, uint64_t need)
 {
+	/* The other index from which there is something to do: room for
+	 * @need bytes, or one record. */
+	uint64_t at = ch->sender ? ch->pos + need - ch->ring_size : ch->pos + REC_HDR;
 	int ret;
 
+	STORE(wake_at(ch, true), at & CHAN_IDX_MASK);
 	STORE_SC(sleep_flag(ch), 1);
 	ret = chan_ready(ch, need);
 	if (ret)
@@ -1634,7 +1661,7 @@ IVSHMEM_EXPORT int ivshmem_chan_flush(struct ivshmem_chan *ch)
 	ret = publish(ch);
 	if (ret)
 		return ret;
-	if (other_waits(ch)) {
+	if (other_waits_for(ch)) {
 		ch->doorbells++;
 		STORE(&me->doorbells, ch->doorbells);
 		return ring_other(ch);
@@ -1661,6 +1688,12 @@ IVSHMEM_EXPORT int ivshmem_chan_reserve(struct ivshmem_chan *ch, size_t len, voi
 	off = (uint32_t)(ch->pos & (ch->ring_size - 1));
 	/* A record never wraps: pad to the ring's end first if needed. */
 	need = reserve_need(ch, len);
+	/* What is committed must be published before waiting for room. */
+	if (ch->published != ch->pos && space_ready(ch, need) == 0) {
+		ret = ivshmem_chan_flush(ch);
+		if (ret)
+			return ret;
+	}
 	ret = chan_wait(ch, need, deadline);
 	if (ret)
 		return ret;
@@ -1723,7 +1756,7 @@ static int release_space(struct ivshmem_chan *ch)
 	ret = publish(ch);
 	if (ret)
 		return ret;
-	if (other_waits(ch)) {
+	if (other_waits_for(ch)) {
 		ch->doorbells++;
 		STORE(&me->doorbells, ch->doorbells);
 		return ring_other(ch);

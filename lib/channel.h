@@ -119,7 +119,14 @@ struct chan_hdr {
 	uint8_t reserved0[40];
 	struct chan_side producer;	/* line 1 */
 	struct chan_side consumer;	/* line 2 */
-	uint8_t reserved[64];
+	/*
+	 * Line 3: event thresholds, positions of the other side's index
+	 * (CHAN_IDX_POS) from which a side that set its flag wants its
+	 * doorbell, each written by that side before it sets its flag.
+	 */
+	uint64_t producer_wake_at;	/* the tail at which a message fits */
+	uint64_t consumer_wake_at;	/* the head at which a record is there */
+	uint8_t reserved[48];
 };
 
 #define CHAN_F_CREATOR_RECEIVES	0x1	/* the creating side is the consumer */

@@ -1921,6 +1921,72 @@ TEST_TIMEOUT(peers_return_after_close_finds_what_was_left, 60)
 	}
 }
 
+struct drainer {
+	struct ivshmem_chan *ch;
+	long count;
+	unsigned int delay_us;	/* after each message */
+};
+
+static void *drain_all(void *arg)
+{
+	struct drainer *d = arg;
+	char buf[64];
+
+	while (ivshmem_chan_recv(d->ch, buf, sizeof(buf), 500) >= 0) {
+		d->count++;
+		usleep(d->delay_us);
+	}
+	return NULL;
+}
+
+/*
+ * A producer that filled the ring with messages committed but not yet
+ * published (IVSHMEM_CHAN_MORE) publishes them before it waits for room:
+ * otherwise the consumer could never free any, and the wait would last
+ * its whole timeout.  The producer waits for room for a large message
+ * with one doorbell from the consumer, not one per message released.
+ */
+TEST_TIMEOUT(peers_waiting_producer_publishes_first_and_is_rung_once, 60)
+{
+	struct drainer d = { 0 };
+	uint64_t before, rung;
+	struct two_peers t;
+	struct chan_hdr *h;
+	pthread_t thread;
+	long sent = 0;
+	void *buf;
+
+	two_peers_start(&t, "batch-full", 4096, 0);
+	while (ivshmem_chan_send(t.tx, "0123456789abcdef", 16, IVSHMEM_CHAN_MORE, 0) == 0)
+		sent++;
+	d.ch = t.rx;
+	ASSERT_EQ(pthread_create(&thread, NULL, drain_all, &d), 0);
+	ASSERT_EQ(ivshmem_chan_reserve(t.tx, 1500, &buf, 5000), 0);
+	ASSERT_EQ(ivshmem_chan_commit(t.tx, 16, 0), 0);
+	pthread_join(thread, NULL);
+	EXPECT_EQ(d.count, sent + 1);
+	/* Full again; room for 2 KiB takes 86 releases of 24 bytes. */
+	h = map_header(t.b, "batch-full");
+	ASSERT_TRUE(h);
+	sent = 0;
+	while (ivshmem_chan_send(t.tx, "0123456789abcdef", 16, 0, 0) == 0)
+		sent++;
+	d.count = 0;
+	d.delay_us = 300;	/* slowly: the producer sleeps between releases */
+	before = __atomic_load_n(&h->consumer.doorbells, __ATOMIC_RELAXED);
+	ASSERT_EQ(pthread_create(&thread, NULL, drain_all, &d), 0);
+	ASSERT_EQ(ivshmem_chan_reserve(t.tx, 2040, &buf, 5000), 0);
+	ASSERT_EQ(ivshmem_chan_commit(t.tx, 16, 0), 0);
+	pthread_join(thread, NULL);
+	EXPECT_EQ(d.count, sent + 1);
+	rung = __atomic_load_n(&h->consumer.doorbells, __ATOMIC_RELAXED) - before;
+	TH_LOG("%ld messages released while the producer waited for 2 KiB: %llu doorbells", sent,
+	       (unsigned long long)rung);
+	EXPECT_TRUE(rung <= 2);
+	ivshmem_unmap(h, 4096);
+	two_peers_end(&t);
+}
+
 /*
  * Deletion: refused (-EBUSY) while a side is open, forced otherwise; the
  * open sides stop (-ECONNRESET, then -EIDRM from the reset, a sleeping

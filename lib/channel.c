@@ -98,6 +98,7 @@ struct ivshmem_chan {
 	uint64_t pos, published;
 	int64_t reserved;		/* payload bytes reserved, -1 if none */
 	uint32_t peeked;		/* record bytes peeked, 0 if none */
+	uint32_t peeked_msgs;		/* and how many messages they hold */
 	uint64_t msgs, doorbells, quiet, wakeups, heartbeat;
 };
 
@@ -1645,18 +1646,12 @@ static int publish(struct ivshmem_chan *ch)
 	return 0;
 }
 
-/* ---- sending ---- */
-
-IVSHMEM_EXPORT int ivshmem_chan_flush(struct ivshmem_chan *ch)
+/* Publish own index, then ring the other side if it waits for it. */
+static int publish_and_notify(struct ivshmem_chan *ch)
 {
-	struct chan_side *me;
+	struct chan_side *me = own_side(ch);
 	int ret;
 
-	if (!ch->sender)
-		return -EPERM;
-	if (ch->published == ch->pos)
-		return 0;
-	me = own_side(ch);
 	STORE(&me->msgs, ch->msgs);
 	ret = publish(ch);
 	if (ret)
@@ -1669,6 +1664,17 @@ IVSHMEM_EXPORT int ivshmem_chan_flush(struct ivshmem_chan *ch)
 	ch->quiet++;
 	STORE(&me->quiet, ch->quiet);
 	return 0;
+}
+
+/* ---- sending ---- */
+
+IVSHMEM_EXPORT int ivshmem_chan_flush(struct ivshmem_chan *ch)
+{
+	if (!ch->sender)
+		return -EPERM;
+	if (ch->published == ch->pos)
+		return 0;
+	return publish_and_notify(ch);
 }
 
 IVSHMEM_EXPORT int ivshmem_chan_reserve(struct ivshmem_chan *ch, size_t len, void **buf,
@@ -1728,6 +1734,33 @@ IVSHMEM_EXPORT int ivshmem_chan_commit(struct ivshmem_chan *ch, size_t len, unsi
 	return flags & IVSHMEM_CHAN_MORE ? 0 : ivshmem_chan_flush(ch);
 }
 
+IVSHMEM_EXPORT int ivshmem_chan_sendv(struct ivshmem_chan *ch, const struct iovec *iov,
+				      int iovcnt, unsigned int flags, int timeout_ms)
+{
+	size_t len = 0;
+	uint8_t *dst;
+	void *room;
+	int ret;
+
+	if (iovcnt < 0 || (iovcnt && !iov) || (flags & ~IVSHMEM_CHAN_MORE))
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len > ch->max_msg - len)
+			return -EMSGSIZE;
+		len += iov[i].iov_len;
+	}
+	ret = ivshmem_chan_reserve(ch, len, &room, timeout_ms);
+	if (ret)
+		return ret;
+	dst = room;
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len)
+			memcpy(dst, iov[i].iov_base, iov[i].iov_len);
+		dst += iov[i].iov_len;
+	}
+	return ivshmem_chan_commit(ch, len, flags);
+}
+
 IVSHMEM_EXPORT int ivshmem_chan_send(struct ivshmem_chan *ch, const void *buf, size_t len,
 				     unsigned int flags, int timeout_ms)
 {
@@ -1745,26 +1778,6 @@ IVSHMEM_EXPORT int ivshmem_chan_send(struct ivshmem_chan *ch, const void *buf, s
 }
 
 /* ---- receiving ---- */
-
-/* Ring a producer that waits for room, after tail moved. */
-static int release_space(struct ivshmem_chan *ch)
-{
-	struct chan_side *me = own_side(ch);
-	int ret;
-
-	STORE(&me->msgs, ch->msgs);
-	ret = publish(ch);
-	if (ret)
-		return ret;
-	if (other_waits_for(ch)) {
-		ch->doorbells++;
-		STORE(&me->doorbells, ch->doorbells);
-		return ring_other(ch);
-	}
-	ch->quiet++;
-	STORE(&me->quiet, ch->quiet);
-	return 0;
-}
 
 IVSHMEM_EXPORT int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data, size_t *len,
 				     int timeout_ms)
@@ -1806,7 +1819,7 @@ IVSHMEM_EXPORT int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data,
 			ch->pos = (ch->pos + skip) & CHAN_IDX_MASK;
 			if (skip == avail) {
 				/* Nothing after it yet: hand the room back. */
-				ret = release_space(ch);
+				ret = publish_and_notify(ch);
 				if (ret)
 					return ret;
 			}
@@ -1816,6 +1829,7 @@ IVSHMEM_EXPORT int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data,
 		    rec_size(rec.len) > avail || off + rec_size(rec.len) > ch->ring_size)
 			goto bad;
 		ch->peeked = rec_size(rec.len);
+		ch->peeked_msgs = 1;
 		*data = ch->ring + off + REC_HDR;
 		*len = rec.len;
 		return 0;
@@ -1836,8 +1850,69 @@ IVSHMEM_EXPORT int ivshmem_chan_release(struct ivshmem_chan *ch)
 		return -EINVAL;
 	ch->pos = (ch->pos + ch->peeked) & CHAN_IDX_MASK;
 	ch->peeked = 0;
-	ch->msgs++;
-	return release_space(ch);
+	ch->msgs += ch->peeked_msgs;
+	return publish_and_notify(ch);
+}
+
+/*
+ * The message record at @pos, a pad before it skipped (its bytes in
+ * @skip), with @avail bytes published from @pos: 1 and @rec, or 0 if
+ * there is none, or none that checks.
+ */
+static int batch_record(struct ivshmem_chan *ch, uint64_t pos, uint64_t avail,
+			struct chan_rec *rec, uint32_t *skip)
+{
+	uint32_t off = (uint32_t)(pos & (ch->ring_size - 1));
+	uint64_t raw;
+
+	*skip = 0;
+	for (;;) {
+		if (avail > ch->ring_size || avail < REC_HDR)
+			return 0;
+		raw = LOAD((const uint64_t *)(const void *)(ch->ring + off));
+		rec->len = (uint32_t)raw;
+		rec->kind = (uint32_t)(raw >> 32);
+		if (rec->kind != CHAN_REC_PAD)
+			break;
+		if (*skip || off == 0 || ch->ring_size - off > avail ||
+		    rec->len != ch->ring_size - off - REC_HDR)
+			return 0;
+		*skip = ch->ring_size - off;
+		avail -= *skip;
+		off = 0;
+	}
+	return rec->kind == CHAN_REC_MSG && rec->len <= ch->max_msg &&
+	       rec_size(rec->len) <= avail && off + rec_size(rec->len) <= ch->ring_size;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_peek_batch(struct ivshmem_chan *ch, struct ivshmem_chan_msg *msgs,
+					   size_t max, int timeout_ms)
+{
+	uint64_t head, cur;
+	struct chan_rec rec;
+	uint32_t skip;
+	size_t n = 1;
+	int ret;
+
+	if (!max || !msgs)
+		return -EINVAL;
+	ret = ivshmem_chan_peek(ch, &msgs[0].data, &msgs[0].len, timeout_ms);
+	if (ret)
+		return ret;
+	if (other_index(ch, &head) != 1)
+		return 1;
+	cur = (ch->pos + ch->peeked) & CHAN_IDX_MASK;
+	for (; n < max && n < INT32_MAX; n++) {
+		if (!batch_record(ch, cur, idx_sub(head, cur), &rec, &skip))
+			break;
+		cur = (cur + skip) & CHAN_IDX_MASK;
+		msgs[n].data = ch->ring + (cur & (ch->ring_size - 1)) + REC_HDR;
+		msgs[n].len = rec.len;
+		cur = (cur + rec_size(rec.len)) & CHAN_IDX_MASK;
+		ch->peeked += skip + rec_size(rec.len);
+		ch->peeked_msgs++;
+	}
+	return (int)n;
 }
 
 IVSHMEM_EXPORT int ivshmem_chan_recv(struct ivshmem_chan *ch, void *buf, size_t len,

@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <linux/ivshmem.h>
 
 #ifdef __cplusplus
@@ -553,6 +554,15 @@ int ivshmem_chan_send(struct ivshmem_chan *ch, const void *buf, size_t len, unsi
 		      int timeout_ms);
 
 /**
+ * ivshmem_chan_sendv() - ivshmem_chan_send() of the @iovcnt pieces of
+ * @iov as one message.  -EINVAL for a negative @iovcnt or bad @flags,
+ * -EMSGSIZE if they add up to more than ivshmem_chan_max_msg(); otherwise
+ * errors as ivshmem_chan_send().  Since 0.4.
+ */
+int ivshmem_chan_sendv(struct ivshmem_chan *ch, const struct iovec *iov, int iovcnt,
+		       unsigned int flags, int timeout_ms);
+
+/**
  * ivshmem_chan_flush() - publish what was committed with IVSHMEM_CHAN_MORE.
  * -ECONNRESET if the other side restarted since: the batch is not
  * published into the new generation (a reset drops it).
@@ -572,7 +582,28 @@ int ivshmem_chan_flush(struct ivshmem_chan *ch);
  */
 int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data, size_t *len, int timeout_ms);
 
-/** ivshmem_chan_release() - drop the message peeked; -EINVAL if none. */
+/* A message in the ring, as ivshmem_chan_peek_batch() shows it. */
+struct ivshmem_chan_msg {
+	const void *data;
+	size_t len;
+};
+
+/**
+ * ivshmem_chan_peek_batch() - the oldest messages, up to @max, left in the
+ * ring
+ *
+ * Waits for the first as ivshmem_chan_peek() does, then takes those
+ * published already behind it without waiting; returns how many (at least
+ * 1).  ivshmem_chan_release() then drops them all with one update of the
+ * index (and one doorbell at most); a peek before it starts again from
+ * the oldest.  A malformed record after the first ends the batch (the
+ * next peek reports it).  -EINVAL for @max 0; errors as
+ * ivshmem_chan_peek().  Since 0.4.
+ */
+int ivshmem_chan_peek_batch(struct ivshmem_chan *ch, struct ivshmem_chan_msg *msgs, size_t max,
+			    int timeout_ms);
+
+/** ivshmem_chan_release() - drop the message(s) peeked; -EINVAL if none. */
 int ivshmem_chan_release(struct ivshmem_chan *ch);
 
 /**

@@ -395,6 +395,25 @@ static int dir_claim(struct chan_dir *dir, const char *name, uint64_t offset, ui
 }
 
 /*
+ * Move a slot from a state in [@lo, @hi] to @to by exchange, retrying
+ * while it only moves within that range (an attach marks a created
+ * channel attached, which changes nothing else); false once it left it.
+ */
+static bool slot_move(struct chan_dir_entry *e, uint32_t lo, uint32_t hi, uint32_t to)
+{
+	uint32_t cur = LOAD_ACQ(&e->state);
+
+	for (unsigned int tries = 0; tries < 64; tries++) {
+		if (cur < lo || cur > hi)
+			return false;
+		if (__atomic_compare_exchange_n(&e->state, &cur, to, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			return true;
+	}
+	return false;
+}
+
+/*
  * The area of a deleted channel of at least @size bytes, with its slot:
  * the slot number, -ENOENT if there is none.
  */
@@ -635,6 +654,11 @@ static int take_place(struct ivshmem_chan *ch, enum place_how how)
 		ch->failed = true;	/* until a reset: no stale position is used */
 		return ret;
 	}
+	/* Again: a layout that came in between wrote this half. */
+	STORE(&me->session, ch->session);
+	STORE(&me->peer, peer);
+	STORE(&me->vector, (uint16_t)ch->vector);
+	STORE_SC(&me->state, CHAN_SIDE_OPEN);
 	if (ch->dir) {
 		struct chan_dir_entry *e = &ch->dir->entry[ch->slot];
 
@@ -673,20 +697,21 @@ static void side_clear(struct chan_side *side, uint32_t gen, bool keep_owner)
  * deletion by add): after the old one for a channel's header, a deleted
  * one, or one whose layout was cut short (the magic at 0), so that no
  * handle mistakes the layout for one it knew; 1 for anything else.
- * The other side's half keeps its owner and state when the header was a
+ * Unless the area is @fresh (new, or a deleted channel's), the other
+ * side's half keeps its owner and state when the header was this
  * channel's, so that a side still there resets and goes on; while it is
  * open, its peer ID, vector and doorbell request stay too (it is what it
  * said it is, and may be asleep); otherwise its peer ID becomes @peer_id
  * unless that is -1, and its vector is known only if it is the same peer.
  */
 static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint16_t flags, int peer_id,
-		       bool peer_is_consumer)
+		       bool peer_is_consumer, bool fresh)
 {
 	struct chan_side *own = peer_is_consumer ? &h->producer : &h->consumer;
 	struct chan_side *other = peer_is_consumer ? &h->consumer : &h->producer;
 	uint32_t magic = LOAD(&h->magic), gen, old_peer = CHAN_NO_PEER;
 	uint16_t old_vector = CHAN_NO_VECTOR;
-	bool kept = magic == CHAN_MAGIC, open = false;
+	bool kept = !fresh && magic == CHAN_MAGIC, open = false;
 	uint8_t waiting = 0;
 
 	if (kept) {
@@ -708,6 +733,10 @@ static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint16_t flags, i
 	STORE_REL(&h->ring_size, ring_size);
 	STORE_REL(&h->features_incompat, 0);
 	STORE_REL(&h->features_compat, 0);
+	memset(h->reserved0, 0, sizeof(h->reserved0));
+	memset(h->reserved, 0, sizeof(h->reserved));
+	STORE(&h->producer_wake_at, 0);
+	STORE(&h->consumer_wake_at, 0);
 	side_clear(own, gen, false);
 	side_clear(other, gen, kept);
 	if (open) {
@@ -824,11 +853,13 @@ static uint64_t *wake_at(const struct ivshmem_chan *ch, bool own)
  */
 static bool other_waits_for(struct ivshmem_chan *ch)
 {
-	uint64_t at = CHAN_IDX_POS(LOAD(wake_at(ch, false)));
+	uint64_t at;
 
+	/* The flag first: the threshold was stored before it. */
 	if (!LOAD_SC(&other_side(ch)->waiting))
 		return false;
-	if (idx_sub(ch->published, at) >= CHAN_IDX_MASK / 2)
+	at = CHAN_IDX_POS(LOAD_ACQ(wake_at(ch, false)));
+	if (idx_sub(ch->published, at) > CHAN_IDX_MASK / 2)
 		return false;
 	return other_waits(ch);
 }
@@ -890,7 +921,7 @@ IVSHMEM_EXPORT int ivshmem_chan_create(struct ivshmem *dev, const char *name,
 				       const struct ivshmem_chan_opts *opts,
 				       struct ivshmem_chan **out)
 {
-	uint32_t was = IVSHMEM_CHAN_CLAIMED;
+	bool fresh = true;
 	struct chan_dir_entry e;
 	struct ivshmem_chan *ch;
 	uint64_t region, size, offset;
@@ -921,7 +952,7 @@ IVSHMEM_EXPORT int ivshmem_chan_create(struct ivshmem *dev, const char *name,
 			ret = -EEXIST;
 			goto fail;
 		}
-		was = e.state;
+		fresh = false;
 	} else {
 		slot = dir_reuse(ch->dir, name, size, region, opts->dir_offset, &e);
 	}
@@ -942,7 +973,7 @@ IVSHMEM_EXPORT int ivshmem_chan_create(struct ivshmem *dev, const char *name,
 	if (ret)
 		goto fail;
 	hdr_format(ch->hdr, opts->ring_size, ch->sender ? 0 : CHAN_F_CREATOR_RECEIVES, peer_id,
-		   ch->sender);
+		   ch->sender, fresh);
 	ret = hdr_adopt(ch);
 	if (ret)
 		goto fail;
@@ -956,11 +987,10 @@ IVSHMEM_EXPORT int ivshmem_chan_create(struct ivshmem *dev, const char *name,
 
 		STORE(ch->sender ? &de->consumer : &de->producer,
 		      peer_id >= 0 ? (uint32_t)peer_id : CHAN_NO_PEER);
-		/* Deleted meanwhile: the layout goes with it. */
-		if (!__atomic_compare_exchange_n(&de->state, &was, IVSHMEM_CHAN_CREATED, false,
-						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-			hdr_kill(dev, ch->hdr);
-			ch->placed = false;
+		/* Deleted meanwhile (the deleter kills the header). */
+		if (!slot_move(de, fresh ? IVSHMEM_CHAN_CLAIMED : IVSHMEM_CHAN_CREATED,
+			       fresh ? IVSHMEM_CHAN_CLAIMED : IVSHMEM_CHAN_ATTACHED,
+			       IVSHMEM_CHAN_CREATED)) {
 			ret = -EAGAIN;
 			goto fail;
 		}
@@ -1103,6 +1133,13 @@ static int chan_attach(struct ivshmem *dev, const char *name, int role,
 			     side_state == CHAN_SIDE_CLOSED ? PLACE_RETURN : PLACE_DROP);
 	if (ret)
 		goto fail;
+	/* Deleted, or its area given to another channel, meanwhile. */
+	if (!entry_unchanged(ch, ch->slot, &e, region, opts->dir_offset) ||
+	    LOAD_ACQ(&ch->hdr->magic) != CHAN_MAGIC ||
+	    !!(LOAD(&ch->hdr->flags) & CHAN_F_CREATOR_RECEIVES) != ch->sender) {
+		ret = -EIDRM;
+		goto fail;
+	}
 	ring_other(ch);
 	*out = ch;
 	return 0;
@@ -1342,13 +1379,13 @@ IVSHMEM_EXPORT int ivshmem_chan_delete(struct ivshmem *dev, const char *name,
 			    (LOAD_SC(&h->producer.state) == CHAN_SIDE_OPEN ||
 			     LOAD_SC(&h->consumer.state) == CHAN_SIDE_OPEN)))) {
 		ret = -EBUSY;
-	} else {
+	} else if (slot_move(&dir->entry[slot], IVSHMEM_CHAN_CREATED, IVSHMEM_CHAN_ATTACHED,
+			     IVSHMEM_CHAN_CLAIMED)) {
+		/* The slot held (claimed): nobody lays its area out meanwhile. */
 		hdr_kill(dev, h);
-		/* As found: a create that restarted it meanwhile keeps it. */
-		if (!__atomic_compare_exchange_n(&dir->entry[slot].state, &e.state,
-						 IVSHMEM_CHAN_FREE, false, __ATOMIC_ACQ_REL,
-						 __ATOMIC_RELAXED))
-			ret = -EBUSY;
+		STORE_REL(&dir->entry[slot].state, IVSHMEM_CHAN_FREE);
+	} else {
+		ret = -ENOENT;	/* deleted by another meanwhile */
 	}
 	ivshmem_unmap(addr, PAGE);
 out:
@@ -1495,6 +1532,12 @@ static int arm_fd(struct ivshmem_chan *ch, uint64_t need)
 
 	if (fd < 0)
 		return fd;
+	/* What is committed must be published before waiting for room. */
+	if (ch->sender && ch->published != ch->pos) {
+		ret = ivshmem_chan_flush(ch);
+		if (ret)
+			return ret;
+	}
 	rung = drain(fd) && ch->dev &&
 	       __atomic_load_n(&ch->dev->chans_on_vector[ch->vector], __ATOMIC_RELAXED) > 1;
 	ret = arm(ch, need);
@@ -2128,7 +2171,7 @@ int ivshmem_chan_format_memory(void *area, size_t len, uint32_t ring_size)
 {
 	if (len < CHAN_HDR_SIZE || ring_size > len - CHAN_HDR_SIZE)
 		return -EINVAL;
-	hdr_format(area, ring_size, 0, -1, true);
+	hdr_format(area, ring_size, 0, -1, true, false);
 	return 0;
 }
 

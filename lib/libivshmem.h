@@ -526,7 +526,10 @@ size_t ivshmem_chan_max_msg(const struct ivshmem_chan *ch);
  * @timeout_ms:	how long to wait for room; 0 does not wait, -1 forever
  *
  * Nothing is visible to the consumer before ivshmem_chan_commit().  The
- * timeout is one deadline for the call, the spin included.  -ETIMEDOUT,
+ * timeout is one deadline for the call, the spin included.  Messages
+ * committed with IVSHMEM_CHAN_MORE are published before it waits for room
+ * (as by ivshmem_chan_flush(), whose errors it returns; ivshmem_chan_arm()
+ * and ivshmem_chan_arm_for() do the same).  -ETIMEDOUT,
  * -EMSGSIZE above ivshmem_chan_max_msg(), -EBUSY if a reservation is
  * open, -EPERM on the receiving side, -EINVAL for a timeout below -1,
  * -EINTR on a signal, other errors of poll(2), -EBADF or -EIO if the
@@ -686,10 +689,10 @@ bool ivshmem_chan_peer_closed(const struct ivshmem_chan *ch);
  * IVSHMEM_CHAN_FORCE a channel with a side open (not closed since it was
  * taken) is -EBUSY: a side whose process died stays open, so its channel
  * needs the flag.  With it, a slot left claimed by a creator that died
- * creating it is freed too (its area is not reused).  -ENOENT if there is
- * no such channel, -EINVAL for bad @flags, an unaligned @dir_offset or a
- * bad name, -EPROTO for a directory of another format; errors of
- * ivshmem_map().  Since 0.4.
+ * creating it is freed too (with the area it recorded, if any).  -ENOENT
+ * if there is no such channel (or another deletion took it first),
+ * -EINVAL for bad @flags, an unaligned @dir_offset or a bad name, -EPROTO
+ * for a directory of another format; errors of ivshmem_map().  Since 0.4.
  */
 int ivshmem_chan_delete(struct ivshmem *dev, const char *name, uint64_t dir_offset,
 			unsigned int flags);

@@ -2000,6 +2000,7 @@ TEST_TIMEOUT(peers_waiting_producer_publishes_first_and_is_rung_once, 60)
 {
 	struct drainer d = { 0 };
 	uint64_t before, rung;
+	int ret;
 	struct two_peers t;
 	struct chan_hdr *h;
 	pthread_t thread;
@@ -2034,6 +2035,29 @@ TEST_TIMEOUT(peers_waiting_producer_publishes_first_and_is_rung_once, 60)
 	       (unsigned long long)rung);
 	EXPECT_TRUE(rung <= 2);
 	ivshmem_unmap(h, 4096);
+	/*
+	 * The same through arm_for() and poll(), as an event loop waits: a
+	 * new channel filled exactly (170 records of 24 bytes), unpublished.
+	 */
+	ivshmem_chan_close(t.tx);
+	ivshmem_chan_close(t.rx);
+	ASSERT_EQ(ivshmem_chan_create(t.a, "batch-poll", IVSHMEM_CHAN_SEND, -1, t.o, &t.tx), 0);
+	ASSERT_EQ(ivshmem_chan_attach(t.b, "batch-poll", t.o, &t.rx), 0);
+	for (int i = 0; i < 4096 / 24; i++)
+		ASSERT_EQ(ivshmem_chan_send(t.tx, "0123456789abcdef", 16, IVSHMEM_CHAN_MORE, 0), 0);
+	d.ch = t.rx;
+	d.delay_us = 0;
+	ASSERT_EQ(pthread_create(&thread, NULL, drain_all, &d), 0);
+	ret = ivshmem_chan_arm_for(t.tx, 1500);
+	ASSERT_GE(ret, 0);
+	if (ret == 0) {
+		struct pollfd pfd = { .fd = ivshmem_chan_fd(t.tx), .events = POLLIN };
+
+		EXPECT_EQ(poll(&pfd, 1, 3000), 1);
+	}
+	EXPECT_EQ(ivshmem_chan_reserve(t.tx, 1500, &buf, 0), 0);
+	EXPECT_EQ(ivshmem_chan_commit(t.tx, 16, 0), 0);
+	pthread_join(thread, NULL);
 	two_peers_end(&t);
 }
 

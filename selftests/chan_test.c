@@ -216,6 +216,7 @@ static int sock_ping(size_t size, int64_t *p50, int64_t *p99)
 #define STORM_DIR	(80ull << 20)	/* clear of the exchange's directory */
 #define STORM_NAME	"ivt-storm"
 #define STORM_MAX	256
+#define STORM_LIVES	30	/* of the consumer at least, whatever the rate */
 
 /* Message @seq of producer life @life: both, then bytes derived from them. */
 static size_t storm_fill(uint8_t *p, uint64_t life, uint64_t seq)
@@ -257,12 +258,22 @@ static struct ivshmem_chan_opts *storm_opts(int timeout_ms)
 	return o;
 }
 
+/* A line to the supervisor, in one write (atomic below PIPE_BUF). */
+static void storm_report(int fd, const char *fmt, long a, long b, long c)
+{
+	char line[128];
+	int n = snprintf(line, sizeof(line), fmt, a, b, c);
+
+	if (write(fd, line, (size_t)n) != n)
+		_exit(1);
+}
+
 /*
  * One life of the producer: attach (a restart after the first), send
  * numbered messages until killed.  Exit 0 once the channel is deleted
  * (the consumer has seen enough), 3 if it is gone, 1 on an error.
  */
-static int storm_producer(uint64_t life, int meet_ms)
+static int storm_producer(uint64_t life, int meet_ms, int report)
 {
 	struct ivshmem_chan_opts *o = storm_opts(meet_ms);
 	struct ivshmem_chan *out;
@@ -275,6 +286,7 @@ static int storm_producer(uint64_t life, int meet_ms)
 	ret = ivshmem_chan_attach_as(d, STORM_NAME, IVSHMEM_CHAN_SEND, o, &out);
 	if (ret)
 		return ret == -ETIMEDOUT || ret == -ENOENT ? 3 : 1;
+	storm_report(report, "r %ld %ld %ld\n", 0, 0, 0);
 	for (uint64_t seq = 0;;) {
 		ret = ivshmem_chan_send(out, buf, storm_fill(buf, life, seq), 0, 5000);
 		if (!ret) {
@@ -291,16 +303,6 @@ static int storm_producer(uint64_t life, int meet_ms)
 			return 1;
 		}
 	}
-}
-
-/* A line to the supervisor, in one write (atomic below PIPE_BUF). */
-static void storm_report(int fd, const char *fmt, long a, long b, long c)
-{
-	char line[128];
-	int n = snprintf(line, sizeof(line), fmt, a, b, c);
-
-	if (write(fd, line, (size_t)n) != n)
-		_exit(1);
 }
 
 /*
@@ -325,6 +327,7 @@ static int storm_consumer(int report)
 	if (!o || storm_open(&d) ||
 	    ivshmem_chan_create(d, STORM_NAME, IVSHMEM_CHAN_RECV, -1, o, &in))
 		return 1;
+	storm_report(report, "r %ld %ld %ld\n", 0, 0, 0);
 	for (;;) {
 		uint64_t l, seq;
 
@@ -383,6 +386,7 @@ static int storm_wait_channel(struct ivshmem *d, int timeout_ms)
 
 struct storm {
 	long lives, received, bad, errors;
+	bool ready;			/* this life took its side */
 	char fault[128];
 };
 
@@ -405,6 +409,8 @@ static void storm_read(int fd, struct storm *st, int ms)
 			*nl = 0;
 			if (!strncmp(pending, "n ", 2))
 				st->received += strtol(pending + 2, NULL, 10);
+			else if (!strncmp(pending, "r ", 2))
+				st->ready = true;
 			else if (!st->bad++)
 				snprintf(st->fault, sizeof(st->fault), "%.100s", pending);
 			used -= (size_t)(nl + 1 - pending);
@@ -416,8 +422,8 @@ static void storm_read(int fd, struct storm *st, int ms)
 
 /*
  * Both sides of a channel between the two guests are killed (SIGKILL) and
- * restarted at random, every 20 to 300 ms, while 100,000 messages go from
- * guest a to guest b: within a life of the consumer none is lost between
+ * restarted at random, every 5 to 80 ms, while 100,000 messages (and 30
+ * lives of the consumer at least) go from guest a to guest b: within a life of the consumer none is lost between
  * two it received, repeated or corrupted, and the consumer always comes
  * back to a working channel.  Then the consumer's side deletes the
  * channel, which ends the producer.
@@ -443,34 +449,39 @@ TEST_TIMEOUT(restart_storm_between_guests, 900)
 		ASSERT_EQ(ivshmem_map(d, STORM_DIR, 4096, PROT_READ | PROT_WRITE, &page), 0);
 		memset(page, 0, 4096);
 		ivshmem_unmap(page, 4096);
-		ASSERT_EQ(pipe(pipefd), 0);
 	} else {
 		/* The first life of the consumer may be a while: the other guest's
 		 * exchange comes first. */
 		ASSERT_EQ(storm_wait_channel(d, MEET_MS), 0);
 	}
+	ASSERT_EQ(pipe(pipefd), 0);
 	for (uint64_t life = 1;; life++) {
-		int status, live_ms = 20 + (int)(rand_r(&seed) % 281);
+		int status, live_ms = 5 + (int)(rand_r(&seed) % 76);
 		pid_t pid = fork();
+		int64_t end;
 
 		ASSERT_GE(pid, 0);
 		if (pid == 0) {
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			_exit(producer ? storm_producer(life, 5000) : storm_consumer(pipefd[1]));
+			_exit(producer ? storm_producer(life, 500, pipefd[1]) :
+					 storm_consumer(pipefd[1]));
 		}
 		st.lives++;
-		if (producer) {
-			for (int ms = 0; ms < live_ms; ms += 10)
-				if (waitpid(pid, &status, WNOHANG) == pid)
-					break;
-				else
-					usleep(10000);
-		} else {
-			for (int64_t end = xchg_now_ns() + live_ms * 1000000LL; xchg_now_ns() < end;)
+		/* Its time counts from when it took its side (5 s at most). */
+		st.ready = false;
+		for (end = xchg_now_ns() + 5000000000LL; !st.ready && xchg_now_ns() < end;)
+			if (waitpid(pid, &status, WNOHANG) == pid)
+				goto ended;
+			else
 				storm_read(pipefd[0], &st, 10);
-		}
+		for (end = xchg_now_ns() + live_ms * 1000000LL; xchg_now_ns() < end;)
+			if (waitpid(pid, &status, WNOHANG) == pid)
+				goto ended;
+			else
+				storm_read(pipefd[0], &st, 5);
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
+ended:
 		if (WIFEXITED(status) && WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 3) {
 			st.errors++;
 			TH_LOG("life %llu ended with status %d", (unsigned long long)life,
@@ -481,7 +492,7 @@ TEST_TIMEOUT(restart_storm_between_guests, 900)
 			break;	/* the channel was deleted: the consumer is done */
 		if (!producer) {
 			storm_read(pipefd[0], &st, 0);
-			if (st.received >= target || st.bad || st.errors)
+			if ((st.received >= target && st.lives >= STORM_LIVES) || st.bad || st.errors)
 				break;
 		}
 		if ((xchg_now_ns() - t0) / 1000000000 > 300) {
@@ -497,9 +508,12 @@ TEST_TIMEOUT(restart_storm_between_guests, 900)
 	       st.bad ? ": " : "", st.fault, (long long)((xchg_now_ns() - t0) / 1000000));
 	EXPECT_EQ(st.bad, 0);
 	EXPECT_EQ(st.errors, 0);
-	if (!producer)
+	if (!producer) {
 		EXPECT_GE(st.received, target);
-	EXPECT_GE(st.lives, 3);
+		EXPECT_GE(st.lives, STORM_LIVES);
+	} else {
+		EXPECT_GE(st.lives, 3);
+	}
 	ivshmem_close(d);
 }
 

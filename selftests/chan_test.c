@@ -422,9 +422,10 @@ static void storm_read(int fd, struct storm *st, int ms)
 
 /*
  * Both sides of a channel between the two guests are killed (SIGKILL) and
- * restarted at random, every 5 to 80 ms, while 100,000 messages (and 30
- * lives of the consumer at least) go from guest a to guest b: within a life of the consumer none is lost between
- * two it received, repeated or corrupted, and the consumer always comes
+ * restarted at random, 5 to 80 ms after each life took its side, while
+ * 100,000 messages (and 30 lives of the consumer at least) go from guest a
+ * to guest b: within a life of the consumer none is lost between two it
+ * received, repeated or corrupted, and the consumer always comes
  * back to a working channel.  Then the consumer's side deletes the
  * channel, which ends the producer.
  */

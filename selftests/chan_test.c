@@ -222,16 +222,10 @@ static int sock_ping(size_t size, int64_t *p50, int64_t *p99)
 static size_t storm_fill(uint8_t *p, uint64_t life, uint64_t seq)
 {
 	size_t len = 16 + (size_t)((seq * 131 + life) % (STORM_MAX - 15));
-	uint64_t x = seq * 0x9e3779b97f4a7c15ull + life * 0xbf58476d1ce4e5b9ull + 1;
 
 	memcpy(p, &life, 8);
 	memcpy(p + 8, &seq, 8);
-	for (size_t i = 16; i < len; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p[i] = (uint8_t)x;
-	}
+	xchg_fill_bytes(p, 16, len, seq * 0x9e3779b97f4a7c15ull + life * 0xbf58476d1ce4e5b9ull + 1);
 	return len;
 }
 

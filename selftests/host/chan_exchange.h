@@ -37,19 +37,24 @@ static inline int64_t xchg_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Message @seq: 8 bytes of seq, then bytes derived from it; 8..XCHG_MAX_LEN long. */
-static inline size_t xchg_fill(uint8_t *p, uint64_t seq, uint64_t salt)
+/* Bytes @from to @len of a message, an xorshift sequence seeded with @x. */
+static inline void xchg_fill_bytes(uint8_t *p, size_t from, size_t len, uint64_t x)
 {
-	size_t len = 8 + (size_t)((seq * 131 + salt) % (XCHG_MAX_LEN - 7));
-	uint64_t x = seq * 0x9e3779b97f4a7c15ull + salt + 1;
-
-	memcpy(p, &seq, 8);
-	for (size_t i = 8; i < len; i++) {
+	for (size_t i = from; i < len; i++) {
 		x ^= x << 13;
 		x ^= x >> 7;
 		x ^= x << 17;
 		p[i] = (uint8_t)x;
 	}
+}
+
+/* Message @seq: 8 bytes of seq, then bytes derived from it; 8..XCHG_MAX_LEN long. */
+static inline size_t xchg_fill(uint8_t *p, uint64_t seq, uint64_t salt)
+{
+	size_t len = 8 + (size_t)((seq * 131 + salt) % (XCHG_MAX_LEN - 7));
+
+	memcpy(p, &seq, 8);
+	xchg_fill_bytes(p, 8, len, seq * 0x9e3779b97f4a7c15ull + salt + 1);
 	return len;
 }
 

@@ -55,6 +55,7 @@ struct ivshmem_chan_opts {
 	bool vector_set;		/* by ivshmem_chan_opts_set_vector() */
 	int timeout_ms;
 	unsigned int spin_us;
+	uint32_t max_msg;		/* of a channel created; 0: what a record holds */
 };
 
 struct ivshmem_chan_info {
@@ -63,7 +64,7 @@ struct ivshmem_chan_info {
 	enum ivshmem_chan_state state;
 	int32_t producer, consumer;
 	bool valid;
-	uint32_t generation, ring_size;
+	uint32_t generation, ring_size, max_msg;
 	uint64_t used, msgs_sent, msgs_received, notify_sent, notify_suppressed, wakeups;
 };
 
@@ -87,6 +88,9 @@ struct ivshmem_chan {
 	bool placed;			/* this handle took its side (take_place) */
 	uint64_t session;		/* written into its side: who holds it */
 	uint32_t ring_size, max_msg, gen;
+	/* The largest message send() takes: max_msg, or the header's
+	 * max_message with CHAN_FEAT_LARGE; and the payload of its parts. */
+	uint32_t max_large, frag_max;
 	uint16_t layout_flags;		/* the header's flags, as adopted */
 	unsigned int vector, spin_us;
 	/* Whom to ring (learn_peer): CHAN_NO_PEER and CHAN_NO_VECTOR until
@@ -99,6 +103,13 @@ struct ivshmem_chan {
 	int64_t reserved;		/* payload bytes reserved, -1 if none */
 	uint32_t peeked;		/* record bytes peeked, 0 if none */
 	uint32_t peeked_msgs;		/* and how many messages they hold */
+	/* A large message being put together from its parts (consumer):
+	 * @large_len bytes in all, @large_got of them here; @large_peeked
+	 * once it is whole and handed out by peek(). */
+	uint8_t *large;
+	size_t large_cap;
+	uint32_t large_len, large_got;
+	bool large_peeked;
 	uint64_t msgs, doorbells, quiet, wakeups, heartbeat;
 };
 
@@ -234,6 +245,14 @@ IVSHMEM_EXPORT int ivshmem_chan_opts_set_spin(struct ivshmem_chan_opts *opts,
 	if (spin_us > 1000000)
 		return -EINVAL;
 	opts->spin_us = spin_us;
+	return 0;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_opts_set_max_msg(struct ivshmem_chan_opts *opts, uint32_t bytes)
+{
+	if (bytes > CHAN_LARGE_MAX)
+		return -EINVAL;
+	opts->max_msg = bytes;
 	return 0;
 }
 
@@ -506,7 +525,7 @@ static void forget_peer(struct ivshmem_chan *ch)
 static int hdr_adopt_tries(struct ivshmem_chan *ch, unsigned int tries_max)
 {
 	const struct chan_hdr *h = ch->hdr;
-	uint32_t magic, gen, ring, incompat;
+	uint32_t magic, gen, ring, incompat, max_message;
 	uint16_t version, flags;
 
 	for (unsigned int tries = 0;; tries++) {
@@ -520,6 +539,7 @@ static int hdr_adopt_tries(struct ivshmem_chan *ch, unsigned int tries_max)
 		flags = LOAD_ACQ(&h->flags);
 		ring = LOAD_ACQ(&h->ring_size);
 		incompat = LOAD_ACQ(&h->features_incompat);
+		max_message = LOAD_ACQ(&h->max_message);
 		if (magic == CHAN_MAGIC_DELETED)
 			return -EIDRM;
 		if (magic != CHAN_MAGIC && magic != 0)
@@ -533,8 +553,14 @@ static int hdr_adopt_tries(struct ivshmem_chan *ch, unsigned int tries_max)
 		return -EPROTO;
 	if (incompat & ~CHAN_FEAT_INCOMPAT_KNOWN)
 		return -EPROTONOSUPPORT;
+	if ((incompat & CHAN_FEAT_LARGE) &&
+	    (max_message <= ring / 2 - REC_HDR || max_message > CHAN_LARGE_MAX))
+		return -EPROTO;
 	ch->ring_size = ring;
 	ch->max_msg = ring / 2 - REC_HDR;
+	ch->max_large = incompat & CHAN_FEAT_LARGE ? max_message : ch->max_msg;
+	/* A quarter of the ring: the consumer empties one while the next fills. */
+	ch->frag_max = ring / 4 - REC_HDR;
 	ch->gen = gen;
 	ch->layout_flags = flags;
 	return 0;
@@ -667,6 +693,8 @@ static int take_place(struct ivshmem_chan *ch, enum place_how how)
 	ch->pos = ch->published = pos;
 	ch->reserved = -1;
 	ch->peeked = 0;
+	ch->large_len = ch->large_got = 0;
+	ch->large_peeked = false;
 	forget_peer(ch);
 	/* Records are 8-byte aligned: any other index is the peer's doing. */
 	ch->failed = pos % 8 != 0;
@@ -704,9 +732,10 @@ static void side_clear(struct chan_side *side, uint32_t gen, bool keep_owner)
  * said it is, and may be asleep); otherwise its peer ID becomes @peer_id
  * unless that is -1, and its vector is known only if it is the same peer.
  */
-static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint16_t flags, int peer_id,
-		       bool peer_is_consumer, bool fresh)
+static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint32_t max_msg, uint16_t flags,
+		       int peer_id, bool peer_is_consumer, bool fresh)
 {
+	bool large = max_msg > ring_size / 2 - REC_HDR;
 	struct chan_side *own = peer_is_consumer ? &h->producer : &h->consumer;
 	struct chan_side *other = peer_is_consumer ? &h->consumer : &h->producer;
 	uint32_t magic = LOAD(&h->magic), gen, old_peer = CHAN_NO_PEER;
@@ -731,8 +760,9 @@ static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint16_t flags, i
 	STORE_REL(&h->version, CHAN_LAYOUT_VERSION);
 	STORE_REL(&h->flags, flags);
 	STORE_REL(&h->ring_size, ring_size);
-	STORE_REL(&h->features_incompat, 0);
+	STORE_REL(&h->features_incompat, large ? CHAN_FEAT_LARGE : 0);
 	STORE_REL(&h->features_compat, 0);
+	STORE_REL(&h->max_message, large ? max_msg : 0);
 	memset(h->reserved0, 0, sizeof(h->reserved0));
 	memset(h->reserved, 0, sizeof(h->reserved));
 	STORE(&h->producer_wake_at, 0);
@@ -892,6 +922,7 @@ IVSHMEM_EXPORT void ivshmem_chan_close(struct ivshmem_chan *ch)
 		if (ch->dir)
 			ivshmem_unmap(ch->dir, CHAN_DIR_SIZE);
 	}
+	free(ch->large);
 	free(ch);
 }
 
@@ -972,8 +1003,8 @@ IVSHMEM_EXPORT int ivshmem_chan_create(struct ivshmem *dev, const char *name,
 	ret = chan_map_area(ch, &e);
 	if (ret)
 		goto fail;
-	hdr_format(ch->hdr, opts->ring_size, ch->sender ? 0 : CHAN_F_CREATOR_RECEIVES, peer_id,
-		   ch->sender, fresh);
+	hdr_format(ch->hdr, opts->ring_size, opts->max_msg,
+		   ch->sender ? 0 : CHAN_F_CREATOR_RECEIVES, peer_id, ch->sender, fresh);
 	ret = hdr_adopt(ch);
 	if (ret)
 		goto fail;
@@ -1243,6 +1274,11 @@ IVSHMEM_EXPORT bool ivshmem_chan_is_sender(const struct ivshmem_chan *ch)
 }
 
 IVSHMEM_EXPORT size_t ivshmem_chan_max_msg(const struct ivshmem_chan *ch)
+{
+	return ch->max_large;
+}
+
+IVSHMEM_EXPORT size_t ivshmem_chan_max_reserve(const struct ivshmem_chan *ch)
 {
 	return ch->max_msg;
 }
@@ -1720,30 +1756,27 @@ IVSHMEM_EXPORT int ivshmem_chan_flush(struct ivshmem_chan *ch)
 	return publish_and_notify(ch);
 }
 
-IVSHMEM_EXPORT int ivshmem_chan_reserve(struct ivshmem_chan *ch, size_t len, void **buf,
-					int timeout_ms)
+/*
+ * Room for a record of @len bytes of payload, with @slack bytes to spare
+ * after it, by @deadline; its payload in @buf.
+ */
+static int reserve_until(struct ivshmem_chan *ch, size_t len, uint32_t slack, void **buf,
+			 int64_t deadline)
 {
 	uint32_t rec, off, need;
-	int64_t deadline;
 	int ret;
 
-	ret = reserve_allowed(ch, len);
-	if (ret)
-		return ret;
-	ret = deadline_of(timeout_ms, &deadline);
-	if (ret)
-		return ret;
 	rec = rec_size((uint32_t)len);
 	off = (uint32_t)(ch->pos & (ch->ring_size - 1));
 	/* A record never wraps: pad to the ring's end first if needed. */
 	need = reserve_need(ch, len);
 	/* What is committed must be published before waiting for room. */
-	if (ch->published != ch->pos && space_ready(ch, need) == 0) {
+	if (ch->published != ch->pos && space_ready(ch, need + slack) == 0) {
 		ret = ivshmem_chan_flush(ch);
 		if (ret)
 			return ret;
 	}
-	ret = chan_wait(ch, need, deadline);
+	ret = chan_wait(ch, need + slack, deadline);
 	if (ret)
 		return ret;
 	if (need != rec) {
@@ -1758,6 +1791,31 @@ IVSHMEM_EXPORT int ivshmem_chan_reserve(struct ivshmem_chan *ch, size_t len, voi
 	return 0;
 }
 
+IVSHMEM_EXPORT int ivshmem_chan_reserve(struct ivshmem_chan *ch, size_t len, void **buf,
+					int timeout_ms)
+{
+	int64_t deadline;
+	int ret;
+
+	ret = reserve_allowed(ch, len);
+	if (ret)
+		return ret;
+	ret = deadline_of(timeout_ms, &deadline);
+	if (ret)
+		return ret;
+	return reserve_until(ch, len, 0, buf, deadline);
+}
+
+/* The record reserved, as @kind, @len bytes of payload: committed, not published. */
+static void commit_record(struct ivshmem_chan *ch, uint32_t len, uint32_t kind)
+{
+	struct chan_rec rec = { .len = len, .kind = kind };
+
+	memcpy(ch->ring + (ch->pos & (ch->ring_size - 1)), &rec, sizeof(rec));
+	ch->pos = (ch->pos + rec_size(len)) & CHAN_IDX_MASK;
+	ch->reserved = -1;
+}
+
 IVSHMEM_EXPORT int ivshmem_chan_commit(struct ivshmem_chan *ch, size_t len, unsigned int flags)
 {
 	struct chan_rec rec = { .len = (uint32_t)len, .kind = CHAN_REC_MSG };
@@ -1770,17 +1828,88 @@ IVSHMEM_EXPORT int ivshmem_chan_commit(struct ivshmem_chan *ch, size_t len, unsi
 	ret = chan_check(ch);
 	if (ret)
 		return ret;
-	memcpy(ch->ring + (ch->pos & (ch->ring_size - 1)), &rec, sizeof(rec));
-	ch->pos = (ch->pos + rec_size(rec.len)) & CHAN_IDX_MASK;
-	ch->reserved = -1;
+	commit_record(ch, rec.len, rec.kind);
 	ch->msgs++;
 	return flags & IVSHMEM_CHAN_MORE ? 0 : ivshmem_chan_flush(ch);
+}
+
+/* Copy @n bytes from the @cnt pieces of @iov at (@i, @off) to @dst, moving on. */
+static void iov_take(const struct iovec *iov, int cnt, int *i, size_t *off, uint8_t *dst,
+		     size_t n)
+{
+	while (n && *i < cnt) {
+		size_t k = iov[*i].iov_len - *off;
+
+		if (k > n)
+			k = n;
+		if (k)
+			memcpy(dst, (const uint8_t *)iov[*i].iov_base + *off, k);
+		dst += k;
+		n -= k;
+		*off += k;
+		if (*off == iov[*i].iov_len) {
+			(*i)++;
+			*off = 0;
+		}
+	}
+}
+
+/*
+ * A message too large for one record, as FRAG records of at most
+ * frag_max bytes: the first begins with the message's length (64 bits).
+ * Each part is published at once, and leaves room for one more record
+ * header, so that a send cut short (timeout, signal) can always end the
+ * message with an ABORT record: the consumer then drops what it has of
+ * it, and nothing of the message is delivered.
+ */
+static int send_large(struct ivshmem_chan *ch, const struct iovec *iov, int iovcnt, size_t len,
+		      unsigned int flags, int64_t deadline)
+{
+	size_t done = 0, off = 0;
+	bool begun = false;
+	int i = 0, ret;
+
+	while (done < len) {
+		size_t head = begun ? 0 : sizeof(uint64_t);
+		size_t n = len - done < ch->frag_max - head ? len - done : ch->frag_max - head;
+		uint8_t *p;
+		void *room;
+
+		ret = reserve_until(ch, head + n, REC_HDR, &room, deadline);
+		if (ret)
+			goto cut;
+		p = room;
+		if (head) {
+			uint64_t total = len;
+
+			memcpy(p, &total, sizeof(total));
+		}
+		iov_take(iov, iovcnt, &i, &off, p + head, n);
+		commit_record(ch, (uint32_t)(head + n), CHAN_REC_FRAG);
+		begun = true;
+		done += n;
+		if (done == len)
+			break;
+		ret = publish_and_notify(ch);
+		if (ret)
+			return ret;
+	}
+	ch->msgs++;
+	return flags & IVSHMEM_CHAN_MORE ? 0 : ivshmem_chan_flush(ch);
+cut:
+	/* A restart, deletion or hang-up ends the message on the other side. */
+	if (begun && (ret == -ETIMEDOUT || ret == -EINTR) && space_ready(ch, REC_HDR) == 1) {
+		commit_record(ch, 0, CHAN_REC_ABORT);
+		ivshmem_chan_flush(ch);
+	}
+	return ret;
 }
 
 IVSHMEM_EXPORT int ivshmem_chan_sendv(struct ivshmem_chan *ch, const struct iovec *iov,
 				      int iovcnt, unsigned int flags, int timeout_ms)
 {
 	size_t len = 0;
+	int64_t deadline;
 	uint8_t *dst;
 	void *room;
 	int ret;
@@ -1788,9 +1917,15 @@ IVSHMEM_EXPORT int ivshmem_chan_sendv(struct ivshmem_chan *ch, const struct iove
 	if (iovcnt < 0 || (iovcnt && !iov) || (flags & ~IVSHMEM_CHAN_MORE))
 		return -EINVAL;
 	for (int i = 0; i < iovcnt; i++) {
-		if (iov[i].iov_len > ch->max_msg - len)
+		if (iov[i].iov_len > ch->max_large - len)
 			return -EMSGSIZE;
 		len += iov[i].iov_len;
+	}
+	if (len > ch->max_msg) {
+		ret = reserve_allowed(ch, 0);
+		if (!ret)
+			ret = deadline_of(timeout_ms, &deadline);
+		return ret ? ret : send_large(ch, iov, iovcnt, len, flags, deadline);
 	}
 	ret = ivshmem_chan_reserve(ch, len, &room, timeout_ms);
 	if (ret)
@@ -1812,6 +1947,11 @@ IVSHMEM_EXPORT int ivshmem_chan_send(struct ivshmem_chan *ch, const void *buf, s
 
 	if (flags & ~IVSHMEM_CHAN_MORE)
 		return -EINVAL;
+	if (len > ch->max_msg) {
+		struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+
+		return ivshmem_chan_sendv(ch, &iov, 1, flags, timeout_ms);
+	}
 	ret = ivshmem_chan_reserve(ch, len, &dst, timeout_ms);
 	if (ret)
 		return ret;
@@ -1822,12 +1962,57 @@ IVSHMEM_EXPORT int ivshmem_chan_send(struct ivshmem_chan *ch, const void *buf, s
 
 /* ---- receiving ---- */
 
+/*
+ * A FRAG record of @len bytes at ring offset @off, taken into the message
+ * being put together: 0, -EPROTO if it breaks the rules (the first part
+ * of a large message opens with its length, more than a record holds and
+ * at most max_message; no part is empty or goes past that length), or
+ * -ENOMEM.  The buffer grows as parts come, not as the length claims.
+ */
+static int large_part(struct ivshmem_chan *ch, uint32_t off, uint32_t len)
+{
+	const uint8_t *src = ch->ring + off + REC_HDR;
+	uint32_t head = 0;
+
+	if (!ch->large_len) {
+		uint64_t total;
+
+		if (len < sizeof(total))
+			return -EPROTO;
+		total = LOAD((const uint64_t *)(const void *)src);
+		if (total <= ch->max_msg || total > ch->max_large)
+			return -EPROTO;
+		ch->large_len = (uint32_t)total;
+		head = sizeof(total);
+	}
+	if (len == head || len - head > ch->large_len - ch->large_got)
+		return -EPROTO;
+	if (ch->large_got + len - head > ch->large_cap) {
+		size_t cap = ch->large_cap ? ch->large_cap * 2 : 65536;
+		uint8_t *p;
+
+		if (cap < ch->large_got + len - head)
+			cap = ch->large_got + len - head;
+		if (cap > ch->large_len)
+			cap = ch->large_len;
+		p = realloc(ch->large, cap);
+		if (!p)
+			return -ENOMEM;
+		ch->large = p;
+		ch->large_cap = cap;
+	}
+	load_bytes(ch->large + ch->large_got, src + head, len - head);
+	ch->large_got += len - head;
+	return 0;
+}
+
 IVSHMEM_EXPORT int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data, size_t *len,
 				     int timeout_ms)
 {
 	uint64_t head, avail, raw;
 	struct chan_rec rec;
 	int64_t deadline;
+	bool after_pad = false;
 	uint32_t off;
 	int ret;
 
@@ -1839,7 +2024,12 @@ IVSHMEM_EXPORT int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data,
 	ret = deadline_of(timeout_ms, &deadline);
 	if (ret)
 		return ret;
-	for (int pads = 0;; pads++) {
+	for (;;) {
+		if (ch->large_peeked) {
+			*data = ch->large;
+			*len = ch->large_len;
+			return 0;
+		}
 		ret = chan_wait(ch, 0, deadline);
 		if (ret)
 			return ret;
@@ -1857,8 +2047,9 @@ IVSHMEM_EXPORT int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data,
 			uint32_t skip = ch->ring_size - off;
 
 			/* Only before a message that would not fit, never twice. */
-			if (pads || off == 0 || skip > avail || rec.len != skip - REC_HDR)
+			if (after_pad || off == 0 || skip > avail || rec.len != skip - REC_HDR)
 				goto bad;
+			after_pad = true;
 			ch->pos = (ch->pos + skip) & CHAN_IDX_MASK;
 			if (skip == avail) {
 				/* Nothing after it yet: hand the room back. */
@@ -1868,8 +2059,32 @@ IVSHMEM_EXPORT int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data,
 			}
 			continue;
 		}
-		if (rec.kind != CHAN_REC_MSG || rec.len > ch->max_msg ||
-		    rec_size(rec.len) > avail || off + rec_size(rec.len) > ch->ring_size)
+		after_pad = false;
+		if (rec.len > ch->max_msg || rec_size(rec.len) > avail ||
+		    off + rec_size(rec.len) > ch->ring_size)
+			goto bad;
+		if (rec.kind == CHAN_REC_FRAG || rec.kind == CHAN_REC_ABORT) {
+			/* Parts are handed back as they come: the ring may be
+			 * smaller than the message. */
+			if (rec.kind == CHAN_REC_ABORT) {
+				if (!ch->large_len || rec.len)
+					goto bad;
+				ch->large_len = ch->large_got = 0;
+			} else {
+				ret = large_part(ch, off, rec.len);
+				if (ret == -EPROTO)
+					goto bad;
+				if (ret)
+					return ret;
+			}
+			ch->pos = (ch->pos + rec_size(rec.len)) & CHAN_IDX_MASK;
+			ret = publish_and_notify(ch);
+			if (ret)
+				return ret;
+			ch->large_peeked = ch->large_len && ch->large_got == ch->large_len;
+			continue;
+		}
+		if (rec.kind != CHAN_REC_MSG || ch->large_len)
 			goto bad;
 		ch->peeked = rec_size(rec.len);
 		ch->peeked_msgs = 1;
@@ -1889,6 +2104,13 @@ IVSHMEM_EXPORT int ivshmem_chan_release(struct ivshmem_chan *ch)
 {
 	if (ch->sender)
 		return -EPERM;
+	if (ch->large_peeked) {
+		/* Its parts went back to the producer as they came. */
+		ch->large_peeked = false;
+		ch->large_len = ch->large_got = 0;
+		STORE(&own_side(ch)->msgs, ++ch->msgs);
+		return 0;
+	}
 	if (!ch->peeked)
 		return -EINVAL;
 	ch->pos = (ch->pos + ch->peeked) & CHAN_IDX_MASK;
@@ -1942,7 +2164,7 @@ IVSHMEM_EXPORT int ivshmem_chan_peek_batch(struct ivshmem_chan *ch, struct ivshm
 	ret = ivshmem_chan_peek(ch, &msgs[0].data, &msgs[0].len, timeout_ms);
 	if (ret)
 		return ret;
-	if (other_index(ch, &head) != 1)
+	if (ch->large_peeked || other_index(ch, &head) != 1)
 		return 1;
 	cur = (ch->pos + ch->peeked) & CHAN_IDX_MASK;
 	for (; n < max && n < INT32_MAX; n++) {
@@ -1992,6 +2214,8 @@ static void info_from_hdr(struct ivshmem_chan_info *info, const struct chan_hdr 
 		return;
 	info->valid = true;
 	info->ring_size = ring;
+	info->max_msg = LOAD(&h->features_incompat) & CHAN_FEAT_LARGE ?
+			LOAD(&h->max_message) : ring / 2 - REC_HDR;
 	info->generation = LOAD(&h->generation);
 	head = CHAN_IDX_POS(LOAD(&h->producer.index));
 	tail = CHAN_IDX_POS(LOAD(&h->consumer.index));
@@ -2064,6 +2288,7 @@ GETTER(int32_t, producer)
 GETTER(int32_t, consumer)
 GETTER(uint32_t, generation)
 GETTER(uint32_t, ring_size)
+GETTER(uint32_t, max_msg)
 GETTER(uint64_t, used)
 GETTER(uint64_t, msgs_sent)
 GETTER(uint64_t, msgs_received)
@@ -2167,11 +2392,11 @@ IVSHMEM_EXPORT const char *ivshmem_chan_state_name(enum ivshmem_chan_state state
 
 /* ---- without a device: the fuzz harness and the thread tests ---- */
 
-int ivshmem_chan_format_memory(void *area, size_t len, uint32_t ring_size)
+int ivshmem_chan_format_memory(void *area, size_t len, uint32_t ring_size, uint32_t max_msg)
 {
-	if (len < CHAN_HDR_SIZE || ring_size > len - CHAN_HDR_SIZE)
+	if (len < CHAN_HDR_SIZE || ring_size > len - CHAN_HDR_SIZE || max_msg > CHAN_LARGE_MAX)
 		return -EINVAL;
-	hdr_format(area, ring_size, 0, -1, true, false);
+	hdr_format(area, ring_size, max_msg, 0, -1, true, false);
 	return 0;
 }
 

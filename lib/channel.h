@@ -49,12 +49,16 @@
 #define CHAN_IDX_POS(w)		((w) & CHAN_IDX_MASK)
 #define CHAN_IDX(gen, pos)	((uint64_t)(uint16_t)(gen) << CHAN_IDX_BITS | ((pos) & CHAN_IDX_MASK))
 
-/* Feature bits of the header: none defined in layout version 1. */
-#define CHAN_FEAT_INCOMPAT_KNOWN	0u	/* a side that lacks one must not attach */
+/* Feature bits of the header. */
+#define CHAN_FEAT_LARGE		0x1u	/* max_message, FRAG and ABORT records */
+#define CHAN_FEAT_INCOMPAT_KNOWN	CHAN_FEAT_LARGE	/* a side that lacks one must not attach */
+#define CHAN_LARGE_MAX		(1u << 30)	/* the largest max_message */
 
 /* Records of the ring: 8-byte header, payload, padded to 8 bytes. */
 #define CHAN_REC_MSG		1
 #define CHAN_REC_PAD		2	/* skip to the ring's start */
+#define CHAN_REC_FRAG		3	/* a part of a large message */
+#define CHAN_REC_ABORT		4	/* the large message begun is abandoned */
 
 struct chan_rec {
 	uint32_t len;			/* payload bytes (MSG), skipped bytes (PAD) */
@@ -116,7 +120,8 @@ struct chan_hdr {
 	uint32_t ring_size;		/* bytes, a power of two */
 	uint32_t features_incompat;	/* CHAN_FEAT_INCOMPAT_* */
 	uint32_t features_compat;	/* may be ignored */
-	uint8_t reserved0[40];
+	uint32_t max_message;		/* with CHAN_FEAT_LARGE: the largest message */
+	uint8_t reserved0[36];
 	struct chan_side producer;	/* line 1 */
 	struct chan_side consumer;	/* line 2 */
 	/*
@@ -146,8 +151,11 @@ int ivshmem_chan_over_memory(void *area, size_t len, bool sender, struct ivshmem
 uint32_t ivshmem_chan_adopted_generation(const struct ivshmem_chan *ch);
 /* A restart of this side, as attach does it: a new generation, what is in flight dropped. */
 int ivshmem_chan_restart_memory(struct ivshmem_chan *ch);
-/* Lay out a fresh channel over @area with a ring of @ring_size bytes. */
-int ivshmem_chan_format_memory(void *area, size_t len, uint32_t ring_size);
+/*
+ * Lay out a fresh channel over @area with a ring of @ring_size bytes, and
+ * large messages up to @max_msg bytes if that is more than a record holds.
+ */
+int ivshmem_chan_format_memory(void *area, size_t len, uint32_t ring_size, uint32_t max_msg);
 /* The directory reader over a copy of a directory page. */
 int ivshmem_chan_parse_dir(const void *page, uint64_t region_size, uint64_t dir_offset,
 			   struct ivshmem_chan_list **out);

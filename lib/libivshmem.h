@@ -409,8 +409,9 @@ int ivshmem_chan_opts_set_dir_offset(struct ivshmem_chan_opts *opts, uint64_t of
 
 /**
  * ivshmem_chan_opts_set_ring_size() - ring bytes of a channel created: a
- * power of two from 4 KiB to 1 GiB, else -EINVAL.  The largest message is
- * half the ring less 8 bytes.
+ * power of two from 4 KiB to 1 GiB, else -EINVAL.  A record holds half
+ * the ring less 8 bytes: the largest message, unless
+ * ivshmem_chan_opts_set_max_msg() allows larger ones.
  */
 int ivshmem_chan_opts_set_ring_size(struct ivshmem_chan_opts *opts, uint32_t bytes);
 
@@ -428,6 +429,17 @@ int ivshmem_chan_opts_set_timeout(struct ivshmem_chan_opts *opts, int timeout_ms
  * @spin_us microseconds (at most 1000000): lower latency for a busy CPU.
  */
 int ivshmem_chan_opts_set_spin(struct ivshmem_chan_opts *opts, unsigned int spin_us);
+
+/**
+ * ivshmem_chan_opts_set_max_msg() - the largest message of a channel
+ * created, up to 1 GiB (else -EINVAL); 0, the default, or anything up to
+ * what a record holds, means what a record holds.  Larger messages travel
+ * in parts through the ring, so they may be larger than the ring; the
+ * channel then needs a side of libivshmem 0.4 or later (an older one
+ * cannot attach).  The attaching side takes the creator's value.
+ * Since 0.4.
+ */
+int ivshmem_chan_opts_set_max_msg(struct ivshmem_chan_opts *opts, uint32_t bytes);
 
 /**
  * ivshmem_chan_create() - create channel @name, or take over the one of
@@ -517,8 +529,18 @@ void ivshmem_chan_close(struct ivshmem_chan *ch);
 /** ivshmem_chan_is_sender() - this side is the producer. */
 bool ivshmem_chan_is_sender(const struct ivshmem_chan *ch);
 
-/** ivshmem_chan_max_msg() - the largest message the ring takes. */
+/**
+ * ivshmem_chan_max_msg() - the largest message ivshmem_chan_send() takes:
+ * what a record holds (half the ring less 8 bytes), or the channel's
+ * larger maximum (ivshmem_chan_opts_set_max_msg()).
+ */
 size_t ivshmem_chan_max_msg(const struct ivshmem_chan *ch);
+
+/**
+ * ivshmem_chan_max_reserve() - the largest message ivshmem_chan_reserve()
+ * takes: what one record holds.  Since 0.4.
+ */
+size_t ivshmem_chan_max_reserve(const struct ivshmem_chan *ch);
 
 /**
  * ivshmem_chan_reserve() - room for a message of up to @len bytes
@@ -530,7 +552,7 @@ size_t ivshmem_chan_max_msg(const struct ivshmem_chan *ch);
  * committed with IVSHMEM_CHAN_MORE are published before it waits for room
  * (as by ivshmem_chan_flush(), whose errors it returns; ivshmem_chan_arm()
  * and ivshmem_chan_arm_for() do the same).  -ETIMEDOUT,
- * -EMSGSIZE above ivshmem_chan_max_msg(), -EBUSY if a reservation is
+ * -EMSGSIZE above ivshmem_chan_max_reserve(), -EBUSY if a reservation is
  * open, -EPERM on the receiving side, -EINVAL for a timeout below -1,
  * -EINTR on a signal, other errors of poll(2), -EBADF or -EIO if the
  * vector's fd reports POLLNVAL or POLLERR; for a guest device errors
@@ -552,7 +574,16 @@ int ivshmem_chan_reserve(struct ivshmem_chan *ch, size_t len, void **buf, int ti
  */
 int ivshmem_chan_commit(struct ivshmem_chan *ch, size_t len, unsigned int flags);
 
-/** ivshmem_chan_send() - reserve, copy @len bytes and commit.  Errors as both. */
+/**
+ * ivshmem_chan_send() - reserve, copy @len bytes and commit.  Errors as
+ * both, -EMSGSIZE above ivshmem_chan_max_msg().
+ *
+ * A message larger than ivshmem_chan_max_reserve() goes in parts, each
+ * published as it is written; the timeout is one deadline for them all.
+ * If the call ends early (-ETIMEDOUT, -EINTR), the consumer is told to
+ * drop the parts it has: nothing of the message is delivered, and the
+ * messages after it are not affected.
+ */
 int ivshmem_chan_send(struct ivshmem_chan *ch, const void *buf, size_t len, unsigned int flags,
 		      int timeout_ms);
 
@@ -579,9 +610,13 @@ int ivshmem_chan_flush(struct ivshmem_chan *ch);
  *
  * Peeking again before ivshmem_chan_release() gives the same message.
  * The timeout is one deadline for the call, the spin and a pad record on
- * the way included.  -ETIMEDOUT, -EPERM on the sending side, -EINVAL for
- * a timeout below -1, -EINTR on a signal, other errors of poll(2), -EBADF
- * or -EIO if the vector's fd reports POLLNVAL or POLLERR.
+ * the way included.  A large message (ivshmem_chan_opts_set_max_msg())
+ * is put together in memory of the handle as its parts come, and handed
+ * out whole from there; a timeout keeps the parts taken, and the next
+ * call goes on with them.  -ENOMEM if that memory cannot grow.
+ * -ETIMEDOUT, -EPERM on the sending side, -EINVAL for a timeout below -1,
+ * -EINTR on a signal, other errors of poll(2), -EBADF or -EIO if the
+ * vector's fd reports POLLNVAL or POLLERR.
  */
 int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data, size_t *len, int timeout_ms);
 
@@ -600,7 +635,7 @@ struct ivshmem_chan_msg {
  * 1).  ivshmem_chan_release() then drops them all with one update of the
  * index (and one doorbell at most); a peek before it starts again from
  * the oldest.  A malformed record after the first ends the batch (the
- * next peek reports it).  -EINVAL for @max 0; errors as
+ * next peek reports it), as does a large message, which comes alone.  -EINVAL for @max 0; errors as
  * ivshmem_chan_peek().  Since 0.4.
  */
 int ivshmem_chan_peek_batch(struct ivshmem_chan *ch, struct ivshmem_chan_msg *msgs, size_t max,
@@ -716,6 +751,8 @@ int32_t ivshmem_chan_info_get_consumer(const struct ivshmem_chan_info *info);
 bool ivshmem_chan_info_is_valid(const struct ivshmem_chan_info *info);
 uint32_t ivshmem_chan_info_get_generation(const struct ivshmem_chan_info *info);
 uint32_t ivshmem_chan_info_get_ring_size(const struct ivshmem_chan_info *info);
+/* The largest message the channel takes (ivshmem_chan_max_msg()).  Since 0.4. */
+uint32_t ivshmem_chan_info_get_max_msg(const struct ivshmem_chan_info *info);
 /* Bytes published and not yet released. */
 uint64_t ivshmem_chan_info_get_used(const struct ivshmem_chan_info *info);
 uint64_t ivshmem_chan_info_get_msgs_sent(const struct ivshmem_chan_info *info);

@@ -6,9 +6,10 @@
  * its indices in between), and a directory page for the directory reader.
  * The area lies between inaccessible pages, so that any access outside it
  * faults; every call has a timeout of 0, so none may block.  With mode bit
- * 3 the peer also races the calls: a thread of its own rewrites the
- * fields the peer may write, and the ring, all the while they run, so
- * that a value read twice, or checked and then read again, shows.
+ * 3 the peer also races the calls, attaching included: a thread of its
+ * own rewrites the fields the peer may write, and the ring, all the while
+ * they run, so that a value read twice, or checked and then read again,
+ * shows.
  *
  * Input: mode (1 byte), operations (32 bytes), the area (header and ring),
  * then the directory page (the rest, zero-padded).
@@ -16,6 +17,7 @@
  *   mode bit 1: a ring of 8192 bytes instead of 4096
  *   mode bit 2: the directory's magic and version made valid
  *   mode bit 3: a racing peer thread, its values taken from the operations
+ *   mode bit 4: large messages (up to LARGE_MAX bytes, in parts)
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -28,6 +30,7 @@
 
 #define OPS		32
 #define RING_MAX	8192
+#define LARGE_MAX	65536
 
 static uint8_t *area;		/* RING_MAX + header, guard pages around */
 static uint8_t *dir_page;
@@ -90,6 +93,10 @@ static void *race(void *arg)
 		case 3:
 			if (i % 64 == 3)
 				RACE_STORE(&r->h->ring_size, (uint32_t)(v >> 8));
+			else if (i % 64 == 11)
+				RACE_STORE(&r->h->max_message, (uint32_t)(v >> 16));
+			else if (i % 64 == 19)
+				RACE_STORE(&r->h->features_incompat, (uint32_t)v & 3);
 			break;
 		case 4:
 			RACE_STORE(v & 1 ? &r->h->consumer.waiting : &r->h->producer.waiting,
@@ -107,9 +114,9 @@ static void *race(void *arg)
 					   (uint8_t)(v >> 3));
 			break;
 		case 6:
-			/* A record header anywhere in the ring. */
+			/* A record header anywhere in the ring, of any kind there is. */
 			RACE_STORE((uint64_t *)(void *)(r->ring + (v >> 16) % (r->ring_len / 8) * 8),
-				   v);
+				   v & 4 ? (uint64_t)(v % 5) << 32 | (uint32_t)(v >> 40) : v);
 			break;
 		default:
 			RACE_STORE(&r->ring[(v >> 8) % r->ring_len], (uint8_t)v);
@@ -126,9 +133,9 @@ static uint8_t *place(size_t len)
 }
 
 static void run_ops(struct ivshmem_chan *rx, struct ivshmem_chan *tx, struct chan_hdr *h,
-		    const uint8_t *ops)
+		    const uint8_t *ops, bool large)
 {
-	uint8_t buf[RING_MAX];
+	static uint8_t buf[LARGE_MAX];
 
 	for (int i = 0; i < OPS; i++) {
 		unsigned int op = ops[i] & 7, arg = ops[i] >> 3;
@@ -139,7 +146,7 @@ static void run_ops(struct ivshmem_chan *rx, struct ivshmem_chan *tx, struct cha
 		switch (op) {
 		case 0:
 			if (ivshmem_chan_peek(rx, &data, &len, 0) == 0) {
-				if (len > ivshmem_chan_max_msg(rx))
+				if (len > ivshmem_chan_max_msg(rx) || len > LARGE_MAX)
 					abort();
 				/* Touch every byte handed out. */
 				memcpy(buf, data, len);
@@ -147,9 +154,10 @@ static void run_ops(struct ivshmem_chan *rx, struct ivshmem_chan *tx, struct cha
 			}
 			break;
 		case 1: {
-			int n = ivshmem_chan_recv(rx, buf, (size_t)arg * 64, 0);
+			size_t room = (size_t)arg * (large ? 2048 : 64);
+			int n = ivshmem_chan_recv(rx, buf, room, 0);
 
-			if (n > (int)arg * 64)
+			if (n > (int)room)
 				abort();
 			break;
 		}
@@ -173,10 +181,14 @@ static void run_ops(struct ivshmem_chan *rx, struct ivshmem_chan *tx, struct cha
 				ivshmem_chan_commit(tx, (size_t)arg * 97, arg & 1 ? IVSHMEM_CHAN_MORE : 0);
 			}
 			break;
-		case 6:
-			memset(buf, 0xa5, (size_t)arg * 13);
-			ivshmem_chan_send(tx, buf, (size_t)arg * 13, 0, 0);
+		case 6: {
+			/* Large ones go in parts, and are cut short by the timeout. */
+			size_t n = (size_t)arg * (large ? 1999 : 13);
+
+			memset(buf, 0xa5, n);
+			ivshmem_chan_send(tx, buf, n, 0, 0);
 			break;
+		}
 		case 7:
 			ivshmem_chan_flush(tx);
 			break;
@@ -217,17 +229,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		h->magic = CHAN_MAGIC;
 		h->version = CHAN_LAYOUT_VERSION;
 	}
-	if (ivshmem_chan_over_memory(a, len, false, &rx) == 0 &&
-	    ivshmem_chan_over_memory(a, len, true, &tx) == 0) {
+	if (mode & 16) {
+		h->features_incompat = CHAN_FEAT_LARGE;
+		h->max_message = LARGE_MAX;
+	}
+	{
 		struct racer r = { h, a + CHAN_HDR_SIZE, ring, ops, false };
 		pthread_t t;
 		bool racing = (mode & 8) && pthread_create(&t, NULL, race, &r) == 0;
 
-		run_ops(rx, tx, h, ops);
+		if (ivshmem_chan_over_memory(a, len, false, &rx) == 0 &&
+		    ivshmem_chan_over_memory(a, len, true, &tx) == 0)
+			run_ops(rx, tx, h, ops, mode & 16);
 		if (racing) {
 			__atomic_store_n(&r.stop, true, __ATOMIC_RELAXED);
 			pthread_join(t, NULL);
 		}
+	}
+	if (rx && tx) {
 		if (ivshmem_chan_get_info(rx, &info) == 0) {
 			if (ivshmem_chan_info_get_used(info) > ivshmem_chan_info_get_ring_size(info))
 				abort();

@@ -106,15 +106,21 @@ struct mem {
 	struct ivshmem_chan *tx, *rx;
 };
 
-static void mem_setup(struct mem *m, uint32_t ring)
+/* Over a ring of @ring bytes, with large messages up to @max_msg bytes. */
+static void mem_setup_large(struct mem *m, uint32_t ring, uint32_t max_msg)
 {
 	m->len = CHAN_HDR_SIZE + ring;
 	m->area = aligned_alloc(4096, (m->len + 4095) / 4096 * 4096);
 	ASSERT_TRUE(m->area);
 	memset(m->area, 0, m->len);
-	ASSERT_EQ(ivshmem_chan_format_memory(m->area, m->len, ring), 0);
+	ASSERT_EQ(ivshmem_chan_format_memory(m->area, m->len, ring, max_msg), 0);
 	ASSERT_EQ(ivshmem_chan_over_memory(m->area, m->len, true, &m->tx), 0);
 	ASSERT_EQ(ivshmem_chan_over_memory(m->area, m->len, false, &m->rx), 0);
+}
+
+static void mem_setup(struct mem *m, uint32_t ring)
+{
+	mem_setup_large(m, ring, 0);
 }
 
 static void mem_teardown(struct mem *m)
@@ -319,7 +325,7 @@ static void *relayout_thread(void *arg)
 	struct relayout *r = arg;
 
 	for (long i = 0; !__atomic_load_n(&r->stop, __ATOMIC_RELAXED); i++) {
-		ivshmem_chan_format_memory(r->area, r->len, i % 2 ? 4096 : 8192);
+		ivshmem_chan_format_memory(r->area, r->len, i % 2 ? 4096 : 8192, 0);
 		__atomic_store_n(&r->rounds, i + 1, __ATOMIC_RELAXED);
 		if (i % 1024 == 1023)
 			usleep(20);
@@ -356,7 +362,7 @@ TEST_TIMEOUT(memory_reset_waits_out_a_relayout, 60)
 	r.area = aligned_alloc(4096, (size_t)3 * 4096);
 	ASSERT_TRUE(r.area);
 	memset(r.area, 0, (size_t)3 * 4096);
-	ASSERT_EQ(ivshmem_chan_format_memory(r.area, r.len, 8192), 0);
+	ASSERT_EQ(ivshmem_chan_format_memory(r.area, r.len, 8192, 0), 0);
 	ASSERT_EQ(ivshmem_chan_over_memory(r.area, r.len, false, &ch), 0);
 	__atomic_store_n(&((struct chan_hdr *)r.area)->magic, 0, __ATOMIC_RELEASE);
 	ASSERT_EQ(pthread_create(&thread, NULL, finish_layout, r.area), 0);
@@ -513,6 +519,243 @@ TEST(memory_hostile_peer)
 	mem_teardown(&m);
 }
 
+/* ---- large messages: in parts, through a ring smaller than they are ---- */
+
+#define LARGE_MAX	(1u << 20)
+
+/* Sizes around every boundary: a record's, the ring's, the maximum. */
+static const size_t large_sizes[] = {
+	0, 1, 2040, 2041, 4096, 5000, 65536, 100, LARGE_MAX, 300001, 2040 + 1016, 7,
+};
+
+static bool check_large(const uint8_t *p, size_t len, uint64_t seq)
+{
+	uint8_t *want = malloc(len ? len : 1);
+	bool ok;
+
+	if (!want)
+		return false;
+	fill(want, len, seq);
+	ok = !memcmp(p, want, len);
+	free(want);
+	return ok;
+}
+
+struct large_stream {
+	struct ivshmem_chan *ch;
+	int ret;
+};
+
+/* Every size of large_sizes, numbered; the odd ones in three pieces. */
+static void *large_send(void *arg)
+{
+	struct large_stream *s = arg;
+	uint8_t *buf = malloc(LARGE_MAX);
+
+	for (size_t i = 0; buf && i < sizeof(large_sizes) / sizeof(large_sizes[0]); i++) {
+		size_t len = large_sizes[i], third = len / 3;
+		struct iovec iov[3] = {
+			{ buf, third }, { buf + third, third }, { buf + 2 * third, len - 2 * third },
+		};
+
+		fill(buf, len, i);
+		s->ret = i % 2 ? ivshmem_chan_sendv(s->ch, iov, 3, 0, 10000) :
+				 ivshmem_chan_send(s->ch, buf, len, 0, 10000);
+		if (s->ret)
+			break;
+	}
+	free(buf);
+	return NULL;
+}
+
+TEST_TIMEOUT(memory_large_messages, 60)
+{
+	struct large_stream tx = { 0 };
+	struct ivshmem_chan_info *info;
+	uint8_t small[100], *buf;
+	pthread_t thread;
+	const void *data;
+	struct mem m;
+	void *room;
+	size_t len;
+
+	mem_setup_large(&m, 4096, LARGE_MAX);
+	buf = malloc(LARGE_MAX + 1);
+	ASSERT_TRUE(buf);
+	EXPECT_EQ(ivshmem_chan_max_msg(m.tx), LARGE_MAX);
+	EXPECT_EQ(ivshmem_chan_max_reserve(m.tx), 2040);
+	EXPECT_EQ(ivshmem_chan_reserve(m.tx, 2041, &room, 0), -EMSGSIZE);
+	EXPECT_EQ(ivshmem_chan_send(m.tx, buf, LARGE_MAX + 1, 0, 0), -EMSGSIZE);
+	ASSERT_EQ(ivshmem_chan_get_info(m.rx, &info), 0);
+	EXPECT_EQ(ivshmem_chan_info_get_max_msg(info), LARGE_MAX);
+	ivshmem_chan_info_free(info);
+	tx.ch = m.tx;
+	ASSERT_EQ(pthread_create(&thread, NULL, large_send, &tx), 0);
+	for (size_t i = 0; i < sizeof(large_sizes) / sizeof(large_sizes[0]); i++) {
+		size_t want = large_sizes[i];
+
+		if (want > sizeof(small)) {
+			/* Too small a buffer: it stays, whole, for peek. */
+			EXPECT_EQ(ivshmem_chan_recv(m.rx, small, sizeof(small), 10000), -EMSGSIZE);
+			ASSERT_EQ(ivshmem_chan_peek(m.rx, &data, &len, 0), 0);
+			EXPECT_EQ(len, want);
+			EXPECT_TRUE(check_large(data, len, i));
+			if (i % 3 == 0) {
+				ASSERT_EQ(ivshmem_chan_release(m.rx), 0);
+				continue;
+			}
+		}
+		ASSERT_EQ(ivshmem_chan_recv(m.rx, buf, LARGE_MAX, 10000), (int)want);
+		EXPECT_TRUE(check_large(buf, want, i));
+	}
+	pthread_join(thread, NULL);
+	EXPECT_EQ(tx.ret, 0);
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, buf, LARGE_MAX, 0), -ETIMEDOUT);
+	ASSERT_EQ(ivshmem_chan_get_info(m.rx, &info), 0);
+	EXPECT_EQ(ivshmem_chan_info_get_msgs_received(info),
+		  sizeof(large_sizes) / sizeof(large_sizes[0]));
+	EXPECT_EQ(ivshmem_chan_info_get_used(info), 0);
+	ivshmem_chan_info_free(info);
+	free(buf);
+	mem_teardown(&m);
+
+	/* Without large messages, what a record holds is the limit. */
+	mem_setup(&m, 4096);
+	EXPECT_EQ(ivshmem_chan_max_msg(m.tx), 2040);
+	EXPECT_EQ(ivshmem_chan_send(m.tx, small, 2041, 0, 0), -EMSGSIZE);
+	mem_teardown(&m);
+}
+
+struct slow_large {
+	struct ivshmem_chan *ch;
+	size_t len;
+	int ret;
+};
+
+static void *slow_large_send(void *arg)
+{
+	struct slow_large *s = arg;
+	uint8_t *buf = malloc(s->len);
+
+	if (!buf)
+		return NULL;
+	fill(buf, s->len, 42);
+	s->ret = ivshmem_chan_send(s->ch, buf, s->len, 0, 20000);
+	free(buf);
+	return NULL;
+}
+
+/*
+ * A send cut short by its timeout delivers nothing of its message, and
+ * the channel goes on; a receive cut short keeps the parts it took.
+ */
+TEST_TIMEOUT(memory_large_message_cut_short, 60)
+{
+	struct slow_large s = { .len = 256 << 10 };
+	uint8_t buf[4096], *big;
+	pthread_t thread;
+	int ret, timeouts = 0;
+	int64_t start;
+
+	struct mem m;
+
+	mem_setup_large(&m, 4096, LARGE_MAX);
+	big = malloc(LARGE_MAX);
+	ASSERT_TRUE(big);
+	/* Nobody consumes: the first parts fill the ring, then the timeout. */
+	start = now_ms();
+	EXPECT_EQ(ivshmem_chan_send(m.tx, big, 65536, 0, 50), -ETIMEDOUT);
+	EXPECT_GE(now_ms() - start, 50);
+	/* The consumer drops those parts: no message. */
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, buf, sizeof(buf), 0), -ETIMEDOUT);
+	ASSERT_EQ(ivshmem_chan_send(m.tx, "after", 5, 0, 0), 0);
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, buf, sizeof(buf), 0), 5);
+	EXPECT_TRUE(!memcmp(buf, "after", 5));
+	/* A consumer that looks without waiting, while the parts come. */
+	s.ch = m.tx;
+	ASSERT_EQ(pthread_create(&thread, NULL, slow_large_send, &s), 0);
+	while ((ret = ivshmem_chan_recv(m.rx, big, LARGE_MAX, 0)) == -ETIMEDOUT) {
+		timeouts++;
+		usleep(100);
+	}
+	pthread_join(thread, NULL);
+	TH_LOG("256 KiB through a 4 KiB ring, received with a timeout of 0: %d timeouts", timeouts);
+	EXPECT_EQ(s.ret, 0);
+	ASSERT_EQ(ret, (int)s.len);
+	EXPECT_TRUE(check_large(big, s.len, 42));
+	EXPECT_GE(timeouts, 1);
+	free(big);
+	mem_teardown(&m);
+}
+
+/* A record header @kind, @len at ring offset @off, then head moved past it. */
+static void put_record(struct chan_hdr *h, uint32_t off, uint32_t kind, uint32_t len,
+		       uint64_t first_word)
+{
+	uint8_t *ring = (uint8_t *)h + CHAN_HDR_SIZE;
+	struct chan_rec rec = { .len = len, .kind = kind };
+
+	memcpy(ring + off, &rec, sizeof(rec));
+	if (len >= 8)
+		memcpy(ring + off + 8, &first_word, sizeof(first_word));
+}
+
+/* A hostile producer's parts: each breaks one rule, each is -EPROTO. */
+TEST(memory_large_hostile_parts)
+{
+	struct {
+		const char *what;
+		uint32_t kind[2], len[2];
+		uint64_t word[2];
+	} cases[] = {
+		{ "a first part of a message a record holds", { CHAN_REC_FRAG }, { 64 }, { 2040 } },
+		{ "a first part above the maximum", { CHAN_REC_FRAG }, { 64 }, { LARGE_MAX + 1 } },
+		{ "a first part too short for the length", { CHAN_REC_FRAG }, { 4 }, { 0 } },
+		{ "a first part with no data", { CHAN_REC_FRAG }, { 8 }, { 5000 } },
+		{ "an abort outside a message", { CHAN_REC_ABORT }, { 0 }, { 0 } },
+		{ "an abort with a payload", { CHAN_REC_FRAG, CHAN_REC_ABORT }, { 64, 8 },
+		  { 5000 } },
+		{ "a message inside a large one", { CHAN_REC_FRAG, CHAN_REC_MSG }, { 64, 8 },
+		  { 5000 } },
+		{ "parts past the length", { CHAN_REC_FRAG, CHAN_REC_FRAG }, { 64, 1016 },
+		  { 1000 + 56 } },
+		{ "an empty part", { CHAN_REC_FRAG, CHAN_REC_FRAG }, { 64, 0 }, { 5000 } },
+	};
+	uint8_t out[4096];
+	struct mem m;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct chan_hdr *h;
+		uint32_t off = 0;
+
+		mem_setup_large(&m, 4096, LARGE_MAX);
+		h = m.area;
+		for (int r = 0; r < 2 && cases[i].kind[r]; r++) {
+			put_record(h, off, cases[i].kind[r], cases[i].len[r], cases[i].word[r]);
+			off += 8 + (cases[i].len[r] + 7) / 8 * 8;
+		}
+		set_pos(HEAD(h), off);
+		TH_LOG("%s", cases[i].what);
+		EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -EPROTO);
+		mem_teardown(&m);
+	}
+	/* Parts on a channel without large messages. */
+	mem_setup(&m, 4096);
+	put_record(m.area, 0, CHAN_REC_FRAG, 64, 5000);
+	set_pos(HEAD((struct chan_hdr *)m.area), 72);
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -EPROTO);
+	mem_teardown(&m);
+	/* A maximum a record holds, or above 1 GiB, with the feature bit. */
+	mem_setup_large(&m, 4096, LARGE_MAX);
+	((struct chan_hdr *)m.area)->max_message = 2040;
+	EXPECT_EQ(ivshmem_chan_reset(m.rx), -EPROTO);
+	((struct chan_hdr *)m.area)->max_message = CHAN_LARGE_MAX + 1;
+	EXPECT_EQ(ivshmem_chan_reset(m.rx), -EPROTO);
+	((struct chan_hdr *)m.area)->max_message = LARGE_MAX;
+	EXPECT_EQ(ivshmem_chan_reset(m.rx), 0);
+	mem_teardown(&m);
+}
+
 /*
  * A side still of the old generation must not publish its index into a
  * header laid out again: the new other side would fail (-EPROTO) or take
@@ -533,7 +776,7 @@ TEST(memory_old_generation_index)
 	for (int i = 0; i < 9; i++)
 		ASSERT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), 16);
 	ASSERT_EQ(ivshmem_chan_peek(m.rx, &data, &len, 0), 0);
-	ASSERT_EQ(ivshmem_chan_format_memory(m.area, m.len, 4096), 0);
+	ASSERT_EQ(ivshmem_chan_format_memory(m.area, m.len, 4096, 0), 0);
 	ASSERT_EQ(ivshmem_chan_over_memory(m.area, m.len, true, &tx2), 0);
 	EXPECT_EQ(ivshmem_chan_release(m.rx), -ECONNRESET);
 	EXPECT_EQ(ivshmem_chan_send(tx2, "x", 1, 0, 0), 0);
@@ -544,7 +787,7 @@ TEST(memory_old_generation_index)
 	/* The producer flushes a batch after the consumer restarted. */
 	mem_setup(&m, 4096);
 	ASSERT_EQ(ivshmem_chan_send(m.tx, "0123456789abcdef", 16, IVSHMEM_CHAN_MORE, 0), 0);
-	ASSERT_EQ(ivshmem_chan_format_memory(m.area, m.len, 4096), 0);
+	ASSERT_EQ(ivshmem_chan_format_memory(m.area, m.len, 4096, 0), 0);
 	ASSERT_EQ(ivshmem_chan_over_memory(m.area, m.len, false, &rx2), 0);
 	EXPECT_EQ(ivshmem_chan_flush(m.tx), -ECONNRESET);
 	EXPECT_EQ(ivshmem_chan_recv(rx2, out, sizeof(out), 0), -ETIMEDOUT);

@@ -530,7 +530,8 @@ static void print_chan_json(const struct ivshmem_chan_info *ci)
 	ivs_json_string(stdout, ivshmem_chan_info_get_name(ci));
 	printf(",\"state\":\"%s\",\"offset\":%" PRIu64 ",\"size\":%" PRIu64
 	       ",\"producer\":%" PRId32 ",\"consumer\":%" PRId32 ",\"valid\":%s"
-	       ",\"generation\":%" PRIu32 ",\"ring_size\":%" PRIu32 ",\"used\":%" PRIu64
+	       ",\"generation\":%" PRIu32 ",\"ring_size\":%" PRIu32 ",\"max_message\":%" PRIu32
+	       ",\"used\":%" PRIu64
 	       ",\"messages_sent\":%" PRIu64 ",\"messages_received\":%" PRIu64
 	       ",\"notifications_sent\":%" PRIu64 ",\"notifications_suppressed\":%" PRIu64
 	       ",\"wakeups\":%" PRIu64 "}",
@@ -539,6 +540,7 @@ static void print_chan_json(const struct ivshmem_chan_info *ci)
 	       ivshmem_chan_info_get_producer(ci), ivshmem_chan_info_get_consumer(ci),
 	       ivshmem_chan_info_is_valid(ci) ? "true" : "false",
 	       ivshmem_chan_info_get_generation(ci), ivshmem_chan_info_get_ring_size(ci),
+	       ivshmem_chan_info_get_max_msg(ci),
 	       ivshmem_chan_info_get_used(ci), ivshmem_chan_info_get_msgs_sent(ci),
 	       ivshmem_chan_info_get_msgs_received(ci), ivshmem_chan_info_get_notify_sent(ci),
 	       ivshmem_chan_info_get_notify_suppressed(ci), ivshmem_chan_info_get_wakeups(ci));

@@ -87,6 +87,10 @@ struct ivshmem_chan {
 	bool sender, creator, failed;
 	bool placed;			/* this handle took its side (take_place) */
 	uint64_t session;		/* written into its side: who holds it */
+	/* How long the next wait spins before it sleeps: at most spin_us,
+	 * halved by a spin that found nothing, raised after a sleep that a
+	 * spin that long would have caught (spin_adapt()). */
+	unsigned int spin_budget;
 	uint32_t ring_size, max_msg, gen;
 	/* The largest message send() takes: max_msg, or the header's
 	 * max_message with CHAN_FEAT_LARGE; and the payload of its parts. */
@@ -819,7 +823,7 @@ static struct ivshmem_chan *chan_new(struct ivshmem *dev, const char *name,
 	ch->fd = -1;
 	ch->reserved = -1;
 	ch->vector = opts->vector;
-	ch->spin_us = opts->spin_us;
+	ch->spin_us = ch->spin_budget = opts->spin_us;
 	forget_peer(ch);
 	if (dev)
 		__atomic_add_fetch(&dev->chans_on_vector[ch->vector], 1, __ATOMIC_RELAXED);
@@ -1629,21 +1633,40 @@ static int deadline_of(int timeout_ms, int64_t *deadline)
 }
 
 /*
+ * The spin of the next wait, from how this one went: a spin that found
+ * nothing halves it (down to a 64th of spin_us: a quiet peer costs little
+ * CPU); a sleep ended after @slept_us raises it to twice that, up to
+ * spin_us, since a spin that long would have caught it.
+ */
+static void spin_adapt(struct ivshmem_chan *ch, bool spun_in_vain, int64_t slept_us)
+{
+	unsigned int floor = ch->spin_us / 64 ? ch->spin_us / 64 : 1;
+
+	if (spun_in_vain)
+		ch->spin_budget = ch->spin_budget / 2 > floor ? ch->spin_budget / 2 : floor;
+	if (slept_us >= 0 && slept_us < ch->spin_us / 2 &&
+	    (unsigned int)slept_us * 2 > ch->spin_budget)
+		ch->spin_budget = (unsigned int)slept_us * 2;
+}
+
+/*
  * Wait until chan_ready(@need) or @deadline (deadline_of): spin for
- * spin_us at most, then sleep on the vector with the flag set.  Without a
- * doorbell (plain memory, a device without interrupts) the sleep is a
- * short nap and a new look.
+ * spin_budget at most (never past the deadline; a timeout of 0 does not
+ * spin), then sleep on the vector with the flag set.  Without a doorbell
+ * (plain memory, a device without interrupts) the sleep is a short nap
+ * and a new look.
  */
 static int chan_wait(struct ivshmem_chan *ch, uint64_t need, int64_t deadline)
 {
-	int64_t now;
+	int64_t now, slept_from;
 	int ret, fd;
 
 	ret = chan_ready(ch, need);
 	if (ret)
 		return ret < 0 ? ret : 0;
-	if (ch->spin_us) {
-		int64_t end = now_us() + ch->spin_us;
+	now = now_us();
+	if (ch->spin_us && (deadline < 0 || deadline > now)) {
+		int64_t end = now + ch->spin_budget;
 
 		if (deadline >= 0 && end > deadline)
 			end = deadline;
@@ -1654,6 +1677,7 @@ static int chan_wait(struct ivshmem_chan *ch, uint64_t need, int64_t deadline)
 			if (ret)
 				return ret < 0 ? ret : 0;
 		} while (now_us() < end);
+		spin_adapt(ch, true, -1);
 	}
 	/* A timeout of 0 looks once, and makes no eventfd for it. */
 	if (deadline >= 0 && now_us() >= deadline)
@@ -1661,6 +1685,7 @@ static int chan_wait(struct ivshmem_chan *ch, uint64_t need, int64_t deadline)
 	fd = ivshmem_chan_fd(ch);
 	if (fd < 0 && fd != -EOPNOTSUPP)
 		return fd;
+	slept_from = now_us();
 	for (;;) {
 		int wait_ms = -1;
 
@@ -1694,6 +1719,8 @@ static int chan_wait(struct ivshmem_chan *ch, uint64_t need, int64_t deadline)
 		}
 		STORE(sleep_flag(ch), 0);
 		ret = chan_ready(ch, need);
+		if (ret > 0 && ch->spin_us)
+			spin_adapt(ch, false, now_us() - slept_from);
 		if (ret)
 			return ret < 0 ? ret : 0;
 	}

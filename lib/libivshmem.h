@@ -427,6 +427,9 @@ int ivshmem_chan_opts_set_timeout(struct ivshmem_chan_opts *opts, int timeout_ms
 /**
  * ivshmem_chan_opts_set_spin() - before sleeping, poll the ring for up to
  * @spin_us microseconds (at most 1000000): lower latency for a busy CPU.
+ * The spin adapts, within the call's deadline: one that finds nothing
+ * halves the next (down to 1/64 of @spin_us), and a sleep that a doorbell
+ * ended sooner than half of @spin_us raises the next to twice that sleep.
  */
 int ivshmem_chan_opts_set_spin(struct ivshmem_chan_opts *opts, unsigned int spin_us);
 

@@ -1715,6 +1715,74 @@ TEST_TIMEOUT(peers_spin_respects_the_timeout, 60)
 	two_peers_end(&t);
 }
 
+static int64_t thread_cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct paced_sender {
+	struct ivshmem_chan *ch;
+	int count, gap_us, ret;
+};
+
+static void *paced_send(void *arg)
+{
+	struct paced_sender *p = arg;
+
+	for (int i = 0; i < p->count && !p->ret; i++) {
+		usleep((useconds_t)p->gap_us);
+		p->ret = ivshmem_chan_send(p->ch, &i, sizeof(i), 0, 5000);
+	}
+	return NULL;
+}
+
+/*
+ * The spin adapts.  On a quiet channel each spin that finds nothing halves
+ * the next: 20 waits of 30 ms with a spin of 100 ms burn a fraction of the
+ * 600 ms of CPU a fixed spin would.  Then a message every 5 ms: a sleep
+ * that a doorbell ends that soon raises the spin, and the next messages
+ * are caught spinning, without a doorbell.
+ */
+TEST_TIMEOUT(peers_spin_adapts, 60)
+{
+	struct paced_sender p = { .count = 20, .gap_us = 5000 };
+	struct ivshmem_chan_info *info;
+	int64_t cpu, wall, wakeups;
+	struct two_peers t;
+	pthread_t thread;
+	const void *data;
+	size_t len;
+
+	two_peers_start(&t, "adapt", 0, 100000);
+	cpu = thread_cpu_ms();
+	wall = now_ms();
+	for (int i = 0; i < 20; i++)
+		EXPECT_EQ(ivshmem_chan_peek(t.rx, &data, &len, 30), -ETIMEDOUT);
+	cpu = thread_cpu_ms() - cpu;
+	wall = now_ms() - wall;
+	TH_LOG("20 waits of 30 ms on a quiet channel, spinning up to 100 ms: %lld ms of CPU in "
+	       "%lld ms", (long long)cpu, (long long)wall);
+	EXPECT_TRUE(cpu < wall / 2);
+	p.ch = t.tx;
+	ASSERT_EQ(pthread_create(&thread, NULL, paced_send, &p), 0);
+	for (int i = 0; i < p.count; i++) {
+		ASSERT_EQ(ivshmem_chan_peek(t.rx, &data, &len, 5000), 0);
+		ASSERT_EQ(ivshmem_chan_release(t.rx), 0);
+	}
+	pthread_join(thread, NULL);
+	EXPECT_EQ(p.ret, 0);
+	ASSERT_EQ(ivshmem_chan_get_info(t.rx, &info), 0);
+	wakeups = (int64_t)ivshmem_chan_info_get_wakeups(info);
+	ivshmem_chan_info_free(info);
+	TH_LOG("%d messages 5 ms apart: %lld of them woke the consumer from a sleep", p.count,
+	       (long long)wakeups);
+	EXPECT_TRUE(wakeups < p.count);
+	two_peers_end(&t);
+}
+
 /*
  * One event loop, two channels on one vector: arming the full
  * sending side must not swallow the doorbell that the receiving side,

@@ -40,6 +40,8 @@
 #define PAGE		4096u
 #define REC_HDR		((uint32_t)sizeof(struct chan_rec))
 #define DEFAULT_RING	(64u << 10)
+/* Bytes of a large message's parts that one receive takes past its deadline. */
+#define PARTS_PAST_DEADLINE	(1u << 20)
 
 #define LOAD(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
 #define LOAD_ACQ(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
@@ -1882,12 +1884,14 @@ static void iov_take(const struct iovec *iov, int cnt, int *i, size_t *off, uint
 }
 
 /*
- * A message too large for one record, as FRAG records of at most
- * frag_max bytes: the first begins with the message's length (64 bits).
- * Each part is published at once, and leaves room for one more record
- * header, so that a send cut short (timeout, signal) can always end the
- * message with an ABORT record: the consumer then drops what it has of
- * it, and nothing of the message is delivered.
+ * A message too large for one record, as a FIRST record (the message's
+ * length in 64 bits, then its first bytes) and PART records, each of at
+ * most frag_max bytes.  Each part is published at once, and leaves room
+ * for one more record header, so that a send cut short (timeout, signal,
+ * a failed doorbell) can always end the message with an ABORT record: the
+ * consumer then drops what it has of it, and nothing of the message is
+ * delivered.  Only a restart or hang-up of the consumer leaves no room
+ * to say it; a consumer that starts there skips the parts it finds.
  */
 static int send_large(struct ivshmem_chan *ch, const struct iovec *iov, int iovcnt, size_t len,
 		      unsigned int flags, int64_t deadline)
@@ -1912,20 +1916,20 @@ static int send_large(struct ivshmem_chan *ch, const struct iovec *iov, int iovc
 			memcpy(p, &total, sizeof(total));
 		}
 		iov_take(iov, iovcnt, &i, &off, p + head, n);
-		commit_record(ch, (uint32_t)(head + n), CHAN_REC_FRAG);
+		commit_record(ch, (uint32_t)(head + n), begun ? CHAN_REC_PART : CHAN_REC_FIRST);
 		begun = true;
 		done += n;
 		if (done == len)
 			break;
 		ret = publish_and_notify(ch);
 		if (ret)
-			return ret;
+			goto cut;
 	}
 	ch->msgs++;
 	return flags & IVSHMEM_CHAN_MORE ? 0 : ivshmem_chan_flush(ch);
 cut:
-	/* A restart, deletion or hang-up ends the message on the other side. */
-	if (begun && (ret == -ETIMEDOUT || ret == -EINTR) && space_ready(ch, REC_HDR) == 1) {
+	/* Not after a restart, deletion or hang-up (space_ready() fails). */
+	if (begun && space_ready(ch, REC_HDR) == 1) {
 		commit_record(ch, 0, CHAN_REC_ABORT);
 		ivshmem_chan_flush(ch);
 	}
@@ -1990,19 +1994,26 @@ IVSHMEM_EXPORT int ivshmem_chan_send(struct ivshmem_chan *ch, const void *buf, s
 /* ---- receiving ---- */
 
 /*
- * A FRAG record of @len bytes at ring offset @off, taken into the message
- * being put together: 0, -EPROTO if it breaks the rules (the first part
- * of a large message opens with its length, more than a record holds and
- * at most max_message; no part is empty or goes past that length), or
- * -ENOMEM.  The buffer grows as parts come, not as the length claims.
+ * A FIRST or PART record of @len bytes at ring offset @off, taken into the
+ * message being put together: 0, -EPROTO if it breaks the rules (a FIRST
+ * opens with the message's length, more than a record holds and at most
+ * max_message; no part is empty or goes past that length), or -ENOMEM.
+ * A FIRST drops a message still in progress (its producer gave up without
+ * a word); a PART without one is the rest of a message begun before this
+ * side started, and is skipped.  The buffer grows as parts come, not as
+ * the length claims.
  */
-static int large_part(struct ivshmem_chan *ch, uint32_t off, uint32_t len)
+static int large_part(struct ivshmem_chan *ch, uint32_t off, uint32_t len, bool first)
 {
 	const uint8_t *src = ch->ring + off + REC_HDR;
 	uint32_t head = 0;
 
-	if (!ch->large_len) {
+	if (!first && !ch->large_len)
+		return 0;
+	if (first) {
 		uint64_t total;
+
+		ch->large_len = ch->large_got = 0;
 
 		if (len < sizeof(total))
 			return -EPROTO;
@@ -2038,6 +2049,7 @@ IVSHMEM_EXPORT int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data,
 {
 	uint64_t head, avail, raw;
 	struct chan_rec rec;
+	uint64_t taken = 0;	/* bytes of parts, for the deadline */
 	int64_t deadline;
 	bool after_pad = false;
 	uint32_t off;
@@ -2090,15 +2102,18 @@ IVSHMEM_EXPORT int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data,
 		if (rec.len > ch->max_msg || rec_size(rec.len) > avail ||
 		    off + rec_size(rec.len) > ch->ring_size)
 			goto bad;
-		if (rec.kind == CHAN_REC_FRAG || rec.kind == CHAN_REC_ABORT) {
+		if (rec.kind == CHAN_REC_FIRST || rec.kind == CHAN_REC_PART ||
+		    rec.kind == CHAN_REC_ABORT) {
 			/* Parts are handed back as they come: the ring may be
 			 * smaller than the message. */
+			if (ch->max_large == ch->max_msg)
+				goto bad;	/* no LARGE feature */
 			if (rec.kind == CHAN_REC_ABORT) {
-				if (!ch->large_len || rec.len)
+				if (rec.len)
 					goto bad;
 				ch->large_len = ch->large_got = 0;
 			} else {
-				ret = large_part(ch, off, rec.len);
+				ret = large_part(ch, off, rec.len, rec.kind == CHAN_REC_FIRST);
 				if (ret == -EPROTO)
 					goto bad;
 				if (ret)
@@ -2109,10 +2124,17 @@ IVSHMEM_EXPORT int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data,
 			if (ret)
 				return ret;
 			ch->large_peeked = ch->large_len && ch->large_got == ch->large_len;
+			/* A producer with parts for ever does not hold the call. */
+			taken += rec_size(rec.len);
+			if (!ch->large_peeked && deadline >= 0 && taken >= PARTS_PAST_DEADLINE &&
+			    now_us() >= deadline)
+				return -ETIMEDOUT;
 			continue;
 		}
-		if (rec.kind != CHAN_REC_MSG || ch->large_len)
+		if (rec.kind != CHAN_REC_MSG)
 			goto bad;
+		/* A message in progress that its producer gave up on. */
+		ch->large_len = ch->large_got = 0;
 		ch->peeked = rec_size(rec.len);
 		ch->peeked_msgs = 1;
 		*data = ch->ring + off + REC_HDR;
@@ -2135,6 +2157,12 @@ IVSHMEM_EXPORT int ivshmem_chan_release(struct ivshmem_chan *ch)
 		/* Its parts went back to the producer as they came. */
 		ch->large_peeked = false;
 		ch->large_len = ch->large_got = 0;
+		/* Memory for a message of many MiB is not kept for the next. */
+		if (ch->large_cap > 16u << 20) {
+			free(ch->large);
+			ch->large = NULL;
+			ch->large_cap = 0;
+		}
 		STORE(&own_side(ch)->msgs, ++ch->msgs);
 		return 0;
 	}

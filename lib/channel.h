@@ -50,18 +50,19 @@
 #define CHAN_IDX(gen, pos)	((uint64_t)(uint16_t)(gen) << CHAN_IDX_BITS | ((pos) & CHAN_IDX_MASK))
 
 /* Feature bits of the header. */
-#define CHAN_FEAT_LARGE		0x1u	/* max_message, FRAG and ABORT records */
+#define CHAN_FEAT_LARGE		0x1u	/* max_message, FIRST, PART and ABORT records */
 #define CHAN_FEAT_INCOMPAT_KNOWN	CHAN_FEAT_LARGE	/* a side that lacks one must not attach */
 #define CHAN_LARGE_MAX		(1u << 30)	/* the largest max_message */
 
 /* Records of the ring: 8-byte header, payload, padded to 8 bytes. */
 #define CHAN_REC_MSG		1
 #define CHAN_REC_PAD		2	/* skip to the ring's start */
-#define CHAN_REC_FRAG		3	/* a part of a large message */
+#define CHAN_REC_FIRST		3	/* the first part of a large message */
 #define CHAN_REC_ABORT		4	/* the large message begun is abandoned */
+#define CHAN_REC_PART		5	/* a later part of a large message */
 
 struct chan_rec {
-	uint32_t len;			/* payload bytes (MSG), skipped bytes (PAD) */
+	uint32_t len;			/* payload bytes; skipped bytes (PAD); 0 (ABORT) */
 	uint32_t kind;
 };
 

@@ -583,9 +583,13 @@ int ivshmem_chan_commit(struct ivshmem_chan *ch, size_t len, unsigned int flags)
  *
  * A message larger than ivshmem_chan_max_reserve() goes in parts, each
  * published as it is written; the timeout is one deadline for them all.
- * If the call ends early (-ETIMEDOUT, -EINTR), the consumer is told to
- * drop the parts it has: nothing of the message is delivered, and the
- * messages after it are not affected.
+ * If the call ends early (-ETIMEDOUT, -EINTR, a failed doorbell), the
+ * consumer is told to drop the parts it has: nothing of the message is
+ * delivered, and the messages after it are not affected; if the consumer
+ * hung up or restarted meanwhile, it skips them.  With a timeout of 0 such
+ * a message goes only if the ring has room for all of it at once; to wait
+ * for room with poll(), ivshmem_chan_arm_for() takes at most
+ * ivshmem_chan_max_reserve() bytes.
  */
 int ivshmem_chan_send(struct ivshmem_chan *ch, const void *buf, size_t len, unsigned int flags,
 		      int timeout_ms);
@@ -616,7 +620,9 @@ int ivshmem_chan_flush(struct ivshmem_chan *ch);
  * the way included.  A large message (ivshmem_chan_opts_set_max_msg())
  * is put together in memory of the handle as its parts come, and handed
  * out whole from there; a timeout keeps the parts taken, and the next
- * call goes on with them.  -ENOMEM if that memory cannot grow.
+ * call goes on with them (a call takes at most 1 MiB of parts past its
+ * deadline).  -ENOMEM if that memory cannot grow; the receiving side
+ * accepts what the creator set, up to 1 GiB.
  * -ETIMEDOUT, -EPERM on the sending side, -EINVAL for a timeout below -1,
  * -EINTR on a signal, other errors of poll(2), -EBADF or -EIO if the
  * vector's fd reports POLLNVAL or POLLERR.

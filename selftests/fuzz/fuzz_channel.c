@@ -116,7 +116,7 @@ static void *race(void *arg)
 		case 6:
 			/* A record header anywhere in the ring, of any kind there is. */
 			RACE_STORE((uint64_t *)(void *)(r->ring + (v >> 16) % (r->ring_len / 8) * 8),
-				   v & 4 ? (uint64_t)(v % 5) << 32 | (uint32_t)(v >> 40) : v);
+				   v & 4 ? (uint64_t)(v % 7) << 32 | (uint32_t)(v >> 40) : v);
 			break;
 		default:
 			RACE_STORE(&r->ring[(v >> 8) % r->ring_len], (uint8_t)v);

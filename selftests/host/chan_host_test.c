@@ -708,18 +708,16 @@ TEST(memory_large_hostile_parts)
 		uint32_t kind[2], len[2];
 		uint64_t word[2];
 	} cases[] = {
-		{ "a first part of a message a record holds", { CHAN_REC_FRAG }, { 64 }, { 2040 } },
-		{ "a first part above the maximum", { CHAN_REC_FRAG }, { 64 }, { LARGE_MAX + 1 } },
-		{ "a first part too short for the length", { CHAN_REC_FRAG }, { 4 }, { 0 } },
-		{ "a first part with no data", { CHAN_REC_FRAG }, { 8 }, { 5000 } },
-		{ "an abort outside a message", { CHAN_REC_ABORT }, { 0 }, { 0 } },
-		{ "an abort with a payload", { CHAN_REC_FRAG, CHAN_REC_ABORT }, { 64, 8 },
+		{ "a first part of a message a record holds", { CHAN_REC_FIRST }, { 64 }, { 2040 } },
+		{ "a first part above the maximum", { CHAN_REC_FIRST }, { 64 }, { LARGE_MAX + 1 } },
+		{ "a first part too short for the length", { CHAN_REC_FIRST }, { 4 }, { 0 } },
+		{ "a first part with no data", { CHAN_REC_FIRST }, { 8 }, { 5000 } },
+		{ "an abort with a payload", { CHAN_REC_FIRST, CHAN_REC_ABORT }, { 64, 8 },
 		  { 5000 } },
-		{ "a message inside a large one", { CHAN_REC_FRAG, CHAN_REC_MSG }, { 64, 8 },
-		  { 5000 } },
-		{ "parts past the length", { CHAN_REC_FRAG, CHAN_REC_FRAG }, { 64, 1016 },
+		{ "parts past the length", { CHAN_REC_FIRST, CHAN_REC_PART }, { 64, 1016 },
 		  { 1000 + 56 } },
-		{ "an empty part", { CHAN_REC_FRAG, CHAN_REC_FRAG }, { 64, 0 }, { 5000 } },
+		{ "an empty part", { CHAN_REC_FIRST, CHAN_REC_PART }, { 64, 0 }, { 5000 } },
+		{ "a kind nobody defined", { 6 }, { 8 }, { 0 } },
 	};
 	uint8_t out[4096];
 	struct mem m;
@@ -739,12 +737,14 @@ TEST(memory_large_hostile_parts)
 		EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -EPROTO);
 		mem_teardown(&m);
 	}
-	/* Parts on a channel without large messages. */
-	mem_setup(&m, 4096);
-	put_record(m.area, 0, CHAN_REC_FRAG, 64, 5000);
-	set_pos(HEAD((struct chan_hdr *)m.area), 72);
-	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -EPROTO);
-	mem_teardown(&m);
+	/* Parts, or an abort, on a channel without large messages. */
+	for (uint32_t kind = CHAN_REC_FIRST; kind <= CHAN_REC_PART; kind++) {
+		mem_setup(&m, 4096);
+		put_record(m.area, 0, kind, kind == CHAN_REC_ABORT ? 0 : 64, 5000);
+		set_pos(HEAD((struct chan_hdr *)m.area), kind == CHAN_REC_ABORT ? 8 : 72);
+		EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -EPROTO);
+		mem_teardown(&m);
+	}
 	/* A maximum a record holds, or above 1 GiB, with the feature bit. */
 	mem_setup_large(&m, 4096, LARGE_MAX);
 	((struct chan_hdr *)m.area)->max_message = 2040;
@@ -753,6 +753,160 @@ TEST(memory_large_hostile_parts)
 	EXPECT_EQ(ivshmem_chan_reset(m.rx), -EPROTO);
 	((struct chan_hdr *)m.area)->max_message = LARGE_MAX;
 	EXPECT_EQ(ivshmem_chan_reset(m.rx), 0);
+	mem_teardown(&m);
+}
+
+/*
+ * What a consumer finds where a producer gave up on a message, or where
+ * it starts in the middle of one: the rest of it and a stray abort are
+ * skipped, and a new message (a first part, or a plain message) drops
+ * the one in progress.  Nothing of an unfinished message is delivered,
+ * and what follows is.
+ */
+TEST(memory_large_orphans_and_unfinished_messages)
+{
+	struct {
+		const char *what;
+		uint32_t kind[3], len[3];
+		uint64_t word[3];
+		int want;
+	} cases[] = {
+		{ "an abort, then a message", { CHAN_REC_ABORT, CHAN_REC_MSG }, { 0, 8 },
+		  { 0, 7 }, 8 },
+		{ "the rest of a message begun before, then a message",
+		  { CHAN_REC_PART, CHAN_REC_PART, CHAN_REC_MSG }, { 1016, 64, 16 }, { 1, 2, 3 }, 16 },
+		{ "a message begun, then a plain message", { CHAN_REC_FIRST, CHAN_REC_MSG },
+		  { 64, 24 }, { 5000, 9 }, 24 },
+		{ "a message begun, then another, whole",
+		  { CHAN_REC_FIRST, CHAN_REC_FIRST, CHAN_REC_PART }, { 64, 1016, 1092 },
+		  { 5000, 2100, 0 }, 2100 },
+	};
+	uint8_t out[8192];
+	struct mem m;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct chan_hdr *h;
+		uint32_t off = 0;
+
+		mem_setup_large(&m, 4096, LARGE_MAX);
+		h = m.area;
+		for (int r = 0; r < 3 && cases[i].kind[r]; r++) {
+			put_record(h, off, cases[i].kind[r], cases[i].len[r], cases[i].word[r]);
+			off += 8 + (cases[i].len[r] + 7) / 8 * 8;
+		}
+		set_pos(HEAD(h), off);
+		TH_LOG("%s", cases[i].what);
+		EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), cases[i].want);
+		EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -ETIMEDOUT);
+		EXPECT_EQ(pos_of(TAIL(h)), off);
+		mem_teardown(&m);
+	}
+}
+
+/* What an attach after a clean close does to the header: a new
+ * generation, both words stamped with their positions, the side open. */
+static void return_attach(struct chan_hdr *h)
+{
+	uint32_t gen = __atomic_add_fetch(&h->generation, 1, __ATOMIC_SEQ_CST);
+
+	__atomic_store_n(HEAD(h), CHAN_IDX(gen, pos_of(HEAD(h))), __ATOMIC_SEQ_CST);
+	__atomic_store_n(TAIL(h), CHAN_IDX(gen, pos_of(TAIL(h))), __ATOMIC_SEQ_CST);
+	__atomic_store_n(&h->consumer.state, CHAN_SIDE_OPEN, __ATOMIC_SEQ_CST);
+}
+
+struct big_send {
+	struct ivshmem_chan *ch;
+	const uint8_t *buf;
+	size_t len;
+	int ret;
+};
+
+static void *big_send_thread(void *arg)
+{
+	struct big_send *s = arg;
+
+	s->ret = ivshmem_chan_send(s->ch, s->buf, s->len, 0, 5000);
+	return NULL;
+}
+
+/*
+ * The consumer hangs up while a large message is half sent (the producer
+ * gets -EPIPE, and has no room to say more), a new consumer attaches where
+ * the old one stopped, the producer resets and sends the next large
+ * message: the new consumer skips the rest of the first and delivers the
+ * second, whole.  Then a consumer that starts after the first part of a
+ * message its producer cut short (timeout) finds a working channel.
+ */
+TEST_TIMEOUT(memory_large_consumer_returns_mid_message, 30)
+{
+	static uint8_t big1[6048], big2[3000], out[16384];
+	struct big_send s = { .buf = big1, .len = sizeof(big1) };
+	struct ivshmem_chan *rx2;
+	pthread_t thread;
+	struct chan_hdr *h;
+	struct mem m;
+
+	memset(big1, 0x11, sizeof(big1));
+	memset(big2, 0x22, sizeof(big2));
+	mem_setup_large(&m, 4096, LARGE_MAX);
+	h = m.area;
+	s.ch = m.tx;
+	ASSERT_EQ(pthread_create(&thread, NULL, big_send_thread, &s), 0);
+	while (pos_of(HEAD(h)) < 3072)
+		usleep(100);
+	__atomic_store_n(&h->consumer.state, CHAN_SIDE_CLOSED, __ATOMIC_SEQ_CST);
+	pthread_join(thread, NULL);
+	EXPECT_EQ(s.ret, -EPIPE);
+	ivshmem_chan_close(m.rx);
+	return_attach(h);
+	ASSERT_EQ(ivshmem_chan_over_memory(m.area, m.len, false, &rx2), 0);
+	m.rx = rx2;
+	EXPECT_EQ(ivshmem_chan_send(m.tx, big2, sizeof(big2), 0, 0), -ECONNRESET);
+	ASSERT_EQ(ivshmem_chan_reset(m.tx), 0);
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -ETIMEDOUT);
+	ASSERT_EQ(ivshmem_chan_send(m.tx, big2, sizeof(big2), 0, 0), 0);
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), (int)sizeof(big2));
+	EXPECT_TRUE(out[0] == 0x22 && out[sizeof(big2) - 1] == 0x22);
+	mem_teardown(&m);
+
+	/* Cut short by its timeout, taken up to its first part. */
+	mem_setup_large(&m, 4096, LARGE_MAX);
+	h = m.area;
+	EXPECT_EQ(ivshmem_chan_send(m.tx, out, 10000, 0, 0), -ETIMEDOUT);
+	set_pos(TAIL(h), 1024);
+	ivshmem_chan_close(m.rx);
+	return_attach(h);
+	ASSERT_EQ(ivshmem_chan_over_memory(m.area, m.len, false, &rx2), 0);
+	m.rx = rx2;
+	ASSERT_EQ(ivshmem_chan_reset(m.tx), 0);
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -ETIMEDOUT);
+	ASSERT_EQ(ivshmem_chan_send(m.tx, "x", 1, 0, 0), 0);
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), 1);
+	mem_teardown(&m);
+}
+
+/*
+ * A producer with parts for ever (here a ring of 32 MiB full of a first
+ * part and an abort, again and again) does not hold a receive past its
+ * deadline by more than PARTS_PAST_DEADLINE of parts (1 MiB).
+ */
+TEST_TIMEOUT(memory_large_parts_do_not_hold_the_deadline, 30)
+{
+	const uint32_t ring = 32u << 20;
+	uint8_t out[4096];
+	uint64_t off;
+	struct mem m;
+
+	mem_setup_large(&m, ring, 64u << 20);
+	for (off = 0; off + 80 <= ring; off += 80) {
+		put_record(m.area, (uint32_t)off, CHAN_REC_FIRST, 64, 20u << 20);
+		put_record(m.area, (uint32_t)off + 72, CHAN_REC_ABORT, 0, 0);
+	}
+	set_pos(HEAD((struct chan_hdr *)m.area), off);
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -ETIMEDOUT);
+	TH_LOG("one receive with a timeout of 0 took %llu bytes of parts",
+	       (unsigned long long)pos_of(TAIL((struct chan_hdr *)m.area)));
+	EXPECT_TRUE(pos_of(TAIL((struct chan_hdr *)m.area)) <= (1u << 20) + 80);
 	mem_teardown(&m);
 }
 

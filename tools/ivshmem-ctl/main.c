@@ -627,22 +627,33 @@ static int chan_send(struct ctl *ctl, struct ivshmem_chan *ch, bool whole, int t
 	int ret = 0;
 
 	if (whole) {
-		void *buf;
+		/* Straight into the ring when a record takes it, else in parts. */
+		bool parts = max > ivshmem_chan_max_reserve(ch);
+		void *buf = NULL;
 		int64_t got;
 
-		/* Straight into the ring; one byte more tells input that does not fit. */
-		ret = ivshmem_chan_reserve(ch, max, &buf, timeout_ms);
+		ret = parts ? (buf = malloc(max)) ? 0 : -ENOMEM :
+			      ivshmem_chan_reserve(ch, max, &buf, timeout_ms);
 		if (ret)
 			return fail("send", ret);
+		/* One byte more tells input that does not fit. */
 		got = read_stdin(buf, max);
 		if (got >= 0 && (uint64_t)got == max && read_stdin((uint8_t *)&n, 1) > 0) {
 			fprintf(stderr, "ivshmem-ctl: input longer than the largest message (%zu "
 				"bytes)\n", max);
+			if (parts)
+				free(buf);
 			return EXIT_FAILURE;
 		}
-		if (got < 0)
+		if (got < 0) {
+			if (parts)
+				free(buf);
 			return fail("reading stdin", (int)got);
-		ret = ivshmem_chan_commit(ch, (size_t)got, 0);
+		}
+		ret = parts ? ivshmem_chan_send(ch, buf, (size_t)got, 0, timeout_ms) :
+			      ivshmem_chan_commit(ch, (size_t)got, 0);
+		if (parts)
+			free(buf);
 		sent = 1;
 	} else {
 		while ((n = getline(&line, &cap, stdin)) >= 0) {

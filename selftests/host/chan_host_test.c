@@ -2743,6 +2743,26 @@ TEST_TIMEOUT(ctl_chan_list_stat_send_recv, 60)
 			    "{\"length\":5,\"data\":\"again\"}\n"));
 	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "chan stat ctl.0"), 0);
 	EXPECT_TRUE(strstr(out, "ctl.0") && strstr(out, "attached"));
+	{
+		/* -w, on a channel of larger messages than a record holds: in parts. */
+		static char big[50001];
+		struct ivshmem_chan *big_rx;
+		char *got = malloc(1 << 20);
+
+		ASSERT_TRUE(got);
+		ASSERT_EQ(ivshmem_chan_opts_set_max_msg(o, 1 << 20), 0);
+		ASSERT_EQ(ivshmem_chan_create(dev, "big", IVSHMEM_CHAN_RECV, -1, o, &big_rx), 0);
+		ASSERT_EQ(ivshmem_chan_opts_set_max_msg(o, 0), 0);
+		memset(big, 'b', sizeof(big) - 1);
+		EXPECT_EQ(ctl_run(&s, big, out, sizeof(out), "--json chan send -w -t 5000 big"), 0);
+		EXPECT_TRUE(!strcmp(out, "{\"sent\":1}\n"));
+		EXPECT_EQ(ivshmem_chan_recv(big_rx, got, 1 << 20, 5000), (int)sizeof(big) - 1);
+		EXPECT_TRUE(got[0] == 'b' && got[sizeof(big) - 2] == 'b');
+		EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "--json chan stat big"), 0);
+		EXPECT_TRUE(strstr(out, "\"max_message\":1048576"));
+		ivshmem_chan_close(big_rx);
+		free(got);
+	}
 	EXPECT_EQ(ctl_run(&s, NULL, out, sizeof(out), "--json chan list"), 0);
 	EXPECT_TRUE(strstr(out, "{\"name\":\"ctl.0\",\"state\":\"attached\"") &&
 		    strstr(out, "\"messages_sent\":2,\"messages_received\":2"));

@@ -58,6 +58,7 @@ struct ivshmem_chan_opts {
 	int timeout_ms;
 	unsigned int spin_us;
 	uint32_t max_msg;		/* of a channel created; 0: what a record holds */
+	uint32_t pool_size;		/* of a channel created; 0: no pool */
 };
 
 struct ivshmem_chan_info {
@@ -78,17 +79,38 @@ struct ivshmem_chan_list {
 struct ivshmem_chan {
 	struct ivshmem *dev;		/* NULL over plain memory */
 	struct chan_dir *dir;		/* mapped page, NULL over plain memory */
-	unsigned int slot;
 	void *area;			/* header and ring */
 	size_t area_len;
 	uint64_t area_offset;		/* in the region */
-	bool own_mappings;
 	struct chan_hdr *hdr;
 	uint8_t *ring;
-	char name[CHAN_NAME_LEN];
-	bool sender, creator, failed;
-	bool placed;			/* this handle took its side (take_place) */
 	uint64_t session;		/* written into its side: who holds it */
+	/* Own index: the producer's head (committed, maybe unpublished) or
+	 * the consumer's tail (released); the shared copy is only published. */
+	uint64_t pos, published;
+	int64_t reserved;		/* payload bytes reserved, -1 if none */
+	/* A large message being put together from its parts (consumer):
+	 * @large_len bytes in all, @large_got of them here; @large_peeked
+	 * once it is whole and handed out by peek(). */
+	uint8_t *large;
+	size_t large_cap;
+	/* The pool after the ring (CHAN_FEAT_POOL), pool_size bytes.  The
+	 * producer hands it out in order, from @pool_head; a buffer is free
+	 * again once the tail passes its BUF record, which @pool_q tracks
+	 * (the oldest at @pool_q_first).  After a restart nothing of the
+	 * pool is handed out until the tail reaches @pool_barrier, the head
+	 * then: records in flight may still point into it. */
+	uint8_t *pool;
+	uint64_t pool_head, pool_tail, pool_barrier;
+	struct pool_out {
+		uint64_t ring_end;	/* the tail that frees it */
+		uint64_t pool_end;	/* pool_tail once it is free */
+	} *pool_q;
+	size_t pool_q_first, pool_q_len, pool_q_cap;
+	uint64_t pool_res_off, pool_res_end;	/* the buffer reserved */
+	uint64_t msgs, doorbells, quiet, wakeups, heartbeat;
+	char name[CHAN_NAME_LEN];
+	unsigned int slot;
 	/* How long the next wait spins before it sleeps: at most spin_us,
 	 * halved by a spin that found nothing, raised after a sleep that a
 	 * spin that long would have caught (spin_adapt()). */
@@ -97,26 +119,21 @@ struct ivshmem_chan {
 	/* The largest message send() takes: max_msg, or the header's
 	 * max_message with CHAN_FEAT_LARGE; and the payload of its parts. */
 	uint32_t max_large, frag_max;
-	uint16_t layout_flags;		/* the header's flags, as adopted */
+	uint32_t pool_size;
 	unsigned int vector, spin_us;
 	/* Whom to ring (learn_peer): CHAN_NO_PEER and CHAN_NO_VECTOR until
 	 * known. */
 	uint32_t peer, peer_vector;
 	int fd;				/* the vector's eventfd, -1 until needed */
-	/* Own index: the producer's head (committed, maybe unpublished) or
-	 * the consumer's tail (released); the shared copy is only published. */
-	uint64_t pos, published;
-	int64_t reserved;		/* payload bytes reserved, -1 if none */
 	uint32_t peeked;		/* record bytes peeked, 0 if none */
 	uint32_t peeked_msgs;		/* and how many messages they hold */
-	/* A large message being put together from its parts (consumer):
-	 * @large_len bytes in all, @large_got of them here; @large_peeked
-	 * once it is whole and handed out by peek(). */
-	uint8_t *large;
-	size_t large_cap;
 	uint32_t large_len, large_got;
+	uint16_t layout_flags;		/* the header's flags, as adopted */
+	bool own_mappings;
+	bool sender, creator, failed;
+	bool placed;			/* this handle took its side (take_place) */
 	bool large_peeked;
-	uint64_t msgs, doorbells, quiet, wakeups, heartbeat;
+	bool pool_reserved;
 };
 
 static int64_t now_ms(void)
@@ -259,6 +276,15 @@ IVSHMEM_EXPORT int ivshmem_chan_opts_set_max_msg(struct ivshmem_chan_opts *opts,
 	if (bytes > CHAN_LARGE_MAX)
 		return -EINVAL;
 	opts->max_msg = bytes;
+	return 0;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_opts_set_pool_size(struct ivshmem_chan_opts *opts,
+						   uint32_t bytes)
+{
+	if (bytes > CHAN_LARGE_MAX || bytes % 8)
+		return -EINVAL;
+	opts->pool_size = bytes;
 	return 0;
 }
 
@@ -531,7 +557,7 @@ static void forget_peer(struct ivshmem_chan *ch)
 static int hdr_adopt_tries(struct ivshmem_chan *ch, unsigned int tries_max)
 {
 	const struct chan_hdr *h = ch->hdr;
-	uint32_t magic, gen, ring, incompat, max_message;
+	uint32_t magic, gen, ring, incompat, max_message, pool;
 	uint16_t version, flags;
 
 	for (unsigned int tries = 0;; tries++) {
@@ -546,6 +572,7 @@ static int hdr_adopt_tries(struct ivshmem_chan *ch, unsigned int tries_max)
 		ring = LOAD_ACQ(&h->ring_size);
 		incompat = LOAD_ACQ(&h->features_incompat);
 		max_message = LOAD_ACQ(&h->max_message);
+		pool = LOAD_ACQ(&h->pool_size);
 		if (magic == CHAN_MAGIC_DELETED)
 			return -EIDRM;
 		if (magic != CHAN_MAGIC && magic != 0)
@@ -562,6 +589,12 @@ static int hdr_adopt_tries(struct ivshmem_chan *ch, unsigned int tries_max)
 	if ((incompat & CHAN_FEAT_LARGE) &&
 	    (max_message <= ring / 2 - REC_HDR || max_message > CHAN_LARGE_MAX))
 		return -EPROTO;
+	if (!(incompat & CHAN_FEAT_POOL))
+		pool = 0;
+	else if (!pool || pool % 8 || pool > ch->area_len - CHAN_HDR_SIZE - ring)
+		return -EPROTO;
+	ch->pool_size = pool;
+	ch->pool = pool ? ch->ring + ring : NULL;
 	ch->ring_size = ring;
 	ch->max_msg = ring / 2 - REC_HDR;
 	ch->max_large = incompat & CHAN_FEAT_LARGE ? max_message : ch->max_msg;
@@ -701,6 +734,10 @@ static int take_place(struct ivshmem_chan *ch, enum place_how how)
 	ch->peeked = 0;
 	ch->large_len = ch->large_got = 0;
 	ch->large_peeked = false;
+	ch->pool_head = ch->pool_tail = 0;
+	ch->pool_barrier = pos;
+	ch->pool_q_first = ch->pool_q_len = 0;
+	ch->pool_reserved = false;
 	forget_peer(ch);
 	/* Records are 8-byte aligned: any other index is the peer's doing. */
 	ch->failed = pos % 8 != 0;
@@ -738,8 +775,8 @@ static void side_clear(struct chan_side *side, uint32_t gen, bool keep_owner)
  * said it is, and may be asleep); otherwise its peer ID becomes @peer_id
  * unless that is -1, and its vector is known only if it is the same peer.
  */
-static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint32_t max_msg, uint16_t flags,
-		       int peer_id, bool peer_is_consumer, bool fresh)
+static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint32_t max_msg, uint32_t pool,
+		       uint16_t flags, int peer_id, bool peer_is_consumer, bool fresh)
 {
 	bool large = max_msg > ring_size / 2 - REC_HDR;
 	struct chan_side *own = peer_is_consumer ? &h->producer : &h->consumer;
@@ -766,9 +803,10 @@ static void hdr_format(struct chan_hdr *h, uint32_t ring_size, uint32_t max_msg,
 	STORE_REL(&h->version, CHAN_LAYOUT_VERSION);
 	STORE_REL(&h->flags, flags);
 	STORE_REL(&h->ring_size, ring_size);
-	STORE_REL(&h->features_incompat, large ? CHAN_FEAT_LARGE : 0);
+	STORE_REL(&h->features_incompat, (large ? CHAN_FEAT_LARGE : 0) | (pool ? CHAN_FEAT_POOL : 0));
 	STORE_REL(&h->features_compat, 0);
 	STORE_REL(&h->max_message, large ? max_msg : 0);
+	STORE_REL(&h->pool_size, pool);
 	memset(h->reserved0, 0, sizeof(h->reserved0));
 	memset(h->reserved, 0, sizeof(h->reserved));
 	STORE(&h->producer_wake_at, 0);
@@ -929,6 +967,7 @@ IVSHMEM_EXPORT void ivshmem_chan_close(struct ivshmem_chan *ch)
 			ivshmem_unmap(ch->dir, CHAN_DIR_SIZE);
 	}
 	free(ch->large);
+	free(ch->pool_q);
 	free(ch);
 }
 
@@ -975,7 +1014,8 @@ IVSHMEM_EXPORT int ivshmem_chan_create(struct ivshmem *dev, const char *name,
 		return -ENOMEM;
 	ch->sender = role == IVSHMEM_CHAN_SEND;
 	ch->creator = true;
-	size = ((uint64_t)CHAN_HDR_SIZE + opts->ring_size + PAGE - 1) / PAGE * PAGE;
+	size = ((uint64_t)CHAN_HDR_SIZE + opts->ring_size + opts->pool_size + PAGE - 1) / PAGE *
+	       PAGE;
 	ret = dir_map(dev, opts->dir_offset, &region, &ch->dir);
 	if (ret)
 		goto fail;
@@ -1009,7 +1049,7 @@ IVSHMEM_EXPORT int ivshmem_chan_create(struct ivshmem *dev, const char *name,
 	ret = chan_map_area(ch, &e);
 	if (ret)
 		goto fail;
-	hdr_format(ch->hdr, opts->ring_size, opts->max_msg,
+	hdr_format(ch->hdr, opts->ring_size, opts->max_msg, opts->pool_size,
 		   ch->sender ? 0 : CHAN_F_CREATOR_RECEIVES, peer_id, ch->sender, fresh);
 	ret = hdr_adopt(ch);
 	if (ret)
@@ -1852,7 +1892,8 @@ IVSHMEM_EXPORT int ivshmem_chan_commit(struct ivshmem_chan *ch, size_t len, unsi
 
 	if (!ch->sender)
 		return -EPERM;
-	if (ch->reserved < 0 || len > (size_t)ch->reserved || (flags & ~IVSHMEM_CHAN_MORE))
+	if (ch->reserved < 0 || ch->pool_reserved || len > (size_t)ch->reserved ||
+	    (flags & ~IVSHMEM_CHAN_MORE))
 		return -EINVAL;
 	ret = chan_check(ch);
 	if (ret)
@@ -1989,6 +2030,150 @@ IVSHMEM_EXPORT int ivshmem_chan_send(struct ivshmem_chan *ch, const void *buf, s
 	if (len)
 		memcpy(dst, buf, len);
 	return ivshmem_chan_commit(ch, len, flags);
+}
+
+/* ---- the pool: messages handed over in place ---- */
+
+/* @a at or past @b, as 48-bit positions. */
+static bool idx_reached(uint64_t a, uint64_t b)
+{
+	return idx_sub(a, b) < (UINT64_C(1) << (CHAN_IDX_BITS - 1));
+}
+
+/*
+ * Room for @len bytes (a multiple of 8) in the pool: 1 and its offset in
+ * @off and the pool position after it in @end; 0 and in @tail the tail
+ * to wait for; or an error.  Buffers go in order and never wrap: one that
+ * would cross the pool's end starts again at 0, the bytes skipped held
+ * with it.
+ */
+static int pool_room(struct ivshmem_chan *ch, uint64_t len, uint64_t *off, uint64_t *end,
+		     uint64_t *tail)
+{
+	uint64_t ring_tail, at, skip;
+	int ret = other_index(ch, &ring_tail);
+
+	if (ret < 0)
+		return ret;
+	if (ret == 0) {
+		/* Its word not yet of this generation: wait for an empty ring. */
+		*tail = ch->pos;
+		return 0;
+	}
+	if (!idx_reached(ring_tail, ch->pool_barrier)) {
+		*tail = ch->pool_barrier;
+		return 0;
+	}
+	ch->pool_barrier = ring_tail;
+	while (ch->pool_q_len && idx_reached(ring_tail, ch->pool_q[ch->pool_q_first].ring_end)) {
+		ch->pool_tail = ch->pool_q[ch->pool_q_first].pool_end;
+		ch->pool_q_first++;
+		ch->pool_q_len--;
+	}
+	if (!ch->pool_q_len) {
+		/* All of it free: start again at its beginning. */
+		ch->pool_q_first = 0;
+		ch->pool_head = ch->pool_tail = 0;
+	}
+	at = ch->pool_head % ch->pool_size;
+	skip = at + len > ch->pool_size ? ch->pool_size - at : 0;
+	if (ch->pool_size - (ch->pool_head - ch->pool_tail) >= skip + len) {
+		*off = skip ? 0 : at;
+		*end = ch->pool_head + skip + len;
+		return 1;
+	}
+	*tail = ch->pool_q[ch->pool_q_first].ring_end;
+	return 0;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_buf_reserve(struct ivshmem_chan *ch, size_t len, void **buf,
+					    int timeout_ms)
+{
+	uint64_t off, end, tail, len8 = ((uint64_t)len + 7) & ~UINT64_C(7);
+	int64_t deadline;
+	void *rec;
+	int ret;
+
+	ret = reserve_allowed(ch, 0);
+	if (ret)
+		return ret;
+	if (!ch->pool_size)
+		return -EOPNOTSUPP;
+	if (len > ch->pool_size)
+		return -EMSGSIZE;
+	ret = deadline_of(timeout_ms, &deadline);
+	if (ret)
+		return ret;
+	while ((ret = pool_room(ch, len8, &off, &end, &tail)) == 0) {
+		/* The tail that frees it, as the room the ring then has. */
+		uint64_t need = ch->ring_size - idx_sub(ch->pos, tail);
+
+		if (ch->published != ch->pos) {
+			ret = ivshmem_chan_flush(ch);
+			if (ret)
+				return ret;
+		}
+		ret = chan_wait(ch, need, deadline);
+		if (ret)
+			return ret;
+	}
+	if (ret < 0)
+		return ret;
+	ret = reserve_until(ch, sizeof(struct chan_buf), 0, &rec, deadline);
+	if (ret)
+		return ret;
+	ch->pool_res_off = off;
+	ch->pool_res_end = end;
+	ch->pool_reserved = true;
+	*buf = ch->pool + off;
+	return 0;
+}
+
+IVSHMEM_EXPORT int ivshmem_chan_buf_commit(struct ivshmem_chan *ch, size_t len, unsigned int flags)
+{
+	struct chan_buf desc;
+	int ret;
+
+	if (!ch->sender)
+		return -EPERM;
+	if (!ch->pool_reserved || ch->pool_res_off + len > ch->pool_res_end ||
+	    (flags & ~IVSHMEM_CHAN_MORE))
+		return -EINVAL;
+	ret = chan_check(ch);
+	if (ret)
+		return ret;
+	if (ch->pool_q_first + ch->pool_q_len == ch->pool_q_cap) {
+		size_t cap = ch->pool_q_cap ? ch->pool_q_cap * 2 : 64;
+		struct pool_out *q;
+
+		if (ch->pool_q_first) {
+			memmove(ch->pool_q, ch->pool_q + ch->pool_q_first,
+				ch->pool_q_len * sizeof(*q));
+			ch->pool_q_first = 0;
+		} else {
+			q = realloc(ch->pool_q, cap * sizeof(*q));
+			if (!q)
+				return -ENOMEM;
+			ch->pool_q = q;
+			ch->pool_q_cap = cap;
+		}
+	}
+	desc.offset = ch->pool_res_off;
+	desc.len = len;
+	memcpy(ch->ring + (ch->pos & (ch->ring_size - 1)) + REC_HDR, &desc, sizeof(desc));
+	commit_record(ch, sizeof(desc), CHAN_REC_BUF);
+	ch->pool_q[ch->pool_q_first + ch->pool_q_len++] = (struct pool_out){
+		.ring_end = ch->pos, .pool_end = ch->pool_res_end,
+	};
+	ch->pool_head = ch->pool_res_end;
+	ch->pool_reserved = false;
+	ch->msgs++;
+	return flags & IVSHMEM_CHAN_MORE ? 0 : ivshmem_chan_flush(ch);
+}
+
+IVSHMEM_EXPORT size_t ivshmem_chan_pool_size(const struct ivshmem_chan *ch)
+{
+	return ch->pool_size;
 }
 
 /* ---- receiving ---- */
@@ -2130,6 +2315,22 @@ IVSHMEM_EXPORT int ivshmem_chan_peek(struct ivshmem_chan *ch, const void **data,
 			    now_us() >= deadline)
 				return -ETIMEDOUT;
 			continue;
+		}
+		if (rec.kind == CHAN_REC_BUF) {
+			struct chan_buf desc;
+
+			if (!ch->pool_size || rec.len != sizeof(desc))
+				goto bad;
+			desc.offset = LOAD((const uint64_t *)(const void *)(ch->ring + off + REC_HDR));
+			desc.len = LOAD((const uint64_t *)(const void *)(ch->ring + off + REC_HDR + 8));
+			if (desc.offset > ch->pool_size || desc.len > ch->pool_size - desc.offset)
+				goto bad;
+			ch->large_len = ch->large_got = 0;
+			ch->peeked = rec_size(rec.len);
+			ch->peeked_msgs = 1;
+			*data = ch->pool + desc.offset;
+			*len = (size_t)desc.len;
+			return 0;
 		}
 		if (rec.kind != CHAN_REC_MSG)
 			goto bad;
@@ -2447,11 +2648,13 @@ IVSHMEM_EXPORT const char *ivshmem_chan_state_name(enum ivshmem_chan_state state
 
 /* ---- without a device: the fuzz harness and the thread tests ---- */
 
-int ivshmem_chan_format_memory(void *area, size_t len, uint32_t ring_size, uint32_t max_msg)
+int ivshmem_chan_format_memory(void *area, size_t len, uint32_t ring_size, uint32_t max_msg,
+			       uint32_t pool)
 {
-	if (len < CHAN_HDR_SIZE || ring_size > len - CHAN_HDR_SIZE || max_msg > CHAN_LARGE_MAX)
+	if (len < CHAN_HDR_SIZE || ring_size > len - CHAN_HDR_SIZE || max_msg > CHAN_LARGE_MAX ||
+	    pool > len - CHAN_HDR_SIZE - ring_size || pool % 8)
 		return -EINVAL;
-	hdr_format(area, ring_size, max_msg, 0, -1, true, false);
+	hdr_format(area, ring_size, max_msg, pool, 0, -1, true, false);
 	return 0;
 }
 

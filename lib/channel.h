@@ -51,7 +51,9 @@
 
 /* Feature bits of the header. */
 #define CHAN_FEAT_LARGE		0x1u	/* max_message, FIRST, PART and ABORT records */
-#define CHAN_FEAT_INCOMPAT_KNOWN	CHAN_FEAT_LARGE	/* a side that lacks one must not attach */
+#define CHAN_FEAT_POOL		0x2u	/* pool_size, BUF records */
+/* A side that lacks one of these must not attach. */
+#define CHAN_FEAT_INCOMPAT_KNOWN	(CHAN_FEAT_LARGE | CHAN_FEAT_POOL)
 #define CHAN_LARGE_MAX		(1u << 30)	/* the largest max_message */
 
 /* Records of the ring: 8-byte header, payload, padded to 8 bytes. */
@@ -60,6 +62,13 @@
 #define CHAN_REC_FIRST		3	/* the first part of a large message */
 #define CHAN_REC_ABORT		4	/* the large message begun is abandoned */
 #define CHAN_REC_PART		5	/* a later part of a large message */
+#define CHAN_REC_BUF		6	/* a message in the pool: struct chan_buf */
+
+/* The payload of a BUF record: where the message lies in the pool. */
+struct chan_buf {
+	uint64_t offset;		/* from the pool's start */
+	uint64_t len;
+};
 
 struct chan_rec {
 	uint32_t len;			/* payload bytes; skipped bytes (PAD); 0 (ABORT) */
@@ -122,7 +131,8 @@ struct chan_hdr {
 	uint32_t features_incompat;	/* CHAN_FEAT_INCOMPAT_* */
 	uint32_t features_compat;	/* may be ignored */
 	uint32_t max_message;		/* with CHAN_FEAT_LARGE: the largest message */
-	uint8_t reserved0[36];
+	uint32_t pool_size;		/* with CHAN_FEAT_POOL: bytes after the ring */
+	uint8_t reserved0[32];
 	struct chan_side producer;	/* line 1 */
 	struct chan_side consumer;	/* line 2 */
 	/*
@@ -153,10 +163,12 @@ uint32_t ivshmem_chan_adopted_generation(const struct ivshmem_chan *ch);
 /* A restart of this side, as attach does it: a new generation, what is in flight dropped. */
 int ivshmem_chan_restart_memory(struct ivshmem_chan *ch);
 /*
- * Lay out a fresh channel over @area with a ring of @ring_size bytes, and
- * large messages up to @max_msg bytes if that is more than a record holds.
+ * Lay out a fresh channel over @area with a ring of @ring_size bytes,
+ * large messages up to @max_msg bytes if that is more than a record holds,
+ * and a pool of @pool bytes after the ring if not 0.
  */
-int ivshmem_chan_format_memory(void *area, size_t len, uint32_t ring_size, uint32_t max_msg);
+int ivshmem_chan_format_memory(void *area, size_t len, uint32_t ring_size, uint32_t max_msg,
+			       uint32_t pool);
 /* The directory reader over a copy of a directory page. */
 int ivshmem_chan_parse_dir(const void *page, uint64_t region_size, uint64_t dir_offset,
 			   struct ivshmem_chan_list **out);

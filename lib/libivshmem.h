@@ -445,6 +445,15 @@ int ivshmem_chan_opts_set_spin(struct ivshmem_chan_opts *opts, unsigned int spin
 int ivshmem_chan_opts_set_max_msg(struct ivshmem_chan_opts *opts, uint32_t bytes);
 
 /**
+ * ivshmem_chan_opts_set_pool_size() - a pool of @bytes (a multiple of 8,
+ * up to 1 GiB, else -EINVAL; 0, the default, for none) after the ring of
+ * a channel created, in which messages are handed over in place
+ * (ivshmem_chan_buf_reserve()).  As with large messages, such a channel
+ * needs libivshmem 0.4 or later on both sides.  Since 0.4.
+ */
+int ivshmem_chan_opts_set_pool_size(struct ivshmem_chan_opts *opts, uint32_t bytes);
+
+/**
  * ivshmem_chan_create() - create channel @name, or take over the one of
  * that name after a restart
  * @name:	1 to 31 bytes
@@ -602,6 +611,34 @@ int ivshmem_chan_send(struct ivshmem_chan *ch, const void *buf, size_t len, unsi
  */
 int ivshmem_chan_sendv(struct ivshmem_chan *ch, const struct iovec *iov, int iovcnt,
 		       unsigned int flags, int timeout_ms);
+
+/**
+ * ivshmem_chan_buf_reserve() - room for a message of up to @len bytes in
+ * the channel's pool, handed over in place: written there, it is not
+ * copied through the ring, which carries only where it lies
+ * @buf:	where to write it, in the pool
+ * @timeout_ms:	how long to wait for room in the pool and the ring
+ *
+ * The pool is handed out in order; a buffer is free again once the
+ * consumer released its message.  After a restart of either side, the
+ * pool waits until the consumer is past what was in flight.  End with
+ * ivshmem_chan_buf_commit().  -EOPNOTSUPP without a pool
+ * (ivshmem_chan_opts_set_pool_size()), -EMSGSIZE above
+ * ivshmem_chan_pool_size(); otherwise errors as ivshmem_chan_reserve().
+ * Since 0.4.
+ */
+int ivshmem_chan_buf_reserve(struct ivshmem_chan *ch, size_t len, void **buf, int timeout_ms);
+
+/**
+ * ivshmem_chan_buf_commit() - ivshmem_chan_commit() for a buffer of the
+ * pool: @len bytes at most what was reserved, else -EINVAL.  The consumer
+ * sees the message as any other (ivshmem_chan_peek() shows it in the
+ * pool).  Since 0.4.
+ */
+int ivshmem_chan_buf_commit(struct ivshmem_chan *ch, size_t len, unsigned int flags);
+
+/** ivshmem_chan_pool_size() - bytes of the channel's pool, 0 for none.  Since 0.4. */
+size_t ivshmem_chan_pool_size(const struct ivshmem_chan *ch);
 
 /**
  * ivshmem_chan_flush() - publish what was committed with IVSHMEM_CHAN_MORE.

@@ -513,20 +513,23 @@ ended:
 	ivshmem_close(d);
 }
 
-/* ---- large messages: MiBs through a ring of 16 KiB, in parts ---- */
+/* ---- large messages (MiBs through a ring of 16 KiB), and the pool ---- */
 
 #define LARGE_DIR	(96ull << 20)	/* clear of the exchange's and the storm's */
 #define LARGE_NAME	"ivt-large"
 #define LARGE_MAX	(4u << 20)
+#define LARGE_POOL	(1u << 20)
+#define POOL_MSGS	300
 static const size_t large_sizes[] = {
 	(1u << 20) + 3, 5000, 8185, LARGE_MAX, 100, 300001, (2u << 20) + 7,
 };
 
 /*
  * Guest a sends messages of up to 4 MiB through a ring of 16 KiB, then
+ * POOL_MSGS of up to 64 KiB written in place in the channel's pool, then
  * hangs up; guest b receives each whole, its bytes checked, then -EPIPE.
  */
-TEST_TIMEOUT(large_messages_between_guests, 600)
+TEST_TIMEOUT(large_and_pool_messages_between_guests, 600)
 {
 	const char *role = env_str("ivt_role", "");
 	bool producer = !strcmp(role, "a");
@@ -548,6 +551,7 @@ TEST_TIMEOUT(large_messages_between_guests, 600)
 	ASSERT_EQ(ivshmem_chan_opts_set_dir_offset(o, LARGE_DIR), 0);
 	ASSERT_EQ(ivshmem_chan_opts_set_ring_size(o, 16384), 0);
 	ASSERT_EQ(ivshmem_chan_opts_set_max_msg(o, LARGE_MAX), 0);
+	ASSERT_EQ(ivshmem_chan_opts_set_pool_size(o, LARGE_POOL), 0);
 	ASSERT_EQ(ivshmem_chan_opts_set_timeout(o, MEET_MS), 0);
 	if (producer)
 		ASSERT_EQ(ivshmem_chan_create(d, LARGE_NAME, IVSHMEM_CHAN_SEND, -1, o, &ch), 0);
@@ -568,10 +572,26 @@ TEST_TIMEOUT(large_messages_between_guests, 600)
 		}
 		bytes += len;
 	}
+	for (size_t i = 0; i < POOL_MSGS; i++) {
+		size_t len = (i * 7919) % 65536;
+		void *p;
+
+		if (producer) {
+			ASSERT_EQ(ivshmem_chan_buf_reserve(ch, len, &p, MEET_MS), 0);
+			xchg_fill_bytes(p, 0, len, 0xb0f + i);
+			ASSERT_EQ(ivshmem_chan_buf_commit(ch, len, 0), 0);
+		} else {
+			xchg_fill_bytes(want, 0, len, 0xb0f + i);
+			ASSERT_EQ(ivshmem_chan_recv(ch, buf, LARGE_MAX, MEET_MS), (int)len);
+			ASSERT_EQ(memcmp(buf, want, len), 0);
+		}
+		bytes += len;
+	}
 	if (!producer)
 		EXPECT_EQ(ivshmem_chan_recv(ch, buf, LARGE_MAX, MEET_MS), -EPIPE);
-	printf("# bench: large messages guest to guest through a 16 KiB ring: %zu messages, "
-	       "%.1f MiB in %lld ms\n", count, (double)bytes / (1 << 20),
+	printf("# bench: large messages guest to guest through a 16 KiB ring, then messages in "
+	       "the pool: %zu messages, %.1f MiB in %lld ms\n", count + POOL_MSGS,
+	       (double)bytes / (1 << 20),
 	       (long long)((xchg_now_ns() - t0) / 1000000));
 	ivshmem_chan_close(ch);
 	ivshmem_close(d);

@@ -18,6 +18,7 @@
  *   mode bit 2: the directory's magic and version made valid
  *   mode bit 3: a racing peer thread, its values taken from the operations
  *   mode bit 4: large messages (up to LARGE_MAX bytes, in parts)
+ *   mode bit 5: a pool of POOL bytes after the ring (messages in place)
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -31,6 +32,7 @@
 #define OPS		32
 #define RING_MAX	8192
 #define LARGE_MAX	65536
+#define POOL		1024
 
 static uint8_t *area;		/* RING_MAX + header, guard pages around */
 static uint8_t *dir_page;
@@ -97,6 +99,8 @@ static void *race(void *arg)
 				RACE_STORE(&r->h->max_message, (uint32_t)(v >> 16));
 			else if (i % 64 == 19)
 				RACE_STORE(&r->h->features_incompat, (uint32_t)v & 3);
+			else if (i % 64 == 27)
+				RACE_STORE(&r->h->pool_size, (uint32_t)(v >> 20) & 0x1ff8);
 			break;
 		case 4:
 			RACE_STORE(v & 1 ? &r->h->consumer.waiting : &r->h->producer.waiting,
@@ -176,7 +180,10 @@ static void run_ops(struct ivshmem_chan *rx, struct ivshmem_chan *tx, struct cha
 					 __ATOMIC_RELAXED);
 			break;
 		case 5:
-			if (ivshmem_chan_reserve(tx, (size_t)arg * 97, &p, 0) == 0) {
+			if ((arg & 2) && ivshmem_chan_buf_reserve(tx, (size_t)arg * 37, &p, 0) == 0) {
+				memset(p, 0x5b, (size_t)arg * 37);
+				ivshmem_chan_buf_commit(tx, (size_t)arg * 37, arg & 1 ? IVSHMEM_CHAN_MORE : 0);
+			} else if (ivshmem_chan_reserve(tx, (size_t)arg * 97, &p, 0) == 0) {
 				memset(p, 0x5a, (size_t)arg * 97);
 				ivshmem_chan_commit(tx, (size_t)arg * 97, arg & 1 ? IVSHMEM_CHAN_MORE : 0);
 			}
@@ -217,7 +224,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size -= n;
 
 	ring = mode & 2 ? 8192 : 4096;
-	len = CHAN_HDR_SIZE + ring;
+	len = CHAN_HDR_SIZE + ring + (mode & 32 ? POOL : 0);
 	a = place(len);
 	memset(a, 0, len);
 	n = size < len ? size : len;
@@ -229,10 +236,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		h->magic = CHAN_MAGIC;
 		h->version = CHAN_LAYOUT_VERSION;
 	}
-	if (mode & 16) {
-		h->features_incompat = CHAN_FEAT_LARGE;
+	if (mode & 48)
+		h->features_incompat = (mode & 16 ? CHAN_FEAT_LARGE : 0) |
+				       (mode & 32 ? CHAN_FEAT_POOL : 0);
+	if (mode & 16)
 		h->max_message = LARGE_MAX;
-	}
+	if (mode & 32)
+		h->pool_size = POOL;
 	{
 		struct racer r = { h, a + CHAN_HDR_SIZE, ring, ops, false };
 		pthread_t t;

@@ -106,21 +106,29 @@ struct mem {
 	struct ivshmem_chan *tx, *rx;
 };
 
-/* Over a ring of @ring bytes, with large messages up to @max_msg bytes. */
-static void mem_setup_large(struct mem *m, uint32_t ring, uint32_t max_msg)
+/*
+ * Over a ring of @ring bytes, with large messages up to @max_msg bytes and
+ * a pool of @pool bytes.
+ */
+static void mem_setup_all(struct mem *m, uint32_t ring, uint32_t max_msg, uint32_t pool)
 {
-	m->len = CHAN_HDR_SIZE + ring;
+	m->len = CHAN_HDR_SIZE + ring + pool;
 	m->area = aligned_alloc(4096, (m->len + 4095) / 4096 * 4096);
 	ASSERT_TRUE(m->area);
 	memset(m->area, 0, m->len);
-	ASSERT_EQ(ivshmem_chan_format_memory(m->area, m->len, ring, max_msg), 0);
+	ASSERT_EQ(ivshmem_chan_format_memory(m->area, m->len, ring, max_msg, pool), 0);
 	ASSERT_EQ(ivshmem_chan_over_memory(m->area, m->len, true, &m->tx), 0);
 	ASSERT_EQ(ivshmem_chan_over_memory(m->area, m->len, false, &m->rx), 0);
 }
 
+static void mem_setup_large(struct mem *m, uint32_t ring, uint32_t max_msg)
+{
+	mem_setup_all(m, ring, max_msg, 0);
+}
+
 static void mem_setup(struct mem *m, uint32_t ring)
 {
-	mem_setup_large(m, ring, 0);
+	mem_setup_all(m, ring, 0, 0);
 }
 
 static void mem_teardown(struct mem *m)
@@ -325,7 +333,7 @@ static void *relayout_thread(void *arg)
 	struct relayout *r = arg;
 
 	for (long i = 0; !__atomic_load_n(&r->stop, __ATOMIC_RELAXED); i++) {
-		ivshmem_chan_format_memory(r->area, r->len, i % 2 ? 4096 : 8192, 0);
+		ivshmem_chan_format_memory(r->area, r->len, i % 2 ? 4096 : 8192, 0, 0);
 		__atomic_store_n(&r->rounds, i + 1, __ATOMIC_RELAXED);
 		if (i % 1024 == 1023)
 			usleep(20);
@@ -362,7 +370,7 @@ TEST_TIMEOUT(memory_reset_waits_out_a_relayout, 60)
 	r.area = aligned_alloc(4096, (size_t)3 * 4096);
 	ASSERT_TRUE(r.area);
 	memset(r.area, 0, (size_t)3 * 4096);
-	ASSERT_EQ(ivshmem_chan_format_memory(r.area, r.len, 8192, 0), 0);
+	ASSERT_EQ(ivshmem_chan_format_memory(r.area, r.len, 8192, 0, 0), 0);
 	ASSERT_EQ(ivshmem_chan_over_memory(r.area, r.len, false, &ch), 0);
 	__atomic_store_n(&((struct chan_hdr *)r.area)->magic, 0, __ATOMIC_RELEASE);
 	ASSERT_EQ(pthread_create(&thread, NULL, finish_layout, r.area), 0);
@@ -910,6 +918,184 @@ TEST_TIMEOUT(memory_large_parts_do_not_hold_the_deadline, 30)
 	mem_teardown(&m);
 }
 
+/* ---- the pool: messages handed over in place ---- */
+
+#define POOL_SIZE	(64u << 10)
+
+struct pool_stream {
+	struct ivshmem_chan *ch;
+	long count;
+	int ret;
+};
+
+/* Message @seq: through the pool, except every third through the ring. */
+static size_t pool_msg_len(long seq)
+{
+	return seq % 3 == 2 ? (size_t)(seq % 500) : (size_t)(seq * 7919 % 20000);
+}
+
+static void *pool_send(void *arg)
+{
+	struct pool_stream *s = arg;
+	uint8_t buf[500];
+
+	for (long seq = 0; seq < s->count && !s->ret; seq++) {
+		size_t len = pool_msg_len(seq);
+		void *p;
+
+		if (seq % 3 == 2) {
+			fill(buf, len, (uint64_t)seq);
+			s->ret = ivshmem_chan_send(s->ch, buf, len, 0, 10000);
+			continue;
+		}
+		s->ret = ivshmem_chan_buf_reserve(s->ch, len, &p, 10000);
+		if (s->ret)
+			break;
+		fill(p, len, (uint64_t)seq);
+		s->ret = ivshmem_chan_buf_commit(s->ch, len, seq % 5 ? IVSHMEM_CHAN_MORE : 0);
+	}
+	if (!s->ret)
+		s->ret = ivshmem_chan_flush(s->ch);
+	return NULL;
+}
+
+TEST_TIMEOUT(memory_pool_messages, 60)
+{
+	struct pool_stream tx = { .count = scaled(20000) };
+	uint8_t *pool, *out = malloc(POOL_SIZE);
+	const void *data;
+	long bad = 0;
+	pthread_t thread;
+	struct mem m;
+	size_t len;
+	void *p, *q;
+
+	ASSERT_TRUE(out);
+	mem_setup(&m, 4096);
+	EXPECT_EQ(ivshmem_chan_pool_size(m.tx), 0);
+	EXPECT_EQ(ivshmem_chan_buf_reserve(m.tx, 8, &p, 0), -EOPNOTSUPP);
+	mem_teardown(&m);
+
+	mem_setup_all(&m, 4096, 0, POOL_SIZE);
+	pool = (uint8_t *)m.area + CHAN_HDR_SIZE + 4096;
+	EXPECT_EQ(ivshmem_chan_pool_size(m.rx), POOL_SIZE);
+	EXPECT_EQ(ivshmem_chan_buf_reserve(m.tx, POOL_SIZE + 1, &p, 0), -EMSGSIZE);
+	EXPECT_EQ(ivshmem_chan_buf_reserve(m.rx, 8, &p, 0), -EPERM);
+	EXPECT_EQ(ivshmem_chan_buf_commit(m.tx, 8, 0), -EINVAL);
+	/* In place: the consumer sees the very bytes the producer wrote. */
+	ASSERT_EQ(ivshmem_chan_buf_reserve(m.tx, 1000, &p, 0), 0);
+	EXPECT_TRUE((uint8_t *)p >= pool && (uint8_t *)p + 1000 <= pool + POOL_SIZE);
+	EXPECT_EQ(ivshmem_chan_reserve(m.tx, 8, &q, 0), -EBUSY);
+	EXPECT_EQ(ivshmem_chan_commit(m.tx, 8, 0), -EINVAL);
+	EXPECT_EQ(ivshmem_chan_buf_commit(m.tx, 1001, 0), -EINVAL);
+	memset(p, 'p', 1000);
+	ASSERT_EQ(ivshmem_chan_buf_commit(m.tx, 999, 0), 0);
+	ASSERT_EQ(ivshmem_chan_peek(m.rx, &data, &len, 0), 0);
+	EXPECT_TRUE(data == p);
+	EXPECT_EQ(len, 999);
+	ASSERT_EQ(ivshmem_chan_release(m.rx), 0);
+	/* Full: the pool waits for the consumer, up to the timeout. */
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(ivshmem_chan_buf_reserve(m.tx, 20000, &p, 0), 0);
+		ASSERT_EQ(ivshmem_chan_buf_commit(m.tx, 20000, 0), 0);
+	}
+	EXPECT_EQ(ivshmem_chan_buf_reserve(m.tx, 20000, &p, 50), -ETIMEDOUT);
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, POOL_SIZE, 0), 20000);
+	ASSERT_EQ(ivshmem_chan_buf_reserve(m.tx, 20000, &p, 0), 0);
+	ASSERT_EQ(ivshmem_chan_buf_commit(m.tx, 0, 0), 0);
+	for (int i = 0; i < 3; i++)
+		EXPECT_EQ(ivshmem_chan_recv(m.rx, out, POOL_SIZE, 0), i < 2 ? 20000 : 0);
+	/* A stream through both, in order, every byte checked. */
+	tx.ch = m.tx;
+	ASSERT_EQ(pthread_create(&thread, NULL, pool_send, &tx), 0);
+	for (long seq = 0; seq < tx.count; seq++) {
+		int n = ivshmem_chan_recv(m.rx, out, POOL_SIZE, 10000);
+
+		ASSERT_EQ(n, (int)pool_msg_len(seq));
+		if (n > 0 && !check_large(out, (size_t)n, (uint64_t)seq))
+			bad++;
+	}
+	pthread_join(thread, NULL);
+	EXPECT_EQ(tx.ret, 0);
+	EXPECT_EQ(bad, 0);
+	free(out);
+	mem_teardown(&m);
+}
+
+/*
+ * After a restart of the producer, messages in flight may still point
+ * into the pool: nothing of it is handed out until the consumer is past
+ * them.
+ */
+TEST(memory_pool_waits_out_a_restart)
+{
+	const void *data;
+	struct mem m;
+	size_t len;
+	void *p;
+
+	mem_setup_all(&m, 4096, 0, POOL_SIZE);
+	ASSERT_EQ(ivshmem_chan_buf_reserve(m.tx, 100, &p, 0), 0);
+	memset(p, 'a', 100);
+	ASSERT_EQ(ivshmem_chan_buf_commit(m.tx, 100, 0), 0);
+	ASSERT_EQ(ivshmem_chan_reset(m.tx), 0);
+	ASSERT_EQ(ivshmem_chan_peek(m.rx, &data, &len, 0), 0);
+	EXPECT_EQ(ivshmem_chan_buf_reserve(m.tx, 100, &p, 0), -ETIMEDOUT);
+	EXPECT_EQ(((const uint8_t *)data)[99], 'a');
+	ASSERT_EQ(ivshmem_chan_release(m.rx), 0);
+	ASSERT_EQ(ivshmem_chan_buf_reserve(m.tx, 100, &p, 0), 0);
+	ASSERT_EQ(ivshmem_chan_buf_commit(m.tx, 100, 0), 0);
+	mem_teardown(&m);
+}
+
+/* A hostile producer's descriptors, and pool headers: -EPROTO. */
+TEST(memory_pool_hostile_descriptors)
+{
+	struct {
+		const char *what;
+		uint32_t len;
+		uint64_t offset, size;
+	} cases[] = {
+		{ "a descriptor of 8 bytes", 8, 0, 0 },
+		{ "an offset past the pool", 16, POOL_SIZE + 8, 0 },
+		{ "a length past the pool", 16, 8, POOL_SIZE },
+		{ "a length that wraps", 16, 8, UINT64_MAX - 4 },
+	};
+	uint8_t out[64];
+	struct mem m;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct chan_buf desc = { cases[i].offset, cases[i].size };
+		uint8_t *ring;
+
+		mem_setup_all(&m, 4096, 0, POOL_SIZE);
+		ring = (uint8_t *)m.area + CHAN_HDR_SIZE;
+		put_record(m.area, 0, CHAN_REC_BUF, cases[i].len, 0);
+		memcpy(ring + 8, &desc, cases[i].len < sizeof(desc) ? cases[i].len : sizeof(desc));
+		set_pos(HEAD((struct chan_hdr *)m.area), 8 + (cases[i].len + 7) / 8 * 8);
+		TH_LOG("%s", cases[i].what);
+		EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -EPROTO);
+		mem_teardown(&m);
+	}
+	/* A descriptor on a channel without a pool. */
+	mem_setup(&m, 4096);
+	put_record(m.area, 0, CHAN_REC_BUF, 16, 0);
+	set_pos(HEAD((struct chan_hdr *)m.area), 24);
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -EPROTO);
+	mem_teardown(&m);
+	/* Pool sizes of 0, not a multiple of 8, or past the area. */
+	mem_setup_all(&m, 4096, 0, POOL_SIZE);
+	((struct chan_hdr *)m.area)->pool_size = 0;
+	EXPECT_EQ(ivshmem_chan_reset(m.rx), -EPROTO);
+	((struct chan_hdr *)m.area)->pool_size = 12;
+	EXPECT_EQ(ivshmem_chan_reset(m.rx), -EPROTO);
+	((struct chan_hdr *)m.area)->pool_size = POOL_SIZE + 8;
+	EXPECT_EQ(ivshmem_chan_reset(m.rx), -EPROTO);
+	((struct chan_hdr *)m.area)->pool_size = POOL_SIZE;
+	EXPECT_EQ(ivshmem_chan_reset(m.rx), 0);
+	mem_teardown(&m);
+}
+
 /*
  * A side still of the old generation must not publish its index into a
  * header laid out again: the new other side would fail (-EPROTO) or take
@@ -930,7 +1116,7 @@ TEST(memory_old_generation_index)
 	for (int i = 0; i < 9; i++)
 		ASSERT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), 16);
 	ASSERT_EQ(ivshmem_chan_peek(m.rx, &data, &len, 0), 0);
-	ASSERT_EQ(ivshmem_chan_format_memory(m.area, m.len, 4096, 0), 0);
+	ASSERT_EQ(ivshmem_chan_format_memory(m.area, m.len, 4096, 0, 0), 0);
 	ASSERT_EQ(ivshmem_chan_over_memory(m.area, m.len, true, &tx2), 0);
 	EXPECT_EQ(ivshmem_chan_release(m.rx), -ECONNRESET);
 	EXPECT_EQ(ivshmem_chan_send(tx2, "x", 1, 0, 0), 0);
@@ -941,7 +1127,7 @@ TEST(memory_old_generation_index)
 	/* The producer flushes a batch after the consumer restarted. */
 	mem_setup(&m, 4096);
 	ASSERT_EQ(ivshmem_chan_send(m.tx, "0123456789abcdef", 16, IVSHMEM_CHAN_MORE, 0), 0);
-	ASSERT_EQ(ivshmem_chan_format_memory(m.area, m.len, 4096, 0), 0);
+	ASSERT_EQ(ivshmem_chan_format_memory(m.area, m.len, 4096, 0, 0), 0);
 	ASSERT_EQ(ivshmem_chan_over_memory(m.area, m.len, false, &rx2), 0);
 	EXPECT_EQ(ivshmem_chan_flush(m.tx), -ECONNRESET);
 	EXPECT_EQ(ivshmem_chan_recv(rx2, out, sizeof(out), 0), -ETIMEDOUT);

@@ -708,43 +708,81 @@ static void put_record(struct chan_hdr *h, uint32_t off, uint32_t kind, uint32_t
 		memcpy(ring + off + 8, &first_word, sizeof(first_word));
 }
 
+/*
+ * Each of the @n values in @bad written into header field @field makes a
+ * reset -EPROTO; the value it had makes it work again.
+ */
+static void expect_header_field(struct mem *m, uint32_t *field, const uint32_t *bad, size_t n)
+{
+	uint32_t good = *field;
+
+	for (size_t i = 0; i < n; i++) {
+		*field = bad[i];
+		EXPECT_EQ(ivshmem_chan_reset(m->rx), -EPROTO);
+	}
+	*field = good;
+	EXPECT_EQ(ivshmem_chan_reset(m->rx), 0);
+}
+
+/* Records a producer left in the ring, and what the consumer's first receive gives. */
+struct records_case {
+	const char *what;
+	uint32_t kind[3], len[3];
+	uint64_t word[3];	/* a FIRST's length */
+	int want;
+};
+
+/*
+ * Lay @c's records out from the ring's start and publish them: the first
+ * receive gives c->want; after a message, nothing more, and every record
+ * was taken.
+ */
+static void expect_records(const struct records_case *c)
+{
+	uint8_t out[8192];
+	struct chan_hdr *h;
+	uint32_t off = 0;
+	struct mem m;
+
+	mem_setup_large(&m, 4096, LARGE_MAX);
+	h = m.area;
+	for (int r = 0; r < 3 && c->kind[r]; r++) {
+		put_record(h, off, c->kind[r], c->len[r], c->word[r]);
+		off += 8 + (c->len[r] + 7) / 8 * 8;
+	}
+	set_pos(HEAD(h), off);
+	TH_LOG("%s", c->what);
+	EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), c->want);
+	if (c->want >= 0) {
+		EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -ETIMEDOUT);
+		EXPECT_EQ(pos_of(TAIL(h)), off);
+	}
+	mem_teardown(&m);
+}
+
 /* A hostile producer's parts: each breaks one rule, each is -EPROTO. */
 TEST(memory_large_hostile_parts)
 {
-	struct {
-		const char *what;
-		uint32_t kind[2], len[2];
-		uint64_t word[2];
-	} cases[] = {
-		{ "a first part of a message a record holds", { CHAN_REC_FIRST }, { 64 }, { 2040 } },
-		{ "a first part above the maximum", { CHAN_REC_FIRST }, { 64 }, { LARGE_MAX + 1 } },
-		{ "a first part too short for the length", { CHAN_REC_FIRST }, { 4 }, { 0 } },
-		{ "a first part with no data", { CHAN_REC_FIRST }, { 8 }, { 5000 } },
+	static const struct records_case cases[] = {
+		{ "a first part of a message a record holds", { CHAN_REC_FIRST }, { 64 }, { 2040 },
+		  -EPROTO },
+		{ "a first part above the maximum", { CHAN_REC_FIRST }, { 64 }, { LARGE_MAX + 1 },
+		  -EPROTO },
+		{ "a first part too short for the length", { CHAN_REC_FIRST }, { 4 }, { 0 },
+		  -EPROTO },
+		{ "a first part with no data", { CHAN_REC_FIRST }, { 8 }, { 5000 }, -EPROTO },
 		{ "an abort with a payload", { CHAN_REC_FIRST, CHAN_REC_ABORT }, { 64, 8 },
-		  { 5000 } },
+		  { 5000 }, -EPROTO },
 		{ "parts past the length", { CHAN_REC_FIRST, CHAN_REC_PART }, { 64, 1016 },
-		  { 1000 + 56 } },
-		{ "an empty part", { CHAN_REC_FIRST, CHAN_REC_PART }, { 64, 0 }, { 5000 } },
-		{ "a kind nobody defined", { 6 }, { 8 }, { 0 } },
+		  { 1000 + 56 }, -EPROTO },
+		{ "an empty part", { CHAN_REC_FIRST, CHAN_REC_PART }, { 64, 0 }, { 5000 }, -EPROTO },
+		{ "a kind nobody defined", { 7 }, { 8 }, { 0 }, -EPROTO },
 	};
 	uint8_t out[4096];
 	struct mem m;
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct chan_hdr *h;
-		uint32_t off = 0;
-
-		mem_setup_large(&m, 4096, LARGE_MAX);
-		h = m.area;
-		for (int r = 0; r < 2 && cases[i].kind[r]; r++) {
-			put_record(h, off, cases[i].kind[r], cases[i].len[r], cases[i].word[r]);
-			off += 8 + (cases[i].len[r] + 7) / 8 * 8;
-		}
-		set_pos(HEAD(h), off);
-		TH_LOG("%s", cases[i].what);
-		EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -EPROTO);
-		mem_teardown(&m);
-	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		expect_records(&cases[i]);
 	/* Parts, or an abort, on a channel without large messages. */
 	for (uint32_t kind = CHAN_REC_FIRST; kind <= CHAN_REC_PART; kind++) {
 		mem_setup(&m, 4096);
@@ -755,12 +793,8 @@ TEST(memory_large_hostile_parts)
 	}
 	/* A maximum a record holds, or above 1 GiB, with the feature bit. */
 	mem_setup_large(&m, 4096, LARGE_MAX);
-	((struct chan_hdr *)m.area)->max_message = 2040;
-	EXPECT_EQ(ivshmem_chan_reset(m.rx), -EPROTO);
-	((struct chan_hdr *)m.area)->max_message = CHAN_LARGE_MAX + 1;
-	EXPECT_EQ(ivshmem_chan_reset(m.rx), -EPROTO);
-	((struct chan_hdr *)m.area)->max_message = LARGE_MAX;
-	EXPECT_EQ(ivshmem_chan_reset(m.rx), 0);
+	expect_header_field(&m, &((struct chan_hdr *)m.area)->max_message,
+			    (const uint32_t[]){ 2040, CHAN_LARGE_MAX + 1 }, 2);
 	mem_teardown(&m);
 }
 
@@ -773,12 +807,7 @@ TEST(memory_large_hostile_parts)
  */
 TEST(memory_large_orphans_and_unfinished_messages)
 {
-	struct {
-		const char *what;
-		uint32_t kind[3], len[3];
-		uint64_t word[3];
-		int want;
-	} cases[] = {
+	static const struct records_case cases[] = {
 		{ "an abort, then a message", { CHAN_REC_ABORT, CHAN_REC_MSG }, { 0, 8 },
 		  { 0, 7 }, 8 },
 		{ "the rest of a message begun before, then a message",
@@ -789,26 +818,9 @@ TEST(memory_large_orphans_and_unfinished_messages)
 		  { CHAN_REC_FIRST, CHAN_REC_FIRST, CHAN_REC_PART }, { 64, 1016, 1092 },
 		  { 5000, 2100, 0 }, 2100 },
 	};
-	uint8_t out[8192];
-	struct mem m;
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct chan_hdr *h;
-		uint32_t off = 0;
-
-		mem_setup_large(&m, 4096, LARGE_MAX);
-		h = m.area;
-		for (int r = 0; r < 3 && cases[i].kind[r]; r++) {
-			put_record(h, off, cases[i].kind[r], cases[i].len[r], cases[i].word[r]);
-			off += 8 + (cases[i].len[r] + 7) / 8 * 8;
-		}
-		set_pos(HEAD(h), off);
-		TH_LOG("%s", cases[i].what);
-		EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), cases[i].want);
-		EXPECT_EQ(ivshmem_chan_recv(m.rx, out, sizeof(out), 0), -ETIMEDOUT);
-		EXPECT_EQ(pos_of(TAIL(h)), off);
-		mem_teardown(&m);
-	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		expect_records(&cases[i]);
 }
 
 /* What an attach after a clean close does to the header: a new
@@ -1085,14 +1097,8 @@ TEST(memory_pool_hostile_descriptors)
 	mem_teardown(&m);
 	/* Pool sizes of 0, not a multiple of 8, or past the area. */
 	mem_setup_all(&m, 4096, 0, POOL_SIZE);
-	((struct chan_hdr *)m.area)->pool_size = 0;
-	EXPECT_EQ(ivshmem_chan_reset(m.rx), -EPROTO);
-	((struct chan_hdr *)m.area)->pool_size = 12;
-	EXPECT_EQ(ivshmem_chan_reset(m.rx), -EPROTO);
-	((struct chan_hdr *)m.area)->pool_size = POOL_SIZE + 8;
-	EXPECT_EQ(ivshmem_chan_reset(m.rx), -EPROTO);
-	((struct chan_hdr *)m.area)->pool_size = POOL_SIZE;
-	EXPECT_EQ(ivshmem_chan_reset(m.rx), 0);
+	expect_header_field(&m, &((struct chan_hdr *)m.area)->pool_size,
+			    (const uint32_t[]){ 0, 12, POOL_SIZE + 8 }, 3);
 	mem_teardown(&m);
 }
 

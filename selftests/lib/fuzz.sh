@@ -6,10 +6,10 @@
 # parsers, ivshmem-ctl's JSON writer, libivshmem's netlink parser, and
 # libivshmem's channels against a hostile peer's header and ring.  Each
 # harness of selftests/fuzz/ starts from its checked-in corpus and runs for
-# IVSHMEM_FUZZ_SECONDS (default 25); a crash, a leak, a hang or any
+# IVSHMEM_FUZZ_SECONDS (default 15); a crash, a leak, a hang or any
 # sanitizer report fails it.  Sourced by run.sh.
 
-FUZZ_SECONDS=${IVSHMEM_FUZZ_SECONDS:-25}
+FUZZ_SECONDS=${IVSHMEM_FUZZ_SECONDS:-15}
 
 # harness and the longest input it is given
 FUZZ_HARNESSES="server:1024 number:256 json:256 netlink:1024 channel:13000"

@@ -107,7 +107,7 @@ struct ivshmem_chan {
 		uint64_t pool_end;	/* pool_tail once it is free */
 	} *pool_q;
 	size_t pool_q_first, pool_q_len, pool_q_cap;
-	uint64_t pool_res_off, pool_res_end;	/* the buffer reserved */
+	uint64_t pool_res_off, pool_res_end, pool_res_len;	/* the buffer reserved */
 	uint64_t msgs, doorbells, quiet, wakeups, heartbeat;
 	char name[CHAN_NAME_LEN];
 	unsigned int slot;
@@ -591,7 +591,8 @@ static int hdr_adopt_tries(struct ivshmem_chan *ch, unsigned int tries_max)
 		return -EPROTO;
 	if (!(incompat & CHAN_FEAT_POOL))
 		pool = 0;
-	else if (!pool || pool % 8 || pool > ch->area_len - CHAN_HDR_SIZE - ring)
+	else if (!pool || pool % 8 || pool > CHAN_LARGE_MAX ||
+		 pool > ch->area_len - CHAN_HDR_SIZE - ring)
 		return -EPROTO;
 	ch->pool_size = pool;
 	ch->pool = pool ? ch->ring + ring : NULL;
@@ -2040,6 +2041,13 @@ static bool idx_reached(uint64_t a, uint64_t b)
 	return idx_sub(a, b) < (UINT64_C(1) << (CHAN_IDX_BITS - 1));
 }
 
+/* The tail @tail is at or past @b, a position at most our head: @b further
+ * back than the ring holds was passed long ago. */
+static bool tail_passed(const struct ivshmem_chan *ch, uint64_t tail, uint64_t b)
+{
+	return idx_sub(ch->pos, b) >= ch->ring_size || idx_reached(tail, b);
+}
+
 /*
  * Room for @len bytes (a multiple of 8) in the pool: 1 and its offset in
  * @off and the pool position after it in @end; 0 and in @tail the tail
@@ -2060,12 +2068,12 @@ static int pool_room(struct ivshmem_chan *ch, uint64_t len, uint64_t *off, uint6
 		*tail = ch->pos;
 		return 0;
 	}
-	if (!idx_reached(ring_tail, ch->pool_barrier)) {
+	if (!tail_passed(ch, ring_tail, ch->pool_barrier)) {
 		*tail = ch->pool_barrier;
 		return 0;
 	}
 	ch->pool_barrier = ring_tail;
-	while (ch->pool_q_len && idx_reached(ring_tail, ch->pool_q[ch->pool_q_first].ring_end)) {
+	while (ch->pool_q_len && tail_passed(ch, ring_tail, ch->pool_q[ch->pool_q_first].ring_end)) {
 		ch->pool_tail = ch->pool_q[ch->pool_q_first].pool_end;
 		ch->pool_q_first++;
 		ch->pool_q_len--;
@@ -2124,6 +2132,7 @@ IVSHMEM_EXPORT int ivshmem_chan_buf_reserve(struct ivshmem_chan *ch, size_t len,
 		return ret;
 	ch->pool_res_off = off;
 	ch->pool_res_end = end;
+	ch->pool_res_len = len;
 	ch->pool_reserved = true;
 	*buf = ch->pool + off;
 	return 0;
@@ -2136,7 +2145,7 @@ IVSHMEM_EXPORT int ivshmem_chan_buf_commit(struct ivshmem_chan *ch, size_t len, 
 
 	if (!ch->sender)
 		return -EPERM;
-	if (!ch->pool_reserved || ch->pool_res_off + len > ch->pool_res_end ||
+	if (!ch->pool_reserved || len > ch->pool_res_len ||
 	    (flags & ~IVSHMEM_CHAN_MORE))
 		return -EINVAL;
 	ret = chan_check(ch);
@@ -2697,6 +2706,7 @@ int ivshmem_chan_over_memory(void *area, size_t len, bool sender, struct ivshmem
 	}
 	/* Start at the indices found, as a reset would, without writing them. */
 	ch->pos = ch->published = CHAN_IDX_POS(LOAD(&own_side(ch)->index));
+	ch->pool_barrier = ch->pos;
 	ch->failed = ch->pos % 8 != 0;
 	*out = ch;
 	return 0;

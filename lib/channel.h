@@ -79,7 +79,7 @@ struct chan_rec {
 struct chan_dir_entry {
 	char name[CHAN_NAME_LEN];	/* NUL-terminated */
 	uint64_t offset;		/* of the channel's header in the region */
-	uint64_t size;			/* header and ring, page-aligned */
+	uint64_t size;			/* header, ring and pool, page-aligned */
 	uint32_t producer;		/* peer IDs, CHAN_NO_PEER if unknown */
 	uint32_t consumer;
 	uint32_t state;			/* enum ivshmem_chan_state */

@@ -472,7 +472,7 @@ int ivshmem_chan_opts_set_pool_size(struct ivshmem_chan_opts *opts, uint32_t byt
  * its other side sees -ECONNRESET.  -EINVAL for a bad name, -EPROTO if the
  * directory page holds something else, -ENOSPC if the region or the
  * directory is full, -EEXIST if the existing channel is too small for the
- * ring asked for, -EAGAIN if the directory's end of the areas kept
+ * ring and pool asked for, -EAGAIN if the directory's end of the areas kept
  * changing under it (a peer rewriting it) or the channel was deleted
  * while it was laid out again; errors of ivshmem_map() and
  * ivshmem_get_info().  Since 0.4 a deleted channel's slot and area are
@@ -622,7 +622,9 @@ int ivshmem_chan_sendv(struct ivshmem_chan *ch, const struct iovec *iov, int iov
  * The pool is handed out in order; a buffer is free again once the
  * consumer released its message.  After a restart of either side, the
  * pool waits until the consumer is past what was in flight.  End with
- * ivshmem_chan_buf_commit().  -EOPNOTSUPP without a pool
+ * ivshmem_chan_buf_commit().  ivshmem_chan_arm() does not wait for room
+ * in the pool: an event loop retries on a timer, or a thread waits here.
+ * A pair's two channels both get the pool of the options.  -EOPNOTSUPP without a pool
  * (ivshmem_chan_opts_set_pool_size()), -EMSGSIZE above
  * ivshmem_chan_pool_size(); otherwise errors as ivshmem_chan_reserve().
  * Since 0.4.
@@ -633,7 +635,9 @@ int ivshmem_chan_buf_reserve(struct ivshmem_chan *ch, size_t len, void **buf, in
  * ivshmem_chan_buf_commit() - ivshmem_chan_commit() for a buffer of the
  * pool: @len bytes at most what was reserved, else -EINVAL.  The consumer
  * sees the message as any other (ivshmem_chan_peek() shows it in the
- * pool).  Since 0.4.
+ * pool), up to ivshmem_chan_pool_size() bytes long, which may be more
+ * than ivshmem_chan_max_msg(); ivshmem_chan_peek_batch() ends a batch
+ * before one.  Since 0.4.
  */
 int ivshmem_chan_buf_commit(struct ivshmem_chan *ch, size_t len, unsigned int flags);
 
@@ -786,7 +790,7 @@ int ivshmem_chan_get_info(struct ivshmem_chan *ch, struct ivshmem_chan_info **in
 
 void ivshmem_chan_info_free(struct ivshmem_chan_info *info);
 const char *ivshmem_chan_info_get_name(const struct ivshmem_chan_info *info);
-/* Place and size of the area (header and ring) in the shared memory. */
+/* Place and size of the area (header, ring and pool) in the shared memory. */
 uint64_t ivshmem_chan_info_get_offset(const struct ivshmem_chan_info *info);
 uint64_t ivshmem_chan_info_get_size(const struct ivshmem_chan_info *info);
 enum ivshmem_chan_state ivshmem_chan_info_get_state(const struct ivshmem_chan_info *info);

@@ -272,8 +272,8 @@ static int ivshmem_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		return -ENOMEM;
 	kref_init(&idev->kref);
 	/*
-	 * A lock class of its own: a reset of a bus holds the lock of every
-	 * device on it at once (reset_prepare to reset_done).
+	 * A lock class per device, so that lockdep tells apart the devices
+	 * a reset of one bus goes through.
 	 */
 	lockdep_register_key(&idev->lock_key);
 	init_rwsem(&idev->lock);
@@ -412,9 +412,11 @@ static void ivshmem_remove(struct pci_dev *pdev)
  * decoding off until reset_done(), so writes to the BAR in between would
  * vanish without a trace.  So every mapping is revoked and everything that
  * reaches the hardware (faults, ptrace's .access, doorbells, the ready
- * poll) waits on idev->lock, held for writing, until the device is back:
- * a writer is held for the reset, then goes on.  The PCI core pairs the
- * two calls under the device lock, which removal takes too.
+ * poll) waits in ivshmem_lock_hw() until the device is back: a writer is
+ * held for the reset, then goes on.  @lock is not held across: the reset
+ * takes pci_bus_sem, which AER holds when it calls error_detected, which
+ * takes @lock.  The PCI core pairs the two calls under the device lock,
+ * which removal takes too.
  */
 static void ivshmem_reset_prepare(struct pci_dev *pdev)
 {
@@ -422,7 +424,8 @@ static void ivshmem_reset_prepare(struct pci_dev *pdev)
 
 	down_write(&idev->lock);
 	ivshmem_revoke_mappings(idev);
-	idev->resetting = true;
+	WRITE_ONCE(idev->resetting, true);
+	up_write(&idev->lock);
 }
 
 /* Memory decoding and MSI-X are back; IntrMask is restored here. */
@@ -430,10 +433,10 @@ static void ivshmem_reset_done(struct pci_dev *pdev)
 {
 	struct ivshmem_dev *idev = pci_get_drvdata(pdev);
 
-	if (idev->resetting) {
-		idev->resetting = false;
-		up_write(&idev->lock);
-	}
+	down_write(&idev->lock);
+	WRITE_ONCE(idev->resetting, false);
+	up_write(&idev->lock);
+	wake_up_all(&idev->wq);
 	ivshmem_irq_restore(idev);
 }
 
@@ -480,18 +483,17 @@ static void ivshmem_error_resume(struct pci_dev *pdev)
 }
 
 /*
- * Take @lock for reading to reach the hardware, once no AER recovery has
- * the device frozen.  0, or -EINTR on a fatal signal.
+ * Take @lock for reading to reach the hardware, once no PCI reset or AER
+ * recovery holds it out of reach.  0, or -EINTR on a fatal signal.
  */
 int ivshmem_lock_hw(struct ivshmem_dev *idev)
 {
 	for (;;) {
-		if (wait_event_killable(idev->wq, !READ_ONCE(idev->frozen) ||
-					ivshmem_dead(idev)))
+		if (wait_event_killable(idev->wq, !ivshmem_hw_held(idev) || ivshmem_dead(idev)))
 			return -EINTR;
 		if (down_read_killable(&idev->lock))
 			return -EINTR;
-		if (!idev->frozen || idev->dead)
+		if (!ivshmem_hw_held(idev) || idev->dead)
 			return 0;
 		up_read(&idev->lock);
 	}

@@ -274,7 +274,7 @@ static void ivshmem_ready_work(struct work_struct *work)
 	bool ready = false;
 
 	down_read(&idev->lock);
-	if (!idev->dead && !idev->frozen)
+	if (!idev->dead && !ivshmem_hw_held(idev))
 		ready = ivshmem_read_peer_id(idev);
 	up_read(&idev->lock);
 

@@ -9,13 +9,13 @@
  * hardware or the shared memory again; everything that does holds @lock for
  * reading and checks @dead first.  Because @dead is only ever set after the
  * revocation, whoever sees it (even without @lock) can no longer reach the
- * old memory; only then are waiters woken.  A PCI reset holds @lock for
- * writing from reset_prepare to reset_done, with every mapping revoked, so
- * the same readers wait it out instead of reaching a device that decodes
- * nothing.  AER recovery cannot hold @lock that long (the PCI core takes
- * device locks in between), so it revokes the mappings and sets @frozen
- * under @lock, and readers that reach the hardware wait in
- * ivshmem_lock_hw() until the recovery clears it.
+ * old memory; only then are waiters woken.  A PCI reset (reset_prepare to
+ * reset_done) and AER recovery (error_detected to resume) revoke every
+ * mapping and set @resetting or @frozen under @lock, and readers that
+ * reach the hardware wait in ivshmem_lock_hw() until both are clear, so
+ * that none reaches a device that decodes nothing.  Neither holds @lock
+ * across: the PCI core takes pci_bus_sem and the device locks of the bus
+ * in between, and AER calls error_detected with pci_bus_sem held.
  *
  * The interrupt handlers and their teardown touch the hardware without
  * @lock: interrupts are freed before the registers are unmapped.
@@ -92,11 +92,11 @@ struct ivshmem_dev {
 	 */
 	struct inode *inode;
 
-	/* Writers: removal, a PCI reset from prepare to done, AER recovery. */
+	/* Writers: removal, the start and end of a PCI reset or AER recovery. */
 	struct rw_semaphore lock;
 	struct lock_class_key lock_key;
 	bool dead;
-	bool resetting;			/* @lock held by a PCI reset */
+	bool resetting;			/* a PCI reset under way; see @wq */
 	bool frozen;			/* AER recovery under way; see @wq */
 	struct delayed_work aer_watchdog; /* a recovery that never ends */
 	struct pci_saved_state *pci_state; /* what AER recovery restores */
@@ -201,6 +201,12 @@ static inline bool ivshmem_dead(struct ivshmem_dev *idev)
 {
 	/* Pairs with the release in ivshmem_remove(): true only once revoked. */
 	return smp_load_acquire(&idev->dead);
+}
+
+/* A PCI reset or AER recovery keeps the hardware out of reach. */
+static inline bool ivshmem_hw_held(struct ivshmem_dev *idev)
+{
+	return READ_ONCE(idev->resetting) || READ_ONCE(idev->frozen);
 }
 
 #endif /* IVSHMEM_PRIV_H */

@@ -718,9 +718,8 @@ guests_of() {
 	# rounds of a race than a stock kernel does to catch it.
 	is_debug "$suite" && SCALE_APPEND="ivt_split_windows=2000 ivt_removal_races=60"
 	! is_debug "$suite" && [ "$QEMU_SUITE" = "$DEBUG_QEMU" ] && LIFECYCLE=1
-	# Under the checkers on the first debug kernel, whose guests run while
-	# the next one builds: on the last it would add minutes to a cold run.
-	[ "$suite" = "${debug[0]:-}" ] && LIFECYCLE=1
+	# Under the checkers too (the debug kernels run under DEBUG_QEMU).
+	is_debug "$suite" && LIFECYCLE=1
 	# chan_test's restart storm (both sides killed and restarted at random
 	# for 100,000 messages between the pair's guests, about 30 s): once,
 	# the newest kernel under the newest QEMU.

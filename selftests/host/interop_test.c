@@ -323,7 +323,7 @@ static int ctl(const struct env *e, char *out, size_t len, const char *fmt, ...)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-TEST(libivshmem_and_ctl_on_qemu_server)
+TEST_TIMEOUT(libivshmem_and_ctl_on_qemu_server, 180)
 {
 	char out[4096];
 	struct ivshmem *a, *b;
@@ -354,18 +354,19 @@ TEST(libivshmem_and_ctl_on_qemu_server)
 	expect_vector(a, 1);
 	EXPECT_EQ(ctl(&e, out, sizeof(out), "-n 2 ring 99 0"), 1);
 
-	/* ivshmem-ctl waiting: rung by a once it has joined. */
+	/* ivshmem-ctl waiting: rung by a once it has joined (bounds for a
+	 * machine that builds a kernel beside valgrind). */
 	{
-		const char *argv[] = { ctl_path, "-s", e.sock, "-n", "2", "wait", "-t", "5000",
+		const char *argv[] = { ctl_path, "-s", e.sock, "-n", "2", "wait", "-t", "30000",
 				       "1", NULL };
 		unsigned int id = 0;
 
-		proc_start(&waiter, argv, 20);
-		ASSERT_EQ(ivshmem_read_peer_event(a, &id, 5000), IVSHMEM_PEER_JOINED);
+		proc_start(&waiter, argv, 60);
+		ASSERT_EQ(ivshmem_read_peer_event(a, &id, 30000), IVSHMEM_PEER_JOINED);
 		/* The info and ring commands came and went before. */
 		while (ivshmem_ring(a, id, 1) == -ENXIO)
-			ASSERT_EQ(ivshmem_read_peer_event(a, &id, 5000) > 0, 1);
-		EXPECT_TRUE(proc_expect(&waiter, "1\n", 5000));
+			ASSERT_EQ(ivshmem_read_peer_event(a, &id, 30000) > 0, 1);
+		EXPECT_TRUE(proc_expect(&waiter, "1\n", 30000));
 		proc_stop(&waiter);
 	}
 

@@ -359,13 +359,26 @@ TEST_TIMEOUT(libivshmem_and_ctl_on_qemu_server, 180)
 	{
 		const char *argv[] = { ctl_path, "-s", e.sock, "-n", "2", "wait", "-t", "30000",
 				       "1", NULL };
-		unsigned int id = 0;
+		unsigned int id = 0, next;
+		int tries = 300;
 
 		proc_start(&waiter, argv, 60);
 		ASSERT_EQ(ivshmem_read_peer_event(a, &id, 30000), IVSHMEM_PEER_JOINED);
-		/* The info and ring commands came and went before. */
-		while (ivshmem_ring(a, id, 1) == -ENXIO)
-			ASSERT_EQ(ivshmem_read_peer_event(a, &id, 30000) > 0, 1);
+		/*
+		 * The info and ring commands came and went before.  A peer's
+		 * join is told with its first eventfd; ring() uses only what
+		 * was taken in, so the one of vector 1 may still be on its way:
+		 * reading events takes it in, whether another event comes or
+		 * not.
+		 */
+		while (ivshmem_ring(a, id, 1) == -ENXIO) {
+			int ev = ivshmem_read_peer_event(a, &next, 100);
+
+			ASSERT_TRUE(ev > 0 || ev == -ETIMEDOUT);
+			if (ev > 0)
+				id = next;
+			ASSERT_TRUE(--tries > 0);
+		}
 		EXPECT_TRUE(proc_expect(&waiter, "1\n", 30000));
 		proc_stop(&waiter);
 	}

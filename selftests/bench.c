@@ -158,7 +158,20 @@ static bool load_module(const char *name)
 }
 
 /*
- * MiB/s through the sysfs BAR file @file of @addr, BAR2 at @bar; the PAT
+ * The memory type of the mapping at @p, which maps BW_BYTES from physical
+ * @phys on: its page table entry's on arm64 (ivt_ptattr), else the PAT type
+ * reserved for what it maps.
+ */
+static void mapping_type(const void *p, unsigned long long phys, char *type, size_t len)
+{
+	if (!pt_memtype("user", (unsigned long long)(uintptr_t)p, type, len))
+		return;
+	if (phys_memtype(phys, phys + BW_BYTES - 1, type, len))
+		snprintf(type, len, "unknown");
+}
+
+/*
+ * MiB/s through the sysfs BAR file @file of @addr, BAR2 at @bar; the memory
  * type of the mapping in @type.
  */
 static double sysfs_bar_bandwidth(const char *addr, unsigned long long bar, const char *file,
@@ -178,14 +191,29 @@ static double sysfs_bar_bandwidth(const char *addr, unsigned long long bar, cons
 	if (p == MAP_FAILED)
 		return 0;
 	mibs = bandwidth(p, BW_BYTES);
-	/* The mapping reserved a memory type for what it maps. */
-	if (phys_memtype(bar, bar + BW_BYTES - 1, type, len))
-		snprintf(type, len, "unknown");
+	mapping_type(p, bar, type, len);
 	munmap(p, BW_BYTES);
 	return mibs;
 }
 
 #define PCI_DRIVERS	"/sys/bus/pci/drivers"
+
+/* The memory type of our own mapping of BAR2 (at @bar), as mapping_type(). */
+static void ours_memtype(unsigned long long bar, char *type, size_t len)
+{
+	int fd = open(dev_path(), O_RDWR | O_CLOEXEC);
+	volatile uint8_t *p;
+
+	if (fd < 0)
+		return;
+	p = mmap(NULL, BW_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return;
+	(void)*p;
+	mapping_type((const void *)p, bar, type, len);
+	munmap((void *)p, BW_BYTES);
+}
 
 /*
  * What users pick instead of a driver: uio_pci_generic bound to the device
@@ -202,7 +230,7 @@ static int bench_uio(const struct ivshmem_info *info, double ours)
 	if (info->size < BW_BYTES || dev_pci_addr(dev_name(), addr, sizeof(addr)) ||
 	    dev_bar2(dev_name(), &bar, &bar_end))
 		return 0;
-	bar2_memtype(dev_name(), ours_type, sizeof(ours_type));
+	ours_memtype(bar, ours_type, sizeof(ours_type));
 	uio = load_module("uio") && load_module("uio_pci_generic");
 	if (sysfs_write(PCI_DRIVERS "/ivshmem/unbind", addr))
 		return cannot("unbind ivshmem");

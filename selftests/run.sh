@@ -28,8 +28,15 @@
 #                          and "debug-SUITE" for a kernel built from SUITE's
 #                          linux-source with KASAN, lockdep, kmemleak, UBSAN
 #                          (default "bookworm trixie sid debug-trixie
-#                          debug-sid"; debug-bookworm is the opt-in tier:
-#                          about 10 more minutes of building, 5 of guests)
+#                          debug-sid arm64-sid"; debug-bookworm is the opt-in
+#                          tier: about 10 more minutes of building, 5 of
+#                          guests); "arm64-SUITE" is SUITE's arm64 kernel
+#                          (lib/arm64.sh): arm64-bookworm and arm64-trixie
+#                          are the opt-in arm64 tier
+#   IVSHMEM_ARM64_QEMU     the suite whose qemu-system-aarch64 runs the arm64
+#                          guests (default the host's)
+#   IVSHMEM_ARCH           arm64: the demo alone runs on the host suite's
+#                          arm64 kernel
 #   IVSHMEM_QEMUS          Debian suites whose QEMU runs the guests
 #                          (default "bookworm trixie")
 #   IVSHMEM_DEBUG_QEMU     the one suite of IVSHMEM_QEMUS whose QEMU runs the
@@ -40,7 +47,8 @@
 #   IVSHMEM_HOTPLUG_CYCLES unplug and replug cycles per hot-unplug guest
 #                          (default 50)
 #   IVSHMEM_TOPOLOGIES     the guest topologies to boot: any of basic, pair,
-#                          probe, lifecycle, hotplug (default all of them)
+#                          probe, lifecycle, hotplug, mixed (default all of
+#                          them)
 #   IVSHMEM_CACHE          download cache (default ~/.cache/ivshmem)
 #   IVSHMEM_ACCEL          tcg, kvm or auto (default: kvm only if a probe
 #                          guest boots with it, else tcg)
@@ -65,7 +73,7 @@ REAL_TOP=$TOP
 CACHE=${IVSHMEM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ivshmem}
 ACCEL=${IVSHMEM_ACCEL:-auto}
 GUEST_TIMEOUT=${IVSHMEM_GUEST_TIMEOUT:-600}
-KERNEL_SUITES=${IVSHMEM_KERNELS:-bookworm trixie sid debug-trixie debug-sid}
+KERNEL_SUITES=${IVSHMEM_KERNELS:-bookworm trixie sid debug-trixie debug-sid arm64-sid}
 QEMU_SUITES=${IVSHMEM_QEMUS:-bookworm trixie}
 DEBUG_QEMU=${IVSHMEM_DEBUG_QEMU:-${QEMU_SUITES##* }}
 
@@ -76,6 +84,8 @@ HOST_OFF=$((1 << 30))
 GUEST_OFF=$(((1 << 30) + (1 << 20)))
 XFER=65536
 VECTORS=4
+# The guests' architecture, until a kernel of the matrix says otherwise.
+GUEST_ARCH=x86_64
 
 # Fatal errors may happen in $(...); the summary goes to the real stdout (3).
 exec 3>&1
@@ -215,6 +225,7 @@ apt_updated() {
 }
 
 . "$TOP/selftests/lib/matrix.sh"
+. "$TOP/selftests/lib/arm64.sh"
 . "$TOP/selftests/lib/guests.sh"
 . "$TOP/selftests/lib/static.sh"
 . "$TOP/selftests/lib/interop.sh"
@@ -233,7 +244,7 @@ build_userspace() {
 
 # The topologies run_guest_suite boots, for every kernel and QEMU of the
 # matrix (IVSHMEM_TOPOLOGIES narrows them for a quicker local run).
-TOPOLOGIES=${IVSHMEM_TOPOLOGIES:-basic pair probe lifecycle hotplug}
+TOPOLOGIES=${IVSHMEM_TOPOLOGIES:-basic pair probe lifecycle hotplug mixed}
 wants() { [[ " $TOPOLOGIES " == *" $1 "* ]]; }
 
 # Each topology is a part of the run of its own (run_part).
@@ -246,6 +257,7 @@ run_guest_suite() {
 	wants probe && run_part "$RUN/probe" run_probe_guests
 	[ -n "$LIFECYCLE" ] && wants lifecycle && run_part "$RUN/lifecycle" run_lifecycle_guests
 	[ -n "$HOTPLUG" ] && wants hotplug && run_part "$RUN/hotplug" run_hotplug_guests
+	[ "$GUEST_ARCH" = arm64 ] && wants mixed && run_part "$RUN/mixed" run_mixed_guests
 	rm -f "$LOGS/$RUN"/*.mem "$LOGS/$RUN"/*.small "$LOGS/$RUN"/*.large* "$LOGS/$RUN"/*.reset
 	rm -f "$LOGS/$RUN"/lifecycle/*.mem "$LOGS/$RUN"/lifecycle/*.qcow2 "$LOGS/$RUN"/lifecycle/*.state
 }
@@ -321,6 +333,9 @@ run_pair_guests() {
 	mem_pair=$(new_memfile pair $seed) || exit 1
 	start_server pair "$mem_pair"
 	srv_pair=$SERVER_PID
+	# Two vCPUs each on arm64, in threads of their own: the weakly
+	# ordered case on both sides.
+	[ "$GUEST_ARCH" = arm64 ] && local GUEST_CPUS=2
 	for role in a b; do
 		boot_guest pair-$role "ivt_run=pair_test,chan_test ivt_role=$role ivt_storm_messages=$STORM ivt_vectors=$VECTORS $(common_append $seed)" \
 			-chardev socket,id=ivs,path="$SOCK" \
@@ -511,7 +526,7 @@ run_demo() {
 	RUN=demo
 	dir=$LOGS/demo
 	mkdir -p "$dir"
-	note "demo: ivshmem-server, a host peer and guests A and B ($ACCEL)"
+	note "demo: ivshmem-server, a host peer and guests A and B ($GUEST_ARCH, $([ "$GUEST_ARCH" = arm64 ] && echo tcg || echo "$ACCEL"))"
 	mem=$dir/shm
 	rm -f "$mem"
 	start_server demo "$mem"
@@ -622,6 +637,7 @@ run_server_tests() {
 	run_host_ktap lib-bench "$BUILD/selftests/host/host_bench" "$BUILD/ivshmem-server"
 	note "libivshmem channel benchmarks against a socketpair and a pipe (printed, not counted)"
 	run_host_ktap chan-bench "$BUILD/selftests/host/chan_bench" "$BUILD/ivshmem-server"
+	[[ " $KERNEL_SUITES " == *" arm64-"* ]] && run_part server/arm64 run_arm64_host_tests
 	run_interop_tests
 	run_join_storm
 	run_fuzzers
@@ -631,7 +647,11 @@ stage_wanted() { [[ $STAGES == *" $1 "* ]]; }
 
 # The host's part of every stage: packages, user space built.
 setup_host() {
-	need_packages qemu-system-x86 busybox-static cpio gzip xz-utils gcc g++ gcc-multilib make libc6-dev valgrind python3 \
+	# gcc-N-multilib, not gcc-multilib: that one conflicts with the
+	# cross compilers of the arm64 guests.
+	need_packages gcc
+	need_packages qemu-system-x86 busybox-static cpio gzip xz-utils g++ \
+		"gcc-$(gcc -dumpversion | cut -d. -f1)-multilib" make libc6-dev valgrind python3 \
 		kmod sparse cppcheck clang-tidy pkg-config qemu-utils libnl-3-dev libnl-genl-3-dev libsystemd-dev perl
 	# What the debug kernels' build needs, now rather than in the
 	# background.
@@ -643,6 +663,7 @@ setup_host() {
 run_static_checks() {
 	check_uapi
 	check_kernel_style
+	check_arm64_module_builds
 	check_userspace_lint
 	check_executable_scripts
 }
@@ -655,9 +676,10 @@ prepare_kernel() {
 	kver=$(suite_kernel "$suite") || exit 1
 	[ "$suite" = "$HOST_SUITE" ] && need_packages "linux-headers-$kver"
 	note "$suite kernel: $kver"
+	is_arm64 "$suite" && { build_userspace_arm64 || exit 1; }
 	vmlinuz=$(fetch_kernel "$suite" "$kver") || exit 1
 	ko=$(build_module "$suite" "$kver") || exit 1
-	initrd=$(make_initramfs "$kver" "$ko") || exit 1
+	initrd=$(make_initramfs "$kver" "$ko" "$(is_arm64 "$suite" && echo arm64)") || exit 1
 	stage_wanted static && check_module_log "$kver" "$suite"
 	printf '%s\n' "$kver" "$vmlinuz" "$initrd" "$(huge_pfnmap "$suite" "$kver")" \
 		>"$WORK/kernel.$suite"
@@ -705,13 +727,23 @@ guests_of() {
 		echo "guests of $suite's kernel under $QEMU_SUITE's QEMU (no kernel)" >>"$WORK/unfinished"
 		return
 	fi
-	qver=$(suite_qemu_version "$QEMU_SUITE")
+	qver=$(suite_qemu_version "$QEMU_SUITE" "$(is_arm64 "$suite" && echo aarch64)")
 	if [ -z "$qver" ]; then
 		echo "guests of $KVER under $QEMU_SUITE's QEMU (no QEMU)" >>"$WORK/unfinished"
 		return
 	fi
-	ensure_accel
 	HOTPLUG= LIFECYCLE= SCALE_APPEND=
+	local GUEST_ARCH=x86_64 ARM64_SUITE= STORM=0
+	if is_arm64 "$suite"; then
+		# Under TCG always (no arm64 KVM on this host); no lifecycle or
+		# hot-unplug topologies yet (README, "Known limits").
+		GUEST_ARCH=arm64 ARM64_SUITE=$suite
+		RUN=${KVER}/qemu-$qver
+		note "kernel $KVER ($suite), QEMU $qver ($QEMU_SUITE), huge PFN mappings: $HUGE_PFNMAP"
+		run_guest_suite
+		return
+	fi
+	ensure_accel
 	is_debug "$suite" && HOTPLUG=1
 	# Under the checkers every call is many times slower: a benchmark
 	# measures them, not the driver, and KASAN and lockdep need fewer
@@ -723,7 +755,6 @@ guests_of() {
 	# chan_test's restart storm (both sides killed and restarted at random
 	# for 100,000 messages between the pair's guests, about 30 s): once,
 	# the newest kernel under the newest QEMU.
-	STORM=0
 	[ "$suite" = "${plain[-1]:-}" ] && [ "$QEMU_SUITE" = "$DEBUG_QEMU" ] && STORM=100000
 	RUN=${KVER%-amd64}/qemu-$qver
 	note "kernel $KVER ($suite), QEMU $qver ($QEMU_SUITE), huge PFN mappings: $HUGE_PFNMAP"
@@ -742,16 +773,21 @@ main() {
 	STAGES=" ${*:-static server package guest demo} "
 	BUILDER=
 	[ "${IVSHMEM_INTX:-0}" = 1 ] && ! stage_wanted intx && STAGES="$STAGES intx "
-	local suite plain=() debug=() qemus kernels= intx=() chroots=()
+	local suite plain=() debug=() arm64=() qemus kernels= intx=() chroots=() demo_arch=x86_64
 	# What the cache held at the start, for the table at the end.
 	CACHE_STATE=$(ls "$CACHE" 2>/dev/null | tr '\n' ' ' | sed 's/ $//')
 	CACHE_STATE="${CACHE_STATE:+holding }${CACHE_STATE:-empty}"
 	rm -rf "$LOGS"
 	mkdir -p "$LOGS" "$CACHE/kernels"
 	note "logs in $REAL_TOP/build/test-logs; cache in $CACHE, $CACHE_STATE"
-	# The demo alone needs only the host's kernel and QEMU.
+	# The demo alone needs only the host's kernel and QEMU (IVSHMEM_ARCH:
+	# or the host suite's kernel for that architecture).
 	if [ "$STAGES" = " demo " ]; then
-		KERNEL_SUITES=${IVSHMEM_KERNELS:-$HOST_SUITE}
+		case ${IVSHMEM_ARCH:-x86_64} in
+		x86_64|amd64) KERNEL_SUITES=${IVSHMEM_KERNELS:-$HOST_SUITE} ;;
+		arm64|aarch64) KERNEL_SUITES=${IVSHMEM_KERNELS:-arm64-$HOST_SUITE} demo_arch=arm64 ;;
+		*) echo "run.sh: IVSHMEM_ARCH is x86_64 or arm64, not ${IVSHMEM_ARCH}" >&2; return 2 ;;
+		esac
 		QEMU_SUITES=${IVSHMEM_QEMUS:-$HOST_SUITE}
 	fi
 	# The INTx tier alone: the host's kernel and the debug kernels built.
@@ -764,7 +800,13 @@ main() {
 	run_part setup setup_host || { summary; return; }
 
 	for suite in $KERNEL_SUITES; do
-		if is_debug "$suite"; then debug+=("$suite"); else plain+=("$suite"); fi
+		if is_debug "$suite"; then
+			debug+=("$suite")
+		elif is_arm64 "$suite"; then
+			arm64+=("$suite")
+		else
+			plain+=("$suite")
+		fi
 	done
 	{ stage_wanted static || stage_wanted guest || stage_wanted demo || stage_wanted intx; } &&
 		kernels=1
@@ -778,18 +820,18 @@ main() {
 		fi
 		qemus=$QEMU_SUITES
 		((${#debug[@]})) && stage_wanted guest && qemus="$qemus $HOTPLUG_QEMU"
+		((${#arm64[@]})) && qemus="$qemus $ARM64_QEMU"
 		# Side by side: debootstrap mostly waits for the mirror.
-		for suite in $(printf '%s\n' "${plain[@]}" $qemus | sort -u); do
-			if [[ " $qemus " == *" $suite "* ]]; then
-				set -- qemu-system-x86
-			else
-				set --
-			fi
+		for suite in $(for s in "${plain[@]}" "${arm64[@]}" $qemus; do
+			base_suite "$s"; done | sort -u); do
+			set --
+			[[ " $qemus " == *" $suite "* ]] && set -- qemu-system-x86
+			((${#arm64[@]})) && [ "$suite" = "$ARM64_QEMU" ] && set -- "$@" qemu-system-arm
 			run_part "suite/$suite" ensure_suite "$suite" "$@" &
 			chroots+=($!)
 		done
 		((${#chroots[@]})) && wait "${chroots[@]}"
-		for suite in "${plain[@]}"; do
+		for suite in "${plain[@]}" "${arm64[@]}"; do
 			run_part "kernel/$suite" prepare_kernel "$suite"
 		done
 	fi
@@ -798,7 +840,13 @@ main() {
 	stage_wanted server && run_part server run_server_tests
 	stage_wanted package && run_part package run_package_tests
 	if stage_wanted demo; then
-		if load_kernel "${plain[0]:-none}"; then
+		if [ "$demo_arch" = arm64 ]; then
+			if load_kernel "${arm64[0]:-none}"; then
+				GUEST_ARCH=arm64 QEMU_SUITE=$ARM64_QEMU run_part demo run_demo
+			else
+				echo "demo (no arm64 kernel of ${arm64[0]:-the host suite})" >>"$WORK/unfinished"
+			fi
+		elif load_kernel "${plain[0]:-none}"; then
 			ensure_accel
 			QEMU_SUITE=$HOST_SUITE run_part demo run_demo
 		else
@@ -810,6 +858,9 @@ main() {
 			for suite in "${plain[@]}"; do
 				guests_of "$suite"
 			done
+		done
+		for suite in "${arm64[@]}"; do
+			QEMU_SUITE=$ARM64_QEMU guests_of "$suite"
 		done
 	fi
 

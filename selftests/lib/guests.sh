@@ -4,14 +4,24 @@
 # QEMU guests for run.sh: initramfs, booting, collecting KTAP and kernel
 # logs, the ivshmem-server and host peer beside them.  Sourced by run.sh.
 
-# make_initramfs KVER MODULE: busybox, the module (and uio_pci_generic) and
-# the static test programs; print the path of the initramfs.
+# make_initramfs KVER MODULE [ARCH]: busybox, the module (and
+# uio_pci_generic) and the static test programs of ARCH (x86_64, the
+# default, or arm64); print the path of the initramfs.
 make_initramfs() {
-	local root=$BUILD/guest/$1/root out=$BUILD/guest/$1/initrd.gz
+	local root=$BUILD/guest/$1/root out=$BUILD/guest/$1/initrd.gz bin=$BUILD busybox=/bin/busybox
+	if [ "${3:-x86_64}" = arm64 ]; then
+		bin=$BUILD/arm64
+		busybox=$(arm64_busybox) || exit 1
+	fi
 	rm -rf "$root"
 	mkdir -p "$root"/{bin,dev,proc,sys,tmp,tests,lib/modules}
-	cp /bin/busybox "$BUILD/guest-bin/ivshmem-ctl" "$root/bin/"
+	cp "$busybox" "$bin/guest-bin/ivshmem-ctl" "$root/bin/"
 	cp "$2" "$root/lib/modules/"
+	# Test modules built beside it (build_module), which init loads too.
+	if [ -d "${2%/kernel/*}/selftests/kmod" ]; then
+		mkdir -p "$root/lib/modules/test"
+		cp "${2%/kernel/*}/selftests/kmod/"*.ko "$root/lib/modules/test/"
+	fi
 	# uio_pci_generic, for bench's comparison, where the kernel's package
 	# has it; busybox's insmod wants it uncompressed.
 	mkdir -p "$root/lib/modules/extra"
@@ -24,16 +34,17 @@ make_initramfs() {
 		esac >"$root/lib/modules/extra/$(basename "${ko%.ko*}").ko"
 	done
 	cp "$TOP/selftests/guest/init" "$root/init"
-	find "$BUILD/selftests" -maxdepth 1 -type f \( -name '*_test' -o -name '*_test32' \) \
+	find "$bin/selftests" -maxdepth 1 -type f \( -name '*_test' -o -name '*_test32' \) \
 		-exec cp {} "$root/tests/" \;
-	cp "$BUILD/selftests/bench" "$root/tests/"
-	cp "$BUILD/guest-bin/ivshmem-demo" "$root/tests/"
+	cp "$bin/selftests/bench" "$root/tests/"
+	cp "$bin/guest-bin/ivshmem-demo" "$root/tests/"
 	(cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$out"
 	echo "$out"
 }
 
 # One combination of the matrix at a time: the guests boot $VMLINUZ with
-# $INITRD under the QEMU of $QEMU_SUITE; names and logs go under $RUN.
+# $INITRD under the QEMU of $QEMU_SUITE, for $GUEST_ARCH (x86_64 or arm64);
+# names and logs go under $RUN.
 # boot_guest NAME APPEND QEMU-ARGS...: run one guest to completion.
 # A guest migrated in (GUEST_CONTINUES=1) goes on with the logs of the one it
 # came from.
@@ -43,6 +54,16 @@ boot_guest() {
 	mkdir -p "$dir"
 	[ -n "${GUEST_CONTINUES:-}" ] || rm -f "$dir/console.log" "$dir/ktap.log" "$dir/qemu.log"
 	logs=$(qemu_opt_value "$dir")
+	if [ "${GUEST_ARCH:-x86_64}" = arm64 ]; then
+		local board
+		mapfile -t board < <(arm64_qemu_args "$logs")
+		in_suite "$QEMU_SUITE" timeout "$GUEST_TIMEOUT" qemu-system-aarch64 "${board[@]}" \
+			-nodefaults -display none -no-reboot -kernel "$VMLINUZ" -initrd "$INITRD" \
+			-append "console=ttyAMA0 loglevel=7 panic=-1 ivt_console=ttyAMA0 ivt_ktap=ttyS0 $append" \
+			"$@" >>"$dir/qemu.log" 2>&1
+		echo $? >"$dir/qemu.status"
+		return
+	fi
 	# phys-bits=39: newer SeaBIOS puts 64-bit BARs at the top of the
 	# physical address space, and with 40 bits that is inside the range
 	# QEMU reserves in e820 for AMD's HyperTransport hole, where Linux

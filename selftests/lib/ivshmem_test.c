@@ -115,6 +115,11 @@ static bool parse_range(const char *s, unsigned long long *start,
 
 int dev_bar2(const char *name, unsigned long long *start, unsigned long long *end)
 {
+	return dev_bar(name, 2, start, end);
+}
+
+int dev_bar(const char *name, int n, unsigned long long *start, unsigned long long *end)
+{
 	char addr[32], path[128], line[256];
 	bool ok = true;
 	FILE *f;
@@ -125,8 +130,8 @@ int dev_bar2(const char *name, unsigned long long *start, unsigned long long *en
 	f = fopen(path, "re");
 	if (!f)
 		return -1;
-	/* One line per BAR: BAR2 is the third. */
-	for (int bar = 0; bar <= 2 && ok; bar++)
+	/* One line per BAR, from BAR0. */
+	for (int bar = 0; bar <= n && ok; bar++)
 		ok = fgets(line, sizeof(line), f);
 	fclose(f);
 	return ok && parse_range(line, start, end) ? 0 : -1;
@@ -155,6 +160,55 @@ int phys_memtype(unsigned long long start, unsigned long long end, char *type, s
 		t += strspn(t + 1, " ") + 1;
 		t[strcspn(t, "\n")] = 0;
 		snprintf(type, len, "%s", t);
+		ret = 0;
+	}
+	fclose(f);
+	return ret;
+}
+
+int pt_memtype(const char *space, unsigned long long addr, char *type, size_t len)
+{
+	int fd = open("/sys/kernel/debug/ivt_ptattr", O_RDWR | O_CLOEXEC);
+	char req[64];
+	ssize_t n;
+
+	if (fd < 0)
+		return -ENOENT;
+	snprintf(req, sizeof(req), "%s %llx", space, addr);
+	n = write(fd, req, strlen(req));
+	if (n == (ssize_t)strlen(req))
+		n = pread(fd, type, len - 1, 0);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	type[n] = 0;
+	type[strcspn(type, "\n")] = 0;
+	return 0;
+}
+
+int kernel_mapping_of(unsigned long long phys, unsigned long long *addr)
+{
+	unsigned long long start, end, p, page = (unsigned long long)sysconf(_SC_PAGESIZE);
+	char line[512], *at, *num_end;
+	int ret = -1;
+	FILE *f;
+
+	/* Real addresses for root, not hashed ones (kptr_restrict 1). */
+	sysfs_write("/proc/sys/kernel/kptr_restrict", "1");
+	f = fopen("/proc/vmallocinfo", "re");
+	if (!f)
+		return -1;
+	while (ret && fgets(line, sizeof(line), f)) {
+		at = strstr(line, " phys=");
+		if (!at)
+			continue;
+		at += strlen(" phys=");
+		p = strtoull(at, &num_end, 16);
+		/* The area's pages, and its guard page, from phys's page. */
+		if (num_end == at || !parse_range(line, &start, &end) || phys < p ||
+		    phys - p >= end - start - page)
+			continue;
+		*addr = start + (phys - p);
 		ret = 0;
 	}
 	fclose(f);

@@ -29,8 +29,9 @@ long long sysfs_attr_long(const char *name, const char *attr);
 /* PCI address ("0000:00:03.0") of /dev/@name, or -1. */
 int dev_pci_addr(const char *name, char *buf, size_t len);
 
-/* Physical address of BAR2 of /dev/@name; 0 or -1. */
+/* Physical address of BAR2 (or BAR@n) of /dev/@name; 0 or -1. */
 int dev_bar2(const char *name, unsigned long long *start, unsigned long long *end);
+int dev_bar(const char *name, int n, unsigned long long *start, unsigned long long *end);
 /*
  * The PAT memory type ("write-back", "uncached-minus"...) of the reservation
  * covering BAR2 of /dev/@name, from /sys/kernel/debug/x86/pat_memtype_list:
@@ -39,6 +40,14 @@ int dev_bar2(const char *name, unsigned long long *start, unsigned long long *en
 int bar2_memtype(const char *name, char *type, size_t len);
 /* The same for the physical range @start..@end (inclusive). */
 int phys_memtype(unsigned long long start, unsigned long long end, char *type, size_t len);
+/*
+ * arm64: "LEVEL TYPE" ("pte normal"...) of the page table entry mapping
+ * @addr in this process (@space "user") or in the kernel ("kernel"), read
+ * by the test module ivt_ptattr (selftests/kmod): 0, or -ENOENT without it.
+ */
+int pt_memtype(const char *space, unsigned long long addr, char *type, size_t len);
+/* The start of the kernel's mapping of physical @phys in /proc/vmallocinfo. */
+int kernel_mapping_of(unsigned long long phys, unsigned long long *addr);
 
 /* Write @value to a sysfs file, such as a driver's bind or unbind. */
 int sysfs_write(const char *path, const char *value);

@@ -19,10 +19,12 @@ MIRROR=${IVSHMEM_MIRROR:-http://deb.debian.org/debian}
 CHROOT_PACKAGES=gcc,make,sparse,libc6-dev,linux-headers-amd64,ca-certificates
 
 # in_suite SUITE CMD...: run CMD on the host or in SUITE's chroot, where the
-# build tree and the kernel caches appear at their host paths.
+# build tree and the kernel caches appear at their host paths.  An arm64
+# kernel's suite is that of its base suite.
 in_suite() {
 	local suite=$1
 	shift
+	is_arm64 "$suite" && suite=$(base_suite "$suite")
 	if [ "$suite" = "$HOST_SUITE" ] || is_debug "$suite"; then
 		"$@"
 	else
@@ -68,10 +70,27 @@ ensure_suite() {
 		>"$LOGS/apt-$suite.log" 2>&1 || die "apt-get install in the $suite chroot failed"
 }
 
-# suite_kernel SUITE: the kernel ABI name (6.12.N+debM-amd64) that the suite's
-# linux-headers-amd64 metapackage points at.
+# kernel_apt SUITE COMMAND [ARG...]: apt-get or apt-cache over the package
+# lists that hold SUITE's kernels: its chroot's or the host's, or for an
+# arm64 kernel, the base suite's arm64 lists.
+kernel_apt() {
+	local suite=$1
+	shift
+	if is_arm64 "$suite"; then
+		arm64_apt "$(base_suite "$suite")" "$@"
+	else
+		in_suite "$suite" "$@"
+	fi
+}
+
+# suite_kernel SUITE: the kernel ABI name (6.12.N+debM-amd64, or -arm64 for
+# an arm64 kernel) that the suite's linux-headers metapackage points at.
 suite_kernel() {
 	local v
+	# Lists fetched first, so that a failure to fetch them is what is said.
+	if is_arm64 "$1"; then
+		arm64_apt "$(base_suite "$1")" apt-cache stats >/dev/null || exit 1
+	fi
 	if is_debug "$1"; then
 		cat "$(debug_kernel_dir "${1#debug-}")/include/config/kernel.release"
 		return
@@ -82,13 +101,16 @@ suite_kernel() {
 		apt_updated
 		v=$(suite_metapackage_target "$1")
 	fi
-	[ -n "$v" ] || die "cannot resolve linux-headers-amd64 in $1"
+	[ -n "$v" ] || die "cannot resolve the linux-headers metapackage of $1"
 	echo "$v"
 }
 
-# suite_metapackage_target SUITE: the version linux-headers-amd64 depends on.
+# suite_metapackage_target SUITE: the version linux-headers-amd64 (or
+# -arm64) depends on.
 suite_metapackage_target() {
-	in_suite "$1" apt-cache depends linux-headers-amd64 2>/dev/null |
+	local arch=amd64
+	is_arm64 "$1" && arch=arm64
+	kernel_apt "$1" apt-cache depends "linux-headers-$arch" 2>/dev/null |
 		awk '/Depends: linux-headers-[0-9]/ { sub("linux-headers-", "", $2); print $2; exit }'
 }
 
@@ -105,8 +127,12 @@ fetch_kernel() {
 	find_vmlinuz "$dir" "$kver" && return 0
 	mkdir -p "$dir"
 	for pkg in "linux-image-$kver" $(kernel_parts "$suite" "$kver"); do
-		in_suite "$suite" sh -c 'cd "$1" && apt-get download "$2"' sh "$dir" "$pkg" \
-			>>"$LOGS/download-$kver.log" 2>&1 || die "cannot download $pkg"
+		if is_arm64 "$suite"; then
+			arm64_download "$(base_suite "$suite")" "$dir" "$pkg"
+		else
+			in_suite "$suite" sh -c 'cd "$1" && apt-get download "$2"' sh "$dir" "$pkg" \
+				>>"$LOGS/download-$kver.log" 2>&1
+		fi || die "cannot download $pkg"
 		dpkg-deb -x "$dir/$pkg"_*.deb "$dir" || die "cannot unpack $pkg"
 		rm -f "$dir"/*.deb
 		find_vmlinuz "$dir" "$kver" && return 0
@@ -146,9 +172,9 @@ find_vmlinuz() {
 # depends on, smallest first.
 kernel_parts() {
 	local pkg
-	for pkg in $(in_suite "$1" apt-cache depends "linux-image-$2" |
+	for pkg in $(kernel_apt "$1" apt-cache depends "linux-image-$2" |
 		awk -v k="$2" '$1 ~ /Depends:/ && index($2, k) { print $2 }'); do
-		in_suite "$1" apt-cache show "$pkg" |
+		kernel_apt "$1" apt-cache show "$pkg" |
 			awk -v p="$pkg" '/^Size:/ { print $2, p; exit }'
 	done | sort -n | awk '{ print $2 }'
 }
@@ -156,10 +182,13 @@ kernel_parts() {
 # Newer kernel Makefiles validate sparse with scripts/checker-valid.sh, which
 # Debian's linux-kbuild packages leave out; without it C=2 silently checks
 # nothing.  Add a minimal one to our own chroots (never to the host).
+# add_checker_script SUITE KDIR
 add_checker_script() {
-	local suite=$1 kver=$2 root=$CACHE/chroots/$1 scripts
-	[ "$suite" = "$HOST_SUITE" ] || is_debug "$suite" && return 0
-	scripts=$(in_suite "$suite" readlink -f "/usr/src/linux-headers-$kver/scripts")
+	local suite root scripts
+	suite=$(base_suite "$1")
+	root=$CACHE/chroots/$suite
+	[ "$suite" = "$HOST_SUITE" ] || is_debug "$1" && return 0
+	scripts=$(in_suite "$suite" readlink -f "$2/scripts")
 	[ -e "$root$scripts/checker-valid.sh" ] && return 0
 	cat >"$root$scripts/checker-valid.sh" <<-'EOF'
 	#!/bin/sh
@@ -171,28 +200,43 @@ add_checker_script() {
 
 # build_module SUITE KVER: build ivshmem.ko for KVER with W=1 and sparse into
 # $WORK/kmod/KVER (kbuild takes no path with a space, which the checkout's
-# may have), logging to $LOGS/build-module-KVER.log; print its path.
+# may have), logging to $LOGS/build-module-KVER.log; print its path.  An
+# arm64 kernel's module is cross-built (lib/arm64.sh).
 build_module() {
-	local suite=$1 kver=$2 src=$WORK/kmod/$2 log=$LOGS/build-module-$2.log kdir checker
+	local suite=$1 kver=$2 src=$WORK/kmod/$2 log=$LOGS/build-module-$2.log kdir checker cross=
 	rm -rf "$src"
 	mkdir -p "$src"
 	(cd "$TOP" && cp --parents kernel/*.c kernel/*.h kernel/Kbuild kernel/Makefile \
 		kernel/conftest.sh kernel/conftest/*.c uapi/linux/*.h "$src/")
 	rm -f "$src/kernel/conftest.h" "$src/kernel/"*.mod.c
-	add_checker_script "$suite" "$kver"
 	kdir=/usr/src/linux-headers-$kver
+	if is_arm64 "$suite"; then
+		kdir=$(arm64_headers "$(base_suite "$suite")" "$kver") || exit 1
+		cross=CROSS_COMPILE=aarch64-linux-gnu-
+		# Newer headers name their own path under /usr/src: here they
+		# are in the cache.
+		grep -q '^KBUILD_OUTPUT' "$kdir/Makefile" && cross="$cross KBUILD_OUTPUT=$kdir"
+	fi
+	add_checker_script "$suite" "$kdir"
 	checker=C=2
 	# A debug kernel is built on the host, whose sparse may be too old
 	# for it; the suite's own kernel gets sparse in the suite's chroot.
 	is_debug "$suite" && kdir=$(debug_kernel_dir "${suite#debug-}") checker=
-	in_suite "$suite" make -C "$src/kernel" KDIR="$kdir" W=1 $checker \
+	in_suite "$suite" make -C "$src/kernel" KDIR="$kdir" W=1 $checker $cross \
 		>"$log" 2>&1 || { cat "$log" >&2; die "module build for $kver failed"; }
+	# arm64: the test module that reads memory types from page tables.
+	if is_arm64 "$suite"; then
+		(cd "$TOP" && cp --parents selftests/kmod/*.c selftests/kmod/Kbuild "$src/")
+		in_suite "$suite" make -C "$kdir" M="$src/selftests/kmod" W=1 $checker $cross modules \
+			>>"$log" 2>&1 || { cat "$log" >&2; die "test module build for $kver failed"; }
+	fi
 	echo "$src/kernel/ivshmem.ko"
 }
 
-# suite_qemu_version SUITE: "7.2.x" of the suite's qemu-system-x86_64.
+# suite_qemu_version SUITE [TARGET]: "7.2.x" of the suite's
+# qemu-system-x86_64 (or qemu-system-TARGET).
 suite_qemu_version() {
-	in_suite "$1" qemu-system-x86_64 --version |
+	in_suite "$1" "qemu-system-${2:-x86_64}" --version |
 		awk '/version/ { sub(/^.*version /, ""); print $1; exit }'
 }
 

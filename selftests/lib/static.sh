@@ -62,7 +62,7 @@ fetch_checkpatch() {
 check_kernel_style() {
 	local checkpatch files
 	checkpatch=$(fetch_checkpatch) || exit 1
-	files=$(cd "$TOP" && ls kernel/*.c kernel/*.h kernel/conftest/*.c uapi/linux/*.h |
+	files=$(cd "$TOP" && ls kernel/*.c kernel/*.h kernel/conftest/*.c uapi/linux/*.h selftests/kmod/*.c |
 		grep -v -e '\.mod\.c$' -e '^kernel/conftest\.h$')
 	if (cd "$TOP" && perl "$checkpatch" --no-tree --strict -q --terse -f $files) \
 		>"$LOGS/checkpatch.log" 2>&1; then

@@ -439,14 +439,20 @@ HOTPLUG_CYCLES=${IVSHMEM_HOTPLUG_CYCLES:-50}
 HOTPLUG_PCIEHP_CYCLES=${IVSHMEM_HOTPLUG_PCIEHP_CYCLES:-5}
 HOTPLUG_QEMU=${IVSHMEM_HOTPLUG_QEMU:-sid}
 HOTPLUG_SIZE=$((64 << 20))
+# arm64: the virt board has native PCIe hot-plug only, so both devices get
+# HOTPLUG_PCIEHP_CYCLES cycles through pciehp.
 run_hotplug_guests() {
-	local srv dir name kind cycles qmp pids=() srvs=()
+	local srv dir name kind cycles qmp pids=() srvs=() names
 	local -A driver_of
-	note "hot-unplug guests, under QEMU $(suite_qemu_version "$HOTPLUG_QEMU") ($HOTPLUG_QEMU)"
-	for name in hotplug-doorbell hotplug-plain hotplug-pciehp; do
+	names="hotplug-doorbell hotplug-plain hotplug-pciehp"
+	[ "$GUEST_ARCH" = arm64 ] && names="hotplug-doorbell hotplug-plain"
+	note "hot-unplug guests, under QEMU $(suite_qemu_version "$HOTPLUG_QEMU" \
+		"$([ "$GUEST_ARCH" = arm64 ] && echo aarch64)") ($HOTPLUG_QEMU)"
+	for name in $names; do
 		dir=$LOGS/$RUN/$name
 		mkdir -p "$dir"
 		kind=doorbell cycles=$HOTPLUG_CYCLES
+		[ "$GUEST_ARCH" = arm64 ] && cycles=$HOTPLUG_PCIEHP_CYCLES
 		case $name in
 		*-plain) kind=plain
 			 set -- ;;
@@ -484,7 +490,7 @@ run_hotplug_guests() {
 	for srv in "${srvs[@]}"; do
 		stop_server $srv
 	done
-	for name in hotplug-doorbell hotplug-plain hotplug-pciehp; do
+	for name in $names; do
 		dir=$LOGS/$RUN/$name
 		if wait "${driver_of[$name]}"; then
 			result ok "$RUN/$name/qmp_unplug_and_replug"
@@ -735,9 +741,9 @@ guests_of() {
 	HOTPLUG= LIFECYCLE= SCALE_APPEND=
 	local GUEST_ARCH=x86_64 ARM64_SUITE= STORM=0
 	if is_arm64 "$suite"; then
-		# Under TCG always (no arm64 KVM on this host); no lifecycle or
-		# hot-unplug topologies yet (README, "Known limits").
-		GUEST_ARCH=arm64 ARM64_SUITE=$suite
+		# Under TCG always (no arm64 KVM on this host); no lifecycle
+		# topology yet (README, "Known limits").
+		GUEST_ARCH=arm64 ARM64_SUITE=$suite HOTPLUG=1
 		RUN=${KVER}/qemu-$qver
 		note "kernel $KVER ($suite), QEMU $qver ($QEMU_SUITE), huge PFN mappings: $HUGE_PFNMAP"
 		run_guest_suite
@@ -821,12 +827,16 @@ main() {
 		qemus=$QEMU_SUITES
 		((${#debug[@]})) && stage_wanted guest && qemus="$qemus $HOTPLUG_QEMU"
 		((${#arm64[@]})) && qemus="$qemus $ARM64_QEMU"
+		((${#arm64[@]})) && stage_wanted guest && qemus="$qemus $HOTPLUG_QEMU"
 		# Side by side: debootstrap mostly waits for the mirror.
 		for suite in $(for s in "${plain[@]}" "${arm64[@]}" $qemus; do
 			base_suite "$s"; done | sort -u); do
 			set --
 			[[ " $qemus " == *" $suite "* ]] && set -- qemu-system-x86
-			((${#arm64[@]})) && [ "$suite" = "$ARM64_QEMU" ] && set -- "$@" qemu-system-arm
+			# The arm64 guests', and their hot-unplug guests'.
+			((${#arm64[@]})) && { [ "$suite" = "$ARM64_QEMU" ] ||
+				{ stage_wanted guest && [ "$suite" = "$HOTPLUG_QEMU" ]; }; } &&
+				set -- "$@" qemu-system-arm
 			run_part "suite/$suite" ensure_suite "$suite" "$@" &
 			chroots+=($!)
 		done
